@@ -1,0 +1,34 @@
+"""The ``ividr`` console script: one click group; each subcommand lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from ividr import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ividr")
+def main() -> None:
+    """Fit debiasing recommenders (IViDR, iDCF and baselines), sweep them, and plot latents."""
+
+
+def _register() -> None:
+    # Subcommands register themselves here; a module that is absent is simply not offered.
+    import importlib
+
+    for module, name in (
+        ("ividr.cli_fit", "fit"),
+        ("ividr.cli_sweep", "sweep"),
+        ("ividr.cli_plot", "plot"),
+    ):
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:
+                raise
+            continue
+        main.add_command(getattr(mod, name))
+
+
+_register()
