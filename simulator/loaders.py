@@ -148,7 +148,8 @@ def _matrix_to_triples(mat: np.ndarray, path: Path) -> Interactions:
     if np.any((mat != 0) & ((mat < 1) | (mat > 5))) or np.any(mat != np.round(mat)):
         raise DatasetError(f"{path}: ratings must be integers in 1..5 (0 = missing)")
     user, item = np.nonzero(mat)
-    return Interactions(user.astype(np.int64), item.astype(np.int64), mat[user, item].astype(np.int64))
+    ratings = mat[user, item].astype(np.int64)
+    return Interactions(user.astype(np.int64), item.astype(np.int64), ratings)
 
 
 def _levels_of(codes: np.ndarray) -> tuple[int, ...]:
