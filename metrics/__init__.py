@@ -1,5 +1,40 @@
-"""Pure metric functions over numpy arrays (no torch): ranking metrics and MCC."""
+"""Pure metric functions over numpy arrays (no torch): ranking, MCC and identifiability diagnostics.
 
+Rows are users everywhere. Bad inputs raise :class:`MetricInputError` (a ``ValueError``).
+"""
+
+from metrics._validation import MetricInputError
+from metrics.bootstrap import bootstrap_ci, paired_t_test
+from metrics.identifiability import (
+    aux_preconditions,
+    gaussian_natural_parameters,
+    prior_parameter_matrix_check,
+)
+from metrics.iv import WEAK_INSTRUMENT_F, first_stage_strength
+from metrics.mcc import MCCMatch, align_latents, correlation_matrix, mcc, mcc_all, mcc_matching
 from metrics.ranking import ground_truth_ndcg_at_k, ndcg_recall_at_k, per_user_ndcg_recall
+from metrics.reference import chance_mcc, exposure_r2, group_means, proxy_oracle
 
-__all__ = ["ground_truth_ndcg_at_k", "ndcg_recall_at_k", "per_user_ndcg_recall"]
+__all__ = [
+    "WEAK_INSTRUMENT_F",
+    "MCCMatch",
+    "MetricInputError",
+    "align_latents",
+    "aux_preconditions",
+    "bootstrap_ci",
+    "chance_mcc",
+    "correlation_matrix",
+    "exposure_r2",
+    "first_stage_strength",
+    "gaussian_natural_parameters",
+    "ground_truth_ndcg_at_k",
+    "group_means",
+    "mcc",
+    "mcc_all",
+    "mcc_matching",
+    "ndcg_recall_at_k",
+    "paired_t_test",
+    "per_user_ndcg_recall",
+    "prior_parameter_matrix_check",
+    "proxy_oracle",
+]
