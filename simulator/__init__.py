@@ -1,6 +1,35 @@
 """Confounded recommendation data: the simulator of DESIGN.md §2 and the dataset loaders."""
 
-from simulator.dataset import POSITIVE_THRESHOLD, DatasetError, Interactions, RecDataset
-from simulator.loaders import load_dataset
+from importlib import metadata as _metadata
 
-__all__ = ["POSITIVE_THRESHOLD", "DatasetError", "Interactions", "RecDataset", "load_dataset"]
+try:
+    __version__ = _metadata.version("ividr-toolkit")
+except _metadata.PackageNotFoundError:  # running from a source tree that is not installed
+    __version__ = "0.1.0"
+
+from simulator.config import PRESETS, ConfigError, SimConfig  # noqa: E402
+from simulator.dataset import (  # noqa: E402
+    POSITIVE_THRESHOLD,
+    DatasetError,
+    Interactions,
+    RecDataset,
+)
+from simulator.generate import SimulatedData, generate  # noqa: E402
+from simulator.loaders import load_dataset  # noqa: E402
+from simulator.writer import OutputExistsError, write_dataset  # noqa: E402
+
+__all__ = [
+    "POSITIVE_THRESHOLD",
+    "PRESETS",
+    "ConfigError",
+    "DatasetError",
+    "Interactions",
+    "OutputExistsError",
+    "RecDataset",
+    "SimConfig",
+    "SimulatedData",
+    "__version__",
+    "generate",
+    "load_dataset",
+    "write_dataset",
+]

@@ -189,11 +189,15 @@ def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
     expected = ",".join(["user_id", "w"] + [f"z_{f}" for f in range(n_z)])
     ufeat = _read_int_csv(ufeat_path, expected)
     if ufeat.shape[0] != n_users or np.any(ufeat[:, 0] != np.arange(n_users)):
-        raise DatasetError(f"{ufeat_path}: expected one row per user, ids 0..{n_users - 1} in order")
+        raise DatasetError(
+            f"{ufeat_path}: expected one row per user, ids 0..{n_users - 1} in order"
+        )
     ifeat_path = path / "item_features.csv"
     ifeat = _read_int_csv(ifeat_path, "item_id,m")
     if ifeat.shape[0] != n_items or np.any(ifeat[:, 0] != np.arange(n_items)):
-        raise DatasetError(f"{ifeat_path}: expected one row per item, ids 0..{n_items - 1} in order")
+        raise DatasetError(
+            f"{ifeat_path}: expected one row per item, ids 0..{n_items - 1} in order"
+        )
 
     n_clusters = int(meta.get("config", {}).get("clusters", ufeat[:, 1].max() + 1))
     z_levels = tuple(int(v) for v in meta.get("instrument_levels", _levels_of(ufeat[:, 2:])))

@@ -1,0 +1,267 @@
+"""``simgen``: generate a confounded recommendation dataset (DESIGN.md §2, §3, §7).
+
+Examples::
+
+    simgen                                # preset ividr -> ./simgen-out/ividr_u10000_i1000_...
+    simgen --users 10000 --gamma 10
+    simgen --preset idcf --seed 3 --out data/idcf-s3 --overwrite
+
+Bad input exits with code 2 and one line naming the option and its allowed range, before
+anything is written; a failure while generating or writing exits with code 1.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from simulator import __version__
+from simulator.config import PRESETS, ConfigError, SimConfig
+from simulator.generate import generate
+from simulator.writer import OutputExistsError, check_output_dir, write_dataset
+
+#: Default parent of the output directory.
+DEFAULT_OUT_ROOT = Path("simgen-out")
+
+#: CLI option of each config knob (the knobs the CLI exposes).
+OPTION_OF = {
+    "n_users": "--users",
+    "n_items": "--items",
+    "alpha": "--alpha",
+    "beta": "--beta",
+    "gamma": "--gamma",
+    "item_mixing": "--item-mixing",
+    "iv_strength": "--iv-strength",
+    "hidden_strength": "--hidden-strength",
+    "clusters": "--clusters",
+    "latent_dim": "--latent-dim",
+    "random_items": "--random-items",
+    "rating_noise": "--rating-noise",
+    "w_prior": "--w-prior",
+    "seed": "--seed",
+    "chunk_users": "--chunk-users",
+    "preset": "--preset",
+}
+
+
+class FiniteFloatRange(click.FloatRange):
+    """A FloatRange that also refuses NaN and infinities."""
+
+    name = "finite float"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        rv = click.FloatRange.convert(self, value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a finite number{self._range_text()}.", param, ctx)
+        return rv
+
+    def _describe_range(self) -> str:
+        if self.min is None and self.max is None:
+            return "any finite number"
+        return super()._describe_range()
+
+    def _range_text(self) -> str:
+        if self.min is None and self.max is None:
+            return ""
+        return f" in the range {self._describe_range()}"
+
+
+class OneLineErrorCommand(click.Command):
+    """A command whose usage errors print one line (``Error: ...``) and exit with code 2."""
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except click.UsageError as exc:
+            message = " ".join(exc.format_message().split())
+            click.echo(f"Error: {message}", err=True)
+            sys.exit(2)
+        except click.ClickException as exc:
+            click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+            sys.exit(exc.exit_code)
+        except (click.Abort, KeyboardInterrupt, EOFError):
+            click.echo("Aborted!", err=True)
+            sys.exit(1)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+def _default(knob: str) -> str:
+    values = []
+    for name, overrides in PRESETS.items():
+        value = overrides.get(knob, getattr(SimConfig(), knob))
+        values.append(f"{name} {value}")
+    unique = {v.split(" ", 1)[1] for v in values}
+    if len(unique) == 1:
+        return f"[default: {unique.pop()}]"
+    return "[default: the preset's: " + ", ".join(values) + "]"
+
+
+@click.command(
+    "simgen",
+    cls=OneLineErrorCommand,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+@click.option(
+    "--preset",
+    type=click.Choice(sorted(PRESETS)),
+    default="ividr",
+    show_default=True,
+    help="Starting knobs: ividr (paper App. F), idcf (iDCF App. B), dual (+ instrument and "
+    "hidden confounder), ividr-code (IViDR's released code). Other options override it.",
+)
+@click.option(
+    "--users", type=click.IntRange(min=1), help=f"Number of users m. {_default('n_users')}"
+)
+@click.option(
+    "--items", type=click.IntRange(min=1), help=f"Number of items n. {_default('n_items')}"
+)
+@click.option(
+    "--alpha",
+    type=FiniteFloatRange(0.0, 1.0, min_open=True),
+    help=f"Exposure scale alpha in (0, 1]. {_default('alpha')}",
+)
+@click.option(
+    "--beta", type=FiniteFloatRange(), help=f"Confounder weight in ratings. {_default('beta')}"
+)
+@click.option(
+    "--gamma",
+    type=FiniteFloatRange(min=0.0),
+    help=f"Exposure noise weight, >= 0. {_default('gamma')}",
+)
+@click.option(
+    "--item-mixing",
+    type=FiniteFloatRange(),
+    help=f"kappa in H = C + kappa V (0: iDCF's process). {_default('item_mixing')}",
+)
+@click.option(
+    "--iv-strength",
+    type=FiniteFloatRange(min=0.0),
+    help=f"zeta, weight of the instrument Z in the exposure, >= 0. {_default('iv_strength')}",
+)
+@click.option(
+    "--hidden-strength",
+    type=FiniteFloatRange(min=0.0),
+    help=f"delta, weight of the proxy-less confounder B, >= 0. {_default('hidden_strength')}",
+)
+@click.option(
+    "--clusters",
+    type=click.IntRange(min=1),
+    help=f"K mixture components / proxy levels. {_default('clusters')}",
+)
+@click.option(
+    "--latent-dim",
+    type=click.IntRange(min=1),
+    help=f"Dimension d of C, V. {_default('latent_dim')}",
+)
+@click.option(
+    "--random-items",
+    type=click.IntRange(min=1),
+    help=f"Random unbiased items per user, at most --items. {_default('random_items')}",
+)
+@click.option(
+    "--rating-noise",
+    type=FiniteFloatRange(min=0.0),
+    help=f"sigma_r, rating noise std, >= 0. {_default('rating_noise')}",
+)
+@click.option(
+    "--w-prior",
+    type=click.Choice(["gaussian", "uniform"]),
+    help=f"Prior of the proxies W, M. {_default('w_prior')}",
+)
+@click.option("--seed", type=click.IntRange(min=0), help="Random seed, >= 0. [default: 0]")
+@click.option(
+    "--chunk-users",
+    type=click.IntRange(min=1),
+    help="Users generated per step (bounds memory; never changes the output). [default: 1024]",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    help="Output directory. [default: ./simgen-out/<name made of the knobs>]",
+)
+@click.option("--overwrite", is_flag=True, help="Replace --out if it is a simgen directory.")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; print the path.")
+@click.version_option(__version__, "--version", prog_name="simgen")
+def simgen(preset: str, out: Path | None, overwrite: bool, quiet: bool, **options: Any) -> None:
+    """Generate a confounded recommendation dataset with known truth (DESIGN.md §2, §3)."""
+    overrides = {
+        knob: options[opt.lstrip("-").replace("-", "_")]
+        for knob, opt in OPTION_OF.items()
+        if knob != "preset" and options.get(opt.lstrip("-").replace("-", "_")) is not None
+    }
+    try:
+        config = SimConfig.from_preset(preset, **overrides)
+    except ConfigError as exc:
+        option = OPTION_OF.get(exc.param, exc.param)
+        allowed = exc.allowed
+        if exc.param == "random_items":
+            allowed += " (at most --items)"
+        if allowed[:1] in "[(":
+            text = f"{exc.got!r} is not in the range {allowed}."
+        else:
+            text = f"{exc.got!r} is not allowed here; it must be {allowed}."
+        raise click.BadParameter(text, param_hint=f"'{option}'") from None
+    if out is None:
+        out = DEFAULT_OUT_ROOT / config.name
+    try:
+        check_output_dir(out, overwrite=overwrite)
+    except OutputExistsError as exc:
+        text = f"{out} exists; pass --overwrite to replace it." if not overwrite else str(exc)
+        raise click.BadParameter(text, param_hint="'--out'") from None
+    except PermissionError as exc:
+        raise click.BadParameter(f"cannot write there: {exc}", param_hint="'--out'") from None
+
+    show_progress = not quiet and sys.stderr.isatty()
+    try:
+        if show_progress:
+            with click.progressbar(
+                length=config.n_users, label="simgen: generating", file=sys.stderr
+            ) as bar:
+                data = generate(config, progress=bar.update)
+            click.echo("simgen: writing files ...", err=True)
+        else:
+            data = generate(config)
+        path = write_dataset(data, out, overwrite=overwrite)
+    except MemoryError:
+        raise click.ClickException(
+            "out of memory; lower --chunk-users or the number of users/items"
+        ) from None
+    except OSError as exc:
+        raise click.ClickException(f"could not write {out}: {exc}") from None
+
+    if quiet:
+        click.echo(str(path))
+        return
+    s = data.summary()
+    hist = s["rating_histogram"]
+    click.echo(
+        f"simgen: preset {config.preset}, {s['n_users']} users x {s['n_items']} items, "
+        f"seed {config.seed}"
+    )
+    click.echo(
+        f"  train (biased):    {s['n_train']:>10,d} ratings, exposure density "
+        f"{s['exposure_density']:.4f}"
+    )
+    click.echo(
+        f"  random (unbiased): {s['n_random']:>10,d} ratings ({config.random_items} per user)"
+    )
+    for label in ("train", "random"):
+        counts = "  ".join(f"{k}: {v}" for k, v in hist[label].items())
+        click.echo(f"  ratings {label:<7}    {counts}")
+    click.echo(f"  q05/q95 of y:      {data.q05:.3f} / {data.q95:.3f} ({data.quantile_method})")
+    click.echo(f"wrote {path}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    simgen()
+
+
+if __name__ == "__main__":
+    main()

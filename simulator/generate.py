@@ -1,0 +1,689 @@
+"""The generative process of DESIGN.md §2: confounded exposure and ratings with known truth.
+
+``generate(config) -> SimulatedData`` draws every latent, the exposure and the ratings, in chunks
+of users so that memory stays bounded, and returns the observed data together with the truth.
+
+Randomness and chunking
+-----------------------
+Every draw derives from ``config.seed`` through a fixed tree of :class:`numpy.random.SeedSequence`
+children, so the output never depends on ``chunk_users``:
+
+- stream ``(0,)``: the global parameters (mixture means and variances, item latents, Mx, the
+  instrument's embeddings, the quantile sample), drawn once in a fixed order;
+- stream ``(1,)``: the user latents (W, C, Z, B, e_u, ...), drawn once for all m users;
+- stream ``(2, b, s)``: the per-cell randomness of *block* b, a fixed run of
+  :data:`BLOCK_USERS` users (users ``b*512 .. b*512+511``), with one sub-stream s per purpose
+  (0 exposure noise, 1 Bernoulli uniforms, 2 rating noise, 3 the random unbiased items).
+
+A chunk is a whole number of blocks; ``chunk_users`` only decides how many blocks are batched
+in one step. Each block's draws fill its rows of the chunk's arrays from its own stream, matrix
+products run block by block (so every product has the same shape whatever the chunking),
+element-wise operations run on the whole chunk, and reductions (sums for the exposure summary)
+are taken per block and added in block order. The result is byte-identical output for any chunk
+size. Because each purpose has its own stream, changing a knob that does not touch a draw
+leaves that draw unchanged: e.g. zeta changes the exposure but not one rating.
+
+Rating quantiles
+----------------
+``f_n`` needs the 5% and 95% quantiles of y over all cells. When ``m * n <=``
+:data:`FULL_MATRIX_MAX_CELLS` the full y matrix is kept (float32; y *is* defined as its float32
+value, so ratings recomputed from the saved matrix match exactly) and the quantiles are exact;
+otherwise they come from :data:`QUANTILE_SAMPLE_SIZE` cells drawn uniformly (with replacement)
+from stream ``(0,)``. ``SimulatedData.quantile_method`` says which.
+
+References
+----------
+Deng et al., "Mitigating Dual Latent Confounding Biases in Recommender Systems", Appendix F.
+Zhang et al., "Debiasing Recommendation by Learning Identifiable Latent Confounders", KDD 2023,
+Appendix B.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.special import expit
+
+try:  # installed with scikit-learn
+    from threadpoolctl import threadpool_limits
+except ImportError:  # pragma: no cover
+    threadpool_limits = None
+
+from simulator.config import CODE_W_PRIOR, SimConfig
+from simulator.dataset import Interactions, RecDataset
+
+#: Users per block: the unit of per-cell randomness (fixed; independent of ``chunk_users``).
+BLOCK_USERS = 512
+#: Up to this many cells the full y and rating matrices are kept (and saved in truth.npz) and
+#: the rating quantiles are exact.
+FULL_MATRIX_MAX_CELLS = 50_000_000
+#: Cells sampled for the rating quantiles above that size.
+QUANTILE_SAMPLE_SIZE = 1_000_000
+#: Negative slope of the LeakyReLU in the exposure.
+LEAKY_SLOPE = 0.2
+#: Bins of the exposure-probability histogram (over [0, alpha]).
+EXPOSURE_HIST_BINS = 20
+
+#: Elements per slice in whole-matrix passes (quantiles, ratings), to avoid big temporaries.
+_SLICE = 1 << 20
+
+_S_EXPOSURE_NOISE, _S_BERNOULLI, _S_RATING_NOISE, _S_RANDOM_SET = 0, 1, 2, 3
+
+
+def w_prior_probabilities(kind: str, n_clusters: int) -> np.ndarray:
+    """The prior of the proxies W and M over ``0..K-1``.
+
+    ``"gaussian"``: p(k) proportional to exp(-(k - (K-1)/2)^2 / (2 s^2)), s = K/4;
+    ``"uniform"``: 1/K; ``"code"``: (0.08, 0.2, 0.2, 0.32, 0.2) (K = 5).
+
+    Returns
+    -------
+    ndarray of shape (n_clusters,)
+    """
+    if kind == "uniform":
+        p = np.ones(n_clusters)
+    elif kind == "gaussian":
+        k = np.arange(n_clusters, dtype=np.float64)
+        s = n_clusters / 4.0
+        p = np.exp(-((k - (n_clusters - 1) / 2.0) ** 2) / (2.0 * s * s))
+    elif kind == "code":
+        p = np.asarray(CODE_W_PRIOR, dtype=np.float64)
+    else:
+        raise ValueError(f"unknown W prior {kind!r}")
+    return p / p.sum()
+
+
+def ratings_from_scores(y: np.ndarray, q05: float, q95: float) -> np.ndarray:
+    """f_n of Appendix F: clip(ceil(5 (y - q05) / (q95 - q05)), 1, 5), as int8.
+
+    y is taken in float64; when q95 <= q05 (a degenerate, noiseless process) the scale is 1.
+
+    Parameters
+    ----------
+    y : ndarray of any shape
+    q05, q95 : float
+
+    Returns
+    -------
+    ndarray of the shape of y, int8 in 1..5
+    """
+    scale = float(q95) - float(q05)
+    if not scale > 0:
+        scale = 1.0
+    r = np.ceil(5.0 * (np.asarray(y, dtype=np.float64) - float(q05)) / scale)
+    return np.clip(r, 1, 5).astype(np.int8)
+
+
+def rating_thresholds(q05: float, q95: float) -> np.ndarray:
+    """Float32 cut points t_1..t_4 with f_n(y) = 1 + #{k : y >= t_k} for every float32 y.
+
+    Each t_k is the smallest float32 whose f_n (computed in float64 by
+    :func:`ratings_from_scores`) exceeds k, found by stepping through neighbouring float32
+    values, so counting cut points reproduces f_n exactly while touching each cell only with
+    cheap float32 comparisons.
+    """
+
+    def f(v: np.float32) -> int:
+        return int(ratings_from_scores(np.array([v], dtype=np.float32), q05, q95)[0])
+
+    scale = float(q95) - float(q05)
+    if not scale > 0:
+        scale = 1.0
+    cuts = []
+    for k in range(1, 5):
+        v = np.float32(float(q05) + k * scale / 5.0)
+        while f(v) > k and np.isfinite(v):
+            v = np.nextafter(v, np.float32(-np.inf))
+        while f(v) <= k and np.isfinite(v):
+            v = np.nextafter(v, np.float32(np.inf))
+        cuts.append(v)
+    return np.array(cuts, dtype=np.float32)
+
+
+def _ratings32(y: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """f_n of float32 scores by counting the cut points of :func:`rating_thresholds`."""
+    flat = np.ascontiguousarray(y).ravel()
+    r = np.ones(flat.shape, dtype=np.int8)
+    hit = np.empty(min(flat.size, _SLICE), dtype=bool)
+    for i0 in range(0, flat.size, _SLICE):  # in slices: no full-size temporaries
+        ys, rs = flat[i0 : i0 + _SLICE], r[i0 : i0 + _SLICE]
+        h = hit[: ys.size]
+        for t in cuts:
+            np.greater_equal(ys, t, out=h)
+            np.add(rs, h, out=rs, casting="unsafe")
+    return r.reshape(np.shape(y))
+
+
+def quantiles(values: np.ndarray, qs: tuple[float, ...] = (0.05, 0.95)) -> tuple[float, ...]:
+    """Linear-interpolation quantiles (numpy's default method) of a 1-d array, in float64.
+
+    Exact, but without sorting or partitioning the whole array: the order statistics needed are
+    first bracketed from a strided subsample, then selected among the few values inside the
+    bracket (a full partition is the fallback when a bracket misses, which keeps it exact).
+
+    Parameters
+    ----------
+    values : ndarray of shape (N,)
+    qs : tuple of float in [0, 1]
+
+    Returns
+    -------
+    tuple of float
+    """
+    x = np.asarray(values).ravel()
+    n = x.size
+    out = []
+    for q in qs:
+        h = (n - 1) * q
+        k = int(np.floor(h))
+        k1 = min(k + 1, n - 1)
+        lo_v, hi_v = _order_stat_pair(x, k, k1)
+        t = h - k
+        a, b = float(lo_v), float(hi_v)
+        out.append(b - (b - a) * (1 - t) if t >= 0.5 else a + (b - a) * t)
+    return tuple(out)
+
+
+def _order_stat_pair(x: np.ndarray, k: int, k1: int) -> tuple[float, float]:
+    """The k-th and k1-th smallest values of x (k <= k1 <= k + 1)."""
+    n = x.size
+    s = 200_000
+    if n > 4 * s:
+        # A well-spread subsample (multiplicative hashing; a plain stride could align with the
+        # rows of the matrix and see only a few items).
+        sample = np.sort(x[(np.arange(s, dtype=np.int64) * 2_654_435_761) % n])
+        i = int(k / n * s)
+        margin = int(10 * np.sqrt(s * 0.25)) + 16
+        lo = sample[i - margin] if i - margin >= 0 else -np.inf
+        hi = sample[i + margin] if i + margin < s else np.inf
+        below, pieces = 0, []
+        for i0 in range(0, n, _SLICE):  # in slices: no full-size temporaries
+            xs = x[i0 : i0 + _SLICE]
+            below += int(np.count_nonzero(xs < lo))
+            pieces.append(xs[(xs >= lo) & (xs <= hi)])
+        band = np.concatenate(pieces)
+        if below <= k and k1 < below + band.size:
+            part = np.partition(band, [k - below, k1 - below])
+            return part[k - below], part[k1 - below]
+    part = np.partition(x, [k, k1])
+    return part[k], part[k1]
+
+
+def leaky_relu(x: np.ndarray, slope: float = LEAKY_SLOPE) -> np.ndarray:
+    """LeakyReLU: x where x > 0, slope * x elsewhere."""
+    return np.where(x > 0, x, slope * x)
+
+
+@dataclass
+class SimulatedData:
+    """Observed data, true latents and knobs of one simulated dataset.
+
+    Attributes
+    ----------
+    config : SimConfig
+    train : Interactions
+        Every exposed (u, i) with its rating (ids int32, ratings int8), sorted by user then item.
+    unbiased : Interactions
+        ``random_items`` distinct uniform items per user with their ratings, sorted likewise.
+    W : ndarray of shape (n_users,), int
+        User proxy.
+    M : ndarray of shape (n_items,), int
+        Item proxy.
+    Z : ndarray of shape (n_users, n_fields), int
+        Instrument codes (for ``ividr-code``: W itself, one field).
+    instrument_levels : tuple of int
+    truth : dict of str to ndarray
+        Every true latent and parameter: "C" (n_users, d), "V" (n_items, d), "B", "W", "M", "Z",
+        "e_Hi", "Mx", "e_u", "e_i", mixture parameters, the exposure-probability summary, and
+        "Y" (float32) and "R" (int8), the full y and rating matrices, when m*n is at most
+        :data:`FULL_MATRIX_MAX_CELLS`.
+    q05, q95 : float
+        Rating quantiles used by f_n.
+    quantile_method : str
+        "exact" or "sample".
+    exposure_summary : dict
+        Mean, std, min, max and histogram of the exposure probabilities alpha*sigmoid(logit).
+    """
+
+    config: SimConfig
+    train: Interactions
+    unbiased: Interactions
+    W: np.ndarray
+    M: np.ndarray
+    Z: np.ndarray
+    instrument_levels: tuple[int, ...]
+    truth: dict[str, np.ndarray]
+    q05: float
+    q95: float
+    quantile_method: str
+    exposure_summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def n_users(self) -> int:
+        return self.config.n_users
+
+    @property
+    def n_items(self) -> int:
+        return self.config.n_items
+
+    @property
+    def C(self) -> np.ndarray:  # noqa: N802
+        """The true user confounder that MCC scores, shape (n_users, latent_dim)."""
+        return self.truth["C"]
+
+    @property
+    def density(self) -> float:
+        return len(self.train) / float(self.n_users * self.n_items)
+
+    def rating_histograms(self) -> dict[str, dict[str, int]]:
+        """Counts of ratings 1..5 in the train and the random set."""
+        out = {}
+        for label, part in (("train", self.train), ("random", self.unbiased)):
+            # One comparison per level: no int64 copy of (possibly 10^8) ratings.
+            out[label] = {str(k): int(np.count_nonzero(part.rating == k)) for k in range(1, 6)}
+        return out
+
+    def meta(self) -> dict[str, Any]:
+        """Provenance for meta.json (without the file hashes, which the writer adds)."""
+        from simulator import __version__
+
+        cfg = self.config
+        return {
+            "format": "simgen",
+            "version": __version__,
+            "preset": cfg.preset,
+            "process": cfg.process,
+            "seed": cfg.seed,
+            "config": cfg.to_dict(runtime=False),
+            "n_users": cfg.n_users,
+            "n_items": cfg.n_items,
+            "proxy_levels": [cfg.clusters],
+            "instrument_levels": list(self.instrument_levels),
+            "instrument_is_proxy": cfg.process == "ividr-code",
+            "shapes": {k: list(v.shape) for k, v in sorted(self.truth.items())},
+            "counts": {
+                "train": len(self.train),
+                "random": len(self.unbiased),
+                "train_positive": int(np.count_nonzero(self.train.rating >= 4)),
+                "random_positive": int(np.count_nonzero(self.unbiased.rating >= 4)),
+            },
+            "exposure_density": self.density,
+            "exposure_probability": self.exposure_summary,
+            "rating_histogram": self.rating_histograms(),
+            "q05": self.q05,
+            "q95": self.q95,
+            "quantiles": {
+                "q05": self.q05,
+                "q95": self.q95,
+                "method": self.quantile_method,
+                "cells": (
+                    cfg.n_users * cfg.n_items
+                    if self.quantile_method == "exact"
+                    else QUANTILE_SAMPLE_SIZE
+                ),
+                "how": (
+                    "exact quantiles of y over all cells"
+                    if self.quantile_method == "exact"
+                    else f"quantiles of y over {QUANTILE_SAMPLE_SIZE} cells drawn uniformly "
+                    "with replacement"
+                ),
+            },
+            "full_matrix_saved": "R" in self.truth,
+            "block_users": BLOCK_USERS,
+        }
+
+    def summary(self) -> dict[str, Any]:
+        """Counts, density and rating histograms (what the CLI prints)."""
+        return {
+            "n_users": self.n_users,
+            "n_items": self.n_items,
+            "n_train": len(self.train),
+            "n_random": len(self.unbiased),
+            "exposure_density": self.density,
+            "rating_histogram": self.rating_histograms(),
+        }
+
+    def to_dataset(self) -> RecDataset:
+        """The same :class:`RecDataset` that loading the written directory gives (ids int64)."""
+
+        def widen(part: Interactions) -> Interactions:
+            return Interactions(
+                part.user.astype(np.int64), part.item.astype(np.int64), part.rating.astype(np.int64)
+            )
+
+        return RecDataset(
+            name="simgen",
+            n_users=self.n_users,
+            n_items=self.n_items,
+            train=widen(self.train),
+            unbiased=widen(self.unbiased),
+            proxy=self.W.astype(np.int64)[:, None],
+            proxy_levels=(self.config.clusters,),
+            instrument=self.Z.astype(np.int64),
+            instrument_levels=tuple(self.instrument_levels),
+            item_features=self.M.astype(np.int64)[:, None],
+            item_feature_levels=(self.config.clusters,),
+            truth=dict(self.truth),
+            meta=self.meta(),
+        )
+
+
+# -- helpers --------------------------------------------------------------------------------------
+def _stream(seed: int, *key: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+def _mixture(
+    rng: np.random.Generator, labels: np.ndarray, mu: np.ndarray, sigma2: np.ndarray
+) -> np.ndarray:
+    """Draw x | label ~ N(mu[label], diag(sigma2[label])), shape (len(labels), d)."""
+    noise = rng.standard_normal((len(labels), mu.shape[1]))
+    return mu[labels] + np.sqrt(sigma2[labels]) * noise
+
+
+def _sample_distinct(rng: np.random.Generator, n_rows: int, n: int, k: int) -> np.ndarray:
+    """k distinct items of 0..n-1 per row, uniformly, sorted; shape (n_rows, k).
+
+    Floyd's algorithm vectorised over rows (a loop over k) when k is small against n, else the
+    k smallest of n uniform keys per row.
+    """
+    if k * k <= 4 * n:
+        sel = np.empty((n_rows, k), dtype=np.int64)
+        for t, j in enumerate(range(n - k, n)):
+            cand = rng.integers(0, j + 1, size=n_rows)
+            dup = (sel[:, :t] == cand[:, None]).any(axis=1)
+            sel[:, t] = np.where(dup, j, cand)
+    else:
+        keys = rng.random((n_rows, n))
+        sel = np.argpartition(keys, k - 1, axis=1)[:, :k] if k < n else np.argsort(keys, axis=1)
+    sel.sort(axis=1)
+    return sel
+
+
+def _blocks(n_users: int, chunk_users: int):
+    """Yield (start, stop, [(block, lo, hi), ...]) per chunk; lo/hi are rows within the chunk."""
+    per_chunk = max(1, -(-chunk_users // BLOCK_USERS))
+    n_blocks = -(-n_users // BLOCK_USERS)
+    for b0 in range(0, n_blocks, per_chunk):
+        bs = range(b0, min(b0 + per_chunk, n_blocks))
+        start = b0 * BLOCK_USERS
+        stop = min(bs[-1] * BLOCK_USERS + BLOCK_USERS, n_users)
+        parts = []
+        for b in bs:
+            lo = b * BLOCK_USERS - start
+            hi = min((b + 1) * BLOCK_USERS, n_users) - start
+            parts.append((b, lo, hi))
+        yield start, stop, parts
+
+
+# -- the process ----------------------------------------------------------------------------------
+def generate(
+    config: SimConfig | None = None,
+    *,
+    progress: Callable[[int], None] | None = None,
+) -> SimulatedData:
+    """Simulate one dataset by the process of DESIGN.md §2.
+
+    Parameters
+    ----------
+    config : SimConfig, optional
+        The knobs (default: preset ``ividr``). Validated here.
+    progress : callable, optional
+        Called with the number of users finished after each chunk.
+
+    Returns
+    -------
+    SimulatedData
+
+    Examples
+    --------
+    >>> from simulator import SimConfig, generate
+    >>> data = generate(SimConfig.from_preset("idcf", n_users=200, n_items=50))
+    >>> data.C.shape, data.unbiased.user.shape
+    ((200, 2), (3000,))
+    """
+    if config is not None and not isinstance(config, SimConfig):
+        raise TypeError(
+            "The 'config' parameter of generate must be a SimConfig or None. "
+            f"Got {config!r} instead."
+        )
+    cfg = (config or SimConfig()).validate()
+    # The matrix products here are thin (inner dimension ~20): BLAS threads buy nothing and,
+    # on a busy machine, their synchronisation costs more than the whole generation.
+    limit = threadpool_limits(1, user_api="blas") if threadpool_limits else nullcontext()
+    with limit:
+        return _generate(cfg, progress)
+
+
+def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> SimulatedData:
+    m, n, d, K = cfg.n_users, cfg.n_items, cfg.latent_dim, cfg.clusters
+    code = cfg.process == "ividr-code"
+    seed = cfg.seed
+
+    # ---- global parameters: stream (0,), fixed order ----
+    g = _stream(seed, 0)
+    prior = w_prior_probabilities(cfg.w_prior, K)
+    mu_range = 12.0 if code else 10.0
+    mu_C = g.uniform(-mu_range, mu_range, size=(K, d))
+    sigma2_C = g.uniform(1.0, 5.0, size=(K, d))
+    mu_V = g.uniform(-10.0, 10.0, size=(K, d))
+    sigma2_V = g.uniform(1.0, 5.0, size=(K, d))
+    M = g.choice(K, size=n, p=prior)
+    V = _mixture(g, M, mu_V, sigma2_V)
+    Mx = 0.3 * g.random((d, d))
+    e_Hi = g.random((n, d))
+    item_offset = g.integers(0, 4, size=n)
+    e_i = 5.0 * g.standard_normal((n, cfg.embedding_dim)) + item_offset[:, None]
+    if code:
+        n_fields, n_levels = 1, K
+    else:
+        n_fields, n_levels = cfg.n_feature_fields, cfg.feature_levels
+    g_Z = g.standard_normal((n_fields, n_levels, d)) / np.sqrt(n_fields)
+    e_Zi = g.standard_normal((n, d))
+    e_Bi = g.standard_normal((n, cfg.hidden_dim))
+    e_Bi_rating = g.standard_normal((n, cfg.hidden_dim))
+    if code:
+        mu_C2 = g.normal(-10.0, 10.0, size=(K, d))
+        sigma2_C2 = g.uniform(1.0, 10.0, size=(K, d))
+
+    # ---- user latents: stream (1,), all users at once ----
+    u = _stream(seed, 1)
+    W = u.choice(K, size=m, p=prior)
+    C = _mixture(u, W, mu_C, sigma2_C)
+    Zf = u.integers(0, n_levels, size=(m, n_fields))
+    B = u.standard_normal((m, cfg.hidden_dim))
+    e_u = u.random((m, cfg.embedding_dim))
+    truth: dict[str, np.ndarray] = {}
+    if code:
+        C0 = C
+        C_prime = _mixture(u, W, mu_C2, sigma2_C2)
+        C_noise = u.standard_normal((m, d))
+        C = C0 + 0.1 * C_prime + 0.1 * C_noise
+        Zf = W[:, None].copy()
+        truth.update(
+            C0=C0, C_prime=C_prime, C_noise=C_noise, mu_C_prime=mu_C2, sigma2_C_prime=sigma2_C2
+        )
+    Z = Zf
+
+    # ---- per-user and per-item terms of the logit and of y ----
+    kappa, beta, zeta, delta = cfg.item_mixing, cfg.beta, cfg.iv_strength, cfg.hidden_strength
+    gamma_eff = (2.0 if code else 1.0) * cfg.gamma
+    # The item terms ride in the matrix products as an extra column of ones on the user side:
+    # H Mx e_Hi = [C Mx, 1] . [e_Hi, kappa V Mx . e_Hi],  and likewise for y.
+    # The user-side factors are assembled block by block (memory), the item side once.
+    item_H = kappa * np.einsum("id,id->i", V @ Mx, e_Hi)  # (n,)
+    item_y = beta * kappa * np.einsum("id,id->i", V, e_Hi)  # (n,)
+    items_h_T = np.ascontiguousarray(np.hstack([e_Hi, item_H[:, None]]).T)
+    items_y_T = np.ascontiguousarray(np.hstack([e_i, e_Hi, e_Bi_rating, item_y[:, None]]).T)
+    extra = zeta != 0.0 or delta != 0.0
+    if extra:
+        items_x_T = np.ascontiguousarray(np.hstack([e_Zi, e_Bi]).T)
+    field_idx = np.arange(n_fields)[None, :]
+
+    full = m * n <= FULL_MATRIX_MAX_CELLS
+    Y = np.empty((m, n), dtype=np.float32) if full else None
+    if not full:
+        sample_cells = np.sort(g.integers(0, m * n, size=QUANTILE_SAMPLE_SIZE))
+        sample_vals: list[np.ndarray] = []
+
+    R = cfg.random_items
+    # Exposures as CSR pieces: a count per user, items (uint16 when they fit), y (float32).
+    item_dtype = np.uint16 if n <= np.iinfo(np.uint16).max + 1 else np.int32
+    user_counts = np.empty(m, dtype=np.int64)
+    tr_item, tr_y = [], []
+    rnd_item = np.empty((m, R), dtype=np.int32)
+    rnd_y = np.empty((m, R), dtype=np.float32)
+    p_sum = p_sq = 0.0
+    p_min, p_max = np.inf, -np.inf
+    p_hist = np.zeros(EXPOSURE_HIST_BINS, dtype=np.int64)
+
+    # Work buffers, allocated once and reused by every chunk (the last one uses a prefix).
+    max_rows = min(m, max(1, -(-cfg.chunk_users // BLOCK_USERS)) * BLOCK_USERS)
+    buf_logit = np.empty((max_rows, n))
+    buf_unif = np.empty((max_rows, n))
+    buf_noise = np.empty((max_rows, n))
+    buf_y = np.empty((max_rows, n))
+    buf_y32 = np.empty((max_rows, n), dtype=np.float32)
+    buf_e = np.empty((max_rows, n)) if gamma_eff != 0.0 else None
+    buf_x = np.empty((max_rows, n)) if extra else None
+
+    for start, stop, parts in _blocks(m, cfg.chunk_users):
+        rows = stop - start
+        logit, unif, noise_r, y = buf_logit[:rows], buf_unif[:rows], buf_noise[:rows], buf_y[:rows]
+        y32 = Y[start:stop] if full else buf_y32[:rows]
+        noise_e = buf_e[:rows] if buf_e is not None else None
+        extra_x = buf_x[:rows] if buf_x is not None else None
+        for b, lo, hi in parts:
+            r0, r1 = start + lo, start + hi
+            ones = np.ones((hi - lo, 1))
+            user_h = np.hstack([C[r0:r1] @ Mx, ones])  # (rows, d + 1)
+            user_y = np.hstack([e_u[r0:r1], beta * C[r0:r1], delta * B[r0:r1], ones])
+            _stream(seed, 2, b, _S_BERNOULLI).random(out=unif[lo:hi])
+            _stream(seed, 2, b, _S_RATING_NOISE).standard_normal(out=noise_r[lo:hi])
+            if noise_e is not None:
+                _stream(seed, 2, b, _S_EXPOSURE_NOISE).standard_normal(out=noise_e[lo:hi])
+            rnd_item[r0:r1] = _sample_distinct(_stream(seed, 2, b, _S_RANDOM_SET), hi - lo, n, R)
+            # Matrix products block by block: their shapes never depend on the chunking.
+            np.matmul(user_h, items_h_T, out=logit[lo:hi])
+            np.matmul(user_y, items_y_T, out=y[lo:hi])
+            if extra:
+                G = g_Z[field_idx, Z[r0:r1]].sum(axis=1)  # sum_f g_{f, Z_uf}, (rows, d)
+                user_x = np.hstack([zeta * G, delta * B[r0:r1]])
+                np.matmul(user_x, items_x_T, out=extra_x[lo:hi])
+        # logit = LeakyReLU(H Mx e_Hi) + zeta s_Z + delta B.e_Bi + gamma eps
+        np.maximum(logit, LEAKY_SLOPE * logit, out=logit)
+        if extra:
+            logit += extra_x
+        if noise_e is not None:
+            noise_e *= gamma_eff
+            logit += noise_e
+        prob = expit(logit, out=logit)
+        prob *= cfg.alpha
+        exposed = unif < prob
+        # y = e_u.e_i + beta H.e_Hi + delta B.e'_Bi + sigma_r eps', held as float32
+        noise_r *= cfg.rating_noise
+        y += noise_r
+        np.copyto(y32, y, casting="same_kind")
+
+        for _b, lo, hi in parts:  # reductions per block, in block order
+            blk = prob[lo:hi]
+            p_sum += float(blk.sum())
+            p_sq += float(np.square(blk, out=noise_r[lo:hi]).sum())
+            p_min = min(p_min, float(blk.min()))
+            p_max = max(p_max, float(blk.max()))
+        bins = np.multiply(prob, EXPOSURE_HIST_BINS / cfg.alpha, out=unif).astype(np.intp)
+        np.minimum(bins, EXPOSURE_HIST_BINS - 1, out=bins)
+        p_hist += np.bincount(bins.ravel(), minlength=EXPOSURE_HIST_BINS)
+        del bins
+
+        uu, ii = np.nonzero(exposed)
+        user_counts[start:stop] = np.count_nonzero(exposed, axis=1)
+        tr_item.append(ii.astype(item_dtype))
+        tr_y.append(y32[uu, ii])
+        del uu, ii, exposed
+        rows_idx = np.arange(rows)[:, None]
+        rnd_y[start:stop] = y32[rows_idx, rnd_item[start:stop]]
+        if not full:
+            lo_i, hi_i = np.searchsorted(sample_cells, [start * n, stop * n])
+            sample_vals.append(y32.ravel()[sample_cells[lo_i:hi_i] - start * n])
+        if progress is not None:
+            progress(stop - start)
+    del buf_logit, buf_unif, buf_noise, buf_y, buf_y32, buf_e, buf_x, logit, unif, noise_r, y
+
+    # ---- quantiles and ratings ----
+    if full:
+        q05, q95 = quantiles(Y.ravel())
+        method = "exact"
+    else:
+        q05, q95 = quantiles(np.concatenate(sample_vals))
+        method = "sample"
+    train_item = np.concatenate(tr_item, dtype=np.int32, casting="safe")
+    del tr_item
+    cuts = rating_thresholds(q05, q95)
+    train_rating = np.concatenate([_ratings32(v, cuts) for v in tr_y])
+    del tr_y
+    train_user = np.repeat(np.arange(m, dtype=np.int32), user_counts)
+    rnd_rating = _ratings32(rnd_y, cuts)
+    rnd_user = np.repeat(np.arange(m, dtype=np.int32), R)
+
+    n_cells = float(m) * n
+    mean = p_sum / n_cells
+    exposure_summary = {
+        "mean": mean,
+        "std": float(np.sqrt(max(p_sq / n_cells - mean * mean, 0.0))),
+        "min": p_min,
+        "max": p_max,
+        "histogram": [int(v) for v in p_hist],
+        "bin_edges": [float(v) for v in np.linspace(0.0, cfg.alpha, EXPOSURE_HIST_BINS + 1)],
+    }
+    truth.update(
+        C=C,
+        V=V,
+        B=B,
+        W=W,
+        M=M,
+        Z=Z,
+        e_Hi=e_Hi,
+        Mx=Mx,
+        e_u=e_u,
+        e_i=e_i,
+        item_offset=item_offset,
+        mu_C=mu_C,
+        sigma2_C=sigma2_C,
+        mu_V=mu_V,
+        sigma2_V=sigma2_V,
+        w_prior=prior,
+        g_Z=g_Z,
+        e_Zi=e_Zi,
+        e_Bi=e_Bi,
+        e_Bi_rating=e_Bi_rating,
+        q05=np.float64(q05),
+        q95=np.float64(q95),
+        exposure_prob_mean=np.float64(mean),
+        exposure_prob_std=np.float64(exposure_summary["std"]),
+        exposure_prob_min=np.float64(p_min),
+        exposure_prob_max=np.float64(p_max),
+        exposure_prob_hist=p_hist,
+        exposure_prob_bin_edges=np.linspace(0.0, cfg.alpha, EXPOSURE_HIST_BINS + 1),
+    )
+    if full:
+        truth["Y"] = Y
+        truth["R"] = _ratings32(Y, cuts)
+    return SimulatedData(
+        config=cfg,
+        train=Interactions(train_user, train_item, train_rating),
+        unbiased=Interactions(rnd_user, rnd_item.ravel(), rnd_rating.ravel()),
+        W=W,
+        M=M,
+        Z=Z,
+        instrument_levels=(n_levels,) * n_fields,
+        truth=truth,
+        q05=q05,
+        q95=q95,
+        quantile_method=method,
+        exposure_summary=exposure_summary,
+    )

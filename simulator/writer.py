@@ -1,0 +1,200 @@
+"""Write a :class:`~simulator.generate.SimulatedData` as the dataset directory of DESIGN.md §3.
+
+The directory is written atomically: every file goes into a temporary sibling directory, which
+is renamed to the final name only when complete. With ``overwrite=True`` an existing directory
+is first renamed aside, the new one renamed in, and only then the old one deleted (restored if
+the swap fails). Files are byte-identical for the same knobs and seed: CSVs are formatted from
+integers in bulk (no timestamps anywhere; truth.npz is a zip with fixed entry dates).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from simulator.generate import SimulatedData
+from simulator.loaders import TRIPLE_HEADER, sha256_file
+
+#: Rows formatted per step when writing CSVs (bounds memory for huge datasets).
+CSV_ROWS_PER_STEP = 1_000_000
+#: Entry date of every member of truth.npz (the zip format cannot store an earlier one).
+_ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+
+class OutputExistsError(FileExistsError, ValueError):
+    """The output directory exists and ``overwrite`` is False (or it may not be replaced)."""
+
+
+def format_int_rows(columns: Sequence[np.ndarray]) -> bytes:
+    """CSV rows (no header) of non-negative integer columns, formatted in bulk.
+
+    Each column becomes a fixed-width block of ASCII digits; the padding is then dropped with one
+    boolean mask, so the cost is a few array passes per column whatever the row count.
+
+    Parameters
+    ----------
+    columns : sequence of ndarray of shape (n,), non-negative ints
+
+    Returns
+    -------
+    bytes
+        ``b"c0,c1,...\\n"`` per row.
+    """
+    cols = [np.asarray(c) for c in columns]
+    n = len(cols[0])
+    if n == 0:
+        return b""
+    widths = [len(str(int(c.max()))) for c in cols]
+    if min(int(c.min()) for c in cols) < 0:
+        raise ValueError("format_int_rows needs non-negative integers")
+    total = sum(widths) + len(cols)
+    buf = np.empty((n, total), dtype=np.uint8)
+    keep = np.ones((n, total), dtype=bool)
+    pos = 0
+    for j, (col, width) in enumerate(zip(cols, widths, strict=True)):
+        x = col.astype(np.int64)
+        for p in range(width - 1, -1, -1):
+            buf[:, pos + p] = 48 + x % 10
+            x //= 10
+        if width > 1:
+            value = col.astype(np.int64)
+            for p in range(width - 1):  # position p holds a leading zero iff value < 10^(w-1-p)
+                keep[:, pos + p] = value >= 10 ** (width - 1 - p)
+        pos += width
+        buf[:, pos] = ord(",") if j < len(cols) - 1 else ord("\n")
+        pos += 1
+    return buf[keep].tobytes()
+
+
+def _write_csv(path: Path, header: str, columns: Sequence[np.ndarray]) -> None:
+    n = len(columns[0])
+    with open(path, "wb") as fh:
+        fh.write(header.encode() + b"\n")
+        for lo in range(0, n, CSV_ROWS_PER_STEP):
+            hi = min(lo + CSV_ROWS_PER_STEP, n)
+            fh.write(format_int_rows([c[lo:hi] for c in columns]))
+
+
+def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """An uncompressed .npz (np.load reads it) whose bytes depend only on the arrays."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for key in sorted(arrays):
+            info = zipfile.ZipInfo(key + ".npy", date_time=_ZIP_DATE)
+            info.compress_type = zipfile.ZIP_STORED
+            info.external_attr = 0o644 << 16
+            with zf.open(info, "w", force_zip64=True) as fh:
+                np.lib.format.write_array(fh, np.ascontiguousarray(arrays[key]), allow_pickle=False)
+
+
+def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Check that ``out_dir`` may be written; raise OutputExistsError or PermissionError.
+
+    It may be written when it does not exist and its nearest existing ancestor is a writable
+    directory, or, with ``overwrite``, when it is a directory that is empty or holds a simgen
+    dataset (a meta.json): ``overwrite`` never deletes anything else.
+    """
+    out = Path(out_dir).absolute()
+    if out.exists() or out.is_symlink():
+        if not overwrite:
+            raise OutputExistsError(f"{out_dir} exists; pass overwrite=True to replace it")
+        if not out.is_dir() or out.is_symlink():
+            raise OutputExistsError(f"{out_dir} exists and is not a directory; not replacing it")
+        if any(out.iterdir()) and not (out / "meta.json").is_file():
+            raise OutputExistsError(
+                f"{out_dir} is a non-empty directory without meta.json (not a simgen dataset); "
+                "not replacing it"
+            )
+    ancestor = out.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise PermissionError(f"{out_dir}: {ancestor} is not a directory")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise PermissionError(f"{out_dir}: {ancestor} is not writable")
+    return out
+
+
+def write_dataset(data: SimulatedData, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+    """Write ``data`` as a simgen dataset directory (DESIGN.md §3), atomically.
+
+    Files: train.csv and random.csv (``user_id,item_id,rating``), user_features.csv
+    (``user_id,w,z_0..z_{F-1}``), item_features.csv (``item_id,m``), truth.npz (every array of
+    ``data.truth``) and meta.json (knobs, counts, density, histograms, q05/q95 and how they were
+    computed, and the sha256 of every other file).
+
+    Parameters
+    ----------
+    data : SimulatedData
+    out_dir : str or Path
+    overwrite : bool, default False
+        Replace an existing simgen directory (see :func:`check_output_dir`).
+
+    Returns
+    -------
+    Path
+        The absolute path of the directory.
+    """
+    out = check_output_dir(out_dir, overwrite=overwrite)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700; give it a normal dir's mode
+        m, n = data.n_users, data.n_items
+        _write_csv(
+            tmp / "train.csv", TRIPLE_HEADER, [data.train.user, data.train.item, data.train.rating]
+        )
+        _write_csv(
+            tmp / "random.csv",
+            TRIPLE_HEADER,
+            [data.unbiased.user, data.unbiased.item, data.unbiased.rating],
+        )
+        z = np.asarray(data.Z)
+        header = ",".join(["user_id", "w"] + [f"z_{f}" for f in range(z.shape[1])])
+        _write_csv(
+            tmp / "user_features.csv",
+            header,
+            [np.arange(m), data.W] + [z[:, f] for f in range(z.shape[1])],
+        )
+        _write_csv(tmp / "item_features.csv", "item_id,m", [np.arange(n), data.M])
+        _write_npz(tmp / "truth.npz", data.truth)
+        names = ["train.csv", "random.csv", "user_features.csv", "item_features.csv", "truth.npz"]
+        meta = data.meta()
+        meta["files"] = names + ["meta.json"]
+        meta["sha256"] = {name: sha256_file(tmp / name) for name in names}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        _swap_in(tmp, out, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _swap_in(tmp: Path, out: Path, *, overwrite: bool) -> None:
+    if not (out.exists() or out.is_symlink()):
+        os.rename(tmp, out)
+        return
+    if not overwrite:
+        raise OutputExistsError(f"{out} exists; pass overwrite=True to replace it")
+    token = hashlib.sha256(str(tmp).encode()).hexdigest()[:8]
+    old = out.parent / f".{out.name}.old-{token}"
+    os.rename(out, old)
+    try:
+        os.rename(tmp, out)
+    except BaseException:
+        os.rename(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
