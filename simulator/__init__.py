@@ -14,6 +14,7 @@ from simulator.dataset import (  # noqa: E402
     Interactions,
     RecDataset,
 )
+from simulator.exporters import export_idcf, export_recbole  # noqa: E402
 from simulator.generate import SimulatedData, generate  # noqa: E402
 from simulator.loaders import load_dataset  # noqa: E402
 from simulator.writer import OutputExistsError, write_dataset  # noqa: E402
@@ -29,6 +30,8 @@ __all__ = [
     "SimConfig",
     "SimulatedData",
     "__version__",
+    "export_idcf",
+    "export_recbole",
     "generate",
     "load_dataset",
     "write_dataset",

@@ -5,6 +5,8 @@ Examples::
     simgen                                # preset ividr -> ./simgen-out/ividr_u10000_i1000_...
     simgen --users 10000 --gamma 10
     simgen --preset idcf --seed 3 --out data/idcf-s3 --overwrite
+    simgen --preset idcf --format idcf,recbole   # also iDCF's files in DIR/idcf/, RecBole's in
+                                                 # DIR/recbole/ (simulator/exporters.py)
 
 Bad input exits with code 2 and one line naming the option and its allowed range, before
 anything is written; a failure while generating or writing exits with code 1.
@@ -22,7 +24,7 @@ import click
 from simulator import __version__
 from simulator.config import PRESETS, ConfigError, SimConfig
 from simulator.generate import generate
-from simulator.writer import OutputExistsError, check_output_dir, write_dataset
+from simulator.writer import WRITE_FORMATS, OutputExistsError, check_output_dir, write_dataset
 
 #: Default parent of the output directory.
 DEFAULT_OUT_ROOT = Path("simgen-out")
@@ -68,6 +70,26 @@ class FiniteFloatRange(click.FloatRange):
         if self.min is None and self.max is None:
             return ""
         return f" in the range {self._describe_range()}"
+
+
+class FormatList(click.ParamType):
+    """A comma-separated list of layouts, each one of :data:`simulator.writer.WRITE_FORMATS`."""
+
+    name = "format[,format...]"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, tuple):
+            return value
+        parts = [p.strip() for p in str(value).split(",")]
+        bad = [p for p in parts if p not in WRITE_FORMATS]
+        if bad:
+            allowed = ", ".join(repr(f) for f in WRITE_FORMATS)
+            self.fail(
+                f"{bad[0]!r} is not one of {allowed} (repeat the option or separate by commas).",
+                param,
+                ctx,
+            )
+        return tuple(parts)
 
 
 class OneLineErrorCommand(click.Command):
@@ -185,11 +207,29 @@ def _default(knob: str) -> str:
     type=click.Path(path_type=Path),
     help="Output directory. [default: ./simgen-out/<name made of the knobs>]",
 )
+@click.option(
+    "--format",
+    "formats",
+    type=FormatList(),
+    multiple=True,
+    help="Layouts to write, repeatable or comma-separated: simgen (our files, always written), "
+    "idcf (iDCF's train.csv, random.csv, user_feat_label.csv, user_feat_onehot.csv, z_true.npy "
+    "in OUT/idcf/), recbole (RecBole atomic files recbole.inter/.user/.item and the "
+    ".train/.valid/.test.inter split in OUT/recbole/). [default: simgen]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it is a simgen directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; print the path.")
 @click.version_option(__version__, "--version", prog_name="simgen")
-def simgen(preset: str, out: Path | None, overwrite: bool, quiet: bool, **options: Any) -> None:
+def simgen(
+    preset: str,
+    out: Path | None,
+    overwrite: bool,
+    quiet: bool,
+    formats: tuple[tuple[str, ...], ...],
+    **options: Any,
+) -> None:
     """Generate a confounded recommendation dataset with known truth (DESIGN.md §2, §3)."""
+    wanted = tuple(f for f in WRITE_FORMATS if any(f in group for group in formats)) or ("simgen",)
     overrides = {
         knob: options[opt.lstrip("-").replace("-", "_")]
         for knob, opt in OPTION_OF.items()
@@ -227,7 +267,7 @@ def simgen(preset: str, out: Path | None, overwrite: bool, quiet: bool, **option
             click.echo("simgen: writing files ...", err=True)
         else:
             data = generate(config)
-        path = write_dataset(data, out, overwrite=overwrite)
+        path = write_dataset(data, out, overwrite=overwrite, formats=wanted)
     except MemoryError:
         raise click.ClickException(
             "out of memory; lower --chunk-users or the number of users/items"
@@ -255,6 +295,9 @@ def simgen(preset: str, out: Path | None, overwrite: bool, quiet: bool, **option
         counts = "  ".join(f"{k}: {v}" for k, v in hist[label].items())
         click.echo(f"  ratings {label:<7}    {counts}")
     click.echo(f"  q05/q95 of y:      {data.q05:.3f} / {data.q95:.3f} ({data.quantile_method})")
+    for fmt in wanted:
+        if fmt != "simgen":
+            click.echo(f"  {fmt + ' layout:':<19}{path / fmt}")
     click.echo(f"wrote {path}")
 
 

@@ -10,7 +10,13 @@ Layouts recognised by their files (``load_dataset(path)``):
   ``user_id,item_id,rating``, and ``user_feat_label.csv`` or ``user_feat_onehot.csv``, optionally
   a true confounder ``z_true.npy``). The feature and truth files may sit in the folder or in its
   parent, as in iDCF's synthetic benchmark where one ``user_feat_label.csv`` serves every gamma.
-  iDCF's own Yahoo!R3 and KuaiRand builds use this layout too.
+  iDCF's own Yahoo!R3 and KuaiRand builds use this layout too. ``simgen --format idcf`` writes it
+  into the subfolder ``idcf/``; ``load_dataset(DIR, format="idcf")`` on the simgen directory
+  reads that subfolder.
+- ``recbole``: RecBole atomic files (``<name>.inter``, ``<name>.user``, ``<name>.item``,
+  tab-separated, ``field:type`` headers), as :mod:`simulator.exporters` writes them; recognised by
+  a ``*.inter`` file. ``load_dataset(DIR, format="recbole")`` on a simgen directory reads its
+  subfolder ``recbole/``.
 
 Every error names the file and what is wrong (:class:`DatasetError`).
 """
@@ -31,7 +37,9 @@ COAT_USER_LEVELS = (2, 6, 3, 3)
 COAT_ITEM_LEVELS = (2, 16, 13, 2)
 
 TRIPLE_HEADER = "user_id,item_id,rating"
-FORMATS = ("auto", "simgen", "coat", "idcf")
+FORMATS = ("auto", "simgen", "coat", "idcf", "recbole")
+#: RecBole's pre-split interaction files (``benchmark_filename``), as train, valid, test.
+RECBOLE_PARTS = ("train", "valid", "test")
 
 
 def sha256_file(path: Path) -> str:
@@ -54,9 +62,11 @@ def detect_format(path: str | Path) -> str:
         return "coat"
     if (path / "train.csv").is_file() and (path / "random.csv").is_file():
         return "idcf"
+    if any(p.is_file() for p in path.glob("*.inter")):
+        return "recbole"
     raise DatasetError(
         f"{path}: no dataset recognised (expected meta.json for simgen, train.ascii for Coat, "
-        "or train.csv with random.csv for the iDCF layout)"
+        "train.csv with random.csv for the iDCF layout, or a *.inter file for RecBole's)"
     )
 
 
@@ -67,8 +77,9 @@ def load_dataset(path: str | Path, *, format: str = "auto") -> RecDataset:  # no
     ----------
     path : str or Path
         The dataset directory.
-    format : {"auto", "simgen", "coat", "idcf"}, default "auto"
-        The layout; "auto" recognises it by its files.
+    format : {"auto", "simgen", "coat", "idcf", "recbole"}, default "auto"
+        The layout; "auto" recognises it by its files. "idcf" or "recbole" on a simgen
+        directory reads the export in its subfolder ``idcf/`` or ``recbole/``.
 
     Returns
     -------
@@ -79,7 +90,8 @@ def load_dataset(path: str | Path, *, format: str = "auto") -> RecDataset:  # no
             f"The 'format' parameter of load_dataset must be one of {FORMATS}. Got {format!r}."
         )
     fmt = detect_format(path) if format == "auto" else format
-    return {"simgen": load_simgen, "coat": load_coat, "idcf": load_idcf}[fmt](path)
+    loaders = {"simgen": load_simgen, "coat": load_coat, "idcf": load_idcf, "recbole": load_recbole}
+    return loaders[fmt](path)
 
 
 # -- helpers ------------------------------------------------------------------------------------
@@ -281,17 +293,20 @@ def load_idcf(path: str | Path) -> RecDataset:
     ``user_feat_onehot.csv`` (each column a binary field). The layout has no separate user
     features, so the instrument Z is W itself (as in the IViDR authors' code); ``meta`` says so
     under ``"instrument_is_proxy"``. A ``z_true.npy`` beside the files is the true confounder.
+    A label file with several columns holds several proxy fields; their numbers of levels come
+    from ``user_feat_onehot.csv`` when it is there (its blocks), else from the largest codes.
+    Given a simgen directory with an ``idcf/`` export, it reads that export.
     """
     path = Path(path)
+    has_labels = any((path / n).is_file() for n in ("user_feat_label.csv", "user_feat_onehot.csv"))
+    if not has_labels and (path / "idcf" / "train.csv").is_file():
+        path = path / "idcf"
     train = _read_triples(path / "train.csv")
     unbiased = _read_triples(path / "random.csv")
     label_path = _find_beside(path, "user_feat_label.csv")
     onehot_path = _find_beside(path, "user_feat_onehot.csv")
     if label_path is not None:
-        raw = _read_ascii_matrix_csv(label_path)
-        if raw.shape[1] != 1:
-            raise DatasetError(f"{label_path}: expected one column, found {raw.shape[1]}")
-        proxy = raw.astype(np.int64)
+        proxy = _read_ascii_matrix_csv(label_path).astype(np.int64)
     elif onehot_path is not None:
         proxy = _read_ascii_matrix_csv(onehot_path).astype(np.int64)
         if np.any((proxy != 0) & (proxy != 1)):
@@ -310,11 +325,14 @@ def load_idcf(path: str | Path) -> RecDataset:
         raise DatasetError(
             f"{label_path or onehot_path}: has {n_users} users but the ratings name user {max_user}"
         )
-    levels = (
-        tuple(int(proxy.max()) + 1 for _ in range(proxy.shape[1]))
-        if label_path is not None
-        else tuple(2 for _ in range(proxy.shape[1]))
-    )
+    if label_path is None:
+        levels = tuple(2 for _ in range(proxy.shape[1]))
+    elif onehot_path is not None and onehot_path.parent == label_path.parent:
+        levels = _levels_from_onehot(proxy, _read_ascii_matrix_csv(onehot_path), onehot_path)
+    elif proxy.shape[1] == 1:
+        levels = (int(proxy.max()) + 1,)
+    else:
+        levels = _levels_of(proxy)
     truth = None
     truth_path = _find_beside(path, "z_true.npy")
     if truth_path is not None:
@@ -340,6 +358,25 @@ def load_idcf(path: str | Path) -> RecDataset:
     )
 
 
+def _levels_from_onehot(codes: np.ndarray, onehot: np.ndarray, path: Path) -> tuple[int, ...]:
+    """Levels per field of label codes (n, F), read off the matching one-hot blocks (n, L)."""
+    n, n_fields = codes.shape
+    if onehot.shape[0] != n or np.any((onehot != 0) & (onehot != 1)):
+        raise DatasetError(f"{path}: expected {n} rows of 0/1 values, like user_feat_label.csv")
+    rows, cols = np.nonzero(onehot)
+    if not np.array_equal(np.bincount(rows, minlength=n), np.full(n, n_fields)):
+        raise DatasetError(f"{path}: expected {n_fields} ones per row (one per proxy field)")
+    offsets = cols.reshape(n, n_fields) - codes  # the same for every row when consistent
+    first = offsets[0]
+    bounds = np.append(first, onehot.shape[1])
+    if np.any(offsets != first) or first[0] != 0 or np.any(np.diff(bounds) < 1):
+        raise DatasetError(f"{path}: does not match the codes in user_feat_label.csv")
+    levels = tuple(int(v) for v in np.diff(bounds))
+    if np.any(codes.max(axis=0) >= np.array(levels)):
+        raise DatasetError(f"{path}: does not match the codes in user_feat_label.csv")
+    return levels
+
+
 def _read_ascii_matrix_csv(path: Path) -> np.ndarray:
     """A numeric CSV with one header row (iDCF writes pandas frames with their column names)."""
     try:
@@ -351,3 +388,182 @@ def _read_ascii_matrix_csv(path: Path) -> np.ndarray:
     if np.any(mat != np.round(mat)):
         raise DatasetError(f"{path}: expected integer values")
     return mat
+
+
+# -- RecBole atomic files -------------------------------------------------------------------------
+def _read_atomic(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """A RecBole atomic file of integer values: {field name: int64 column}.
+
+    The header is ``name:type`` per column, tab-separated; ``required`` fields must be present.
+    """
+    _require(path)
+    with open(path) as fh:
+        first = fh.readline().rstrip("\n").rstrip("\r")
+    names = []
+    for entry in first.split("\t"):
+        name, sep, ftype = entry.strip().partition(":")
+        if not sep or ftype not in ("token", "float", "token_seq", "float_seq"):
+            raise DatasetError(
+                f"{path}: expected a header of name:type fields separated by tabs, "
+                f"found {first[:80]!r}"
+            )
+        names.append(name)
+    missing = [f for f in required if f not in names]
+    if missing:
+        raise DatasetError(f"{path}: missing field(s) {', '.join(missing)} in the header")
+    try:
+        values = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2, dtype=np.float64)
+    except ValueError as exc:
+        raise DatasetError(f"{path}: malformed rows or non-numeric tokens ({exc})") from exc
+    if values.size == 0:
+        values = values.reshape(0, len(names))
+    if values.shape[1] != len(names):
+        raise DatasetError(f"{path}: expected {len(names)} columns, found {values.shape[1]}")
+    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
+        raise DatasetError(f"{path}: expected integer values")
+    if values.size and values.min() < 0:
+        raise DatasetError(f"{path}: expected non-negative values")
+    return {name: values[:, j].astype(np.int64) for j, name in enumerate(names)}
+
+
+def _read_recbole_inter(path: Path) -> Interactions:
+    cols = _read_atomic(path, ("user_id", "item_id", "rating"))
+    rating = cols["rating"]
+    if rating.size and (rating.min() < 1 or rating.max() > 5):
+        raise DatasetError(f"{path}: ratings must lie in 1..5")
+    return Interactions(cols["user_id"], cols["item_id"], rating)
+
+
+def _recbole_stem(path: Path) -> str:
+    """The dataset name of the atomic files in ``path`` (RecBole's ``dataset``)."""
+    split = sorted(p.name[: -len(".train.inter")] for p in path.glob("*.train.inter"))
+    if len(split) == 1:
+        return split[0]
+    plain = sorted(
+        p.name[: -len(".inter")]
+        for p in path.glob("*.inter")
+        if not any(p.name.endswith(f".{part}.inter") for part in RECBOLE_PARTS)
+    )
+    if len(split) == 0 and len(plain) == 1:
+        return plain[0]
+    raise DatasetError(
+        f"{path}: expected the atomic files of one dataset, found "
+        f"{sorted(p.name for p in path.glob('*.inter')) or 'no *.inter file'}"
+    )
+
+
+def _codes_by_id(cols: dict[str, np.ndarray], key: str, fields: list[str], path: Path):
+    """Rows of ``fields`` placed by the id column ``key``, which must be 0..n-1, each once."""
+    ids = cols[key]
+    n = len(ids)
+    if n == 0 or not np.array_equal(np.sort(ids), np.arange(n)):
+        raise DatasetError(f"{path}: expected one row per {key[:-3]}, ids 0..n-1 each once")
+    out = np.zeros((n, len(fields)), dtype=np.int64)
+    for j, f in enumerate(fields):
+        out[ids, j] = cols[f]
+    return out
+
+
+def load_recbole(path: str | Path) -> RecDataset:
+    """Load RecBole atomic files as :func:`simulator.exporters.export_recbole` writes them.
+
+    Train is ``<name>.train.inter`` (else ``<name>.inter``); the unbiased set is
+    ``<name>.valid.inter`` and ``<name>.test.inter`` together (else ``<name>.test.inter``),
+    returned grouped by user in file order (the order they were exported in when that was
+    grouped by user, as in every loader here). ``<name>.user`` gives the users, the proxy W
+    (field ``w``, or ``w_0, w_1, ...``) and the instrument Z (``z_0, ...``; without them Z is W);
+    ``<name>.item`` the items and their proxy (``m`` or ``m_0, ...``). Numbers of levels are the
+    largest codes plus one. Ids must be integers from 0 (RecBole's own remapped ids are not).
+    Given a directory without ``*.inter`` files but with a ``recbole/`` subfolder (a simgen
+    directory), it reads the subfolder.
+    """
+    path = Path(path)
+    if not any(path.glob("*.inter")) and (path / "recbole").is_dir():
+        path = path / "recbole"
+    if not path.is_dir():
+        raise DatasetError(f"{path}: not a directory")
+    stem = _recbole_stem(path)
+    if (path / f"{stem}.train.inter").is_file():
+        train = _read_recbole_inter(path / f"{stem}.train.inter")
+        parts = [
+            _read_recbole_inter(_require(path / f"{stem}.{p}.inter")) for p in ("valid", "test")
+        ]
+    else:
+        train = _read_recbole_inter(path / f"{stem}.inter")
+        parts = [_read_recbole_inter(_require(path / f"{stem}.test.inter"))]
+    user = np.concatenate([p.user for p in parts])
+    order = np.argsort(user, kind="stable")
+    unbiased = Interactions(
+        user[order],
+        np.concatenate([p.item for p in parts])[order],
+        np.concatenate([p.rating for p in parts])[order],
+    )
+
+    user_path = _require(path / f"{stem}.user")
+    ucols = _read_atomic(user_path, ("user_id",))
+    w_fields = (
+        ["w"]
+        if "w" in ucols
+        else sorted(
+            (f for f in ucols if f.startswith("w_") and f[2:].isdigit()), key=lambda f: int(f[2:])
+        )
+    )
+    if not w_fields:
+        raise DatasetError(f"{user_path}: no proxy field (w, or w_0, w_1, ...)")
+    z_fields = sorted(
+        (f for f in ucols if f.startswith("z_") and f[2:].isdigit()), key=lambda f: int(f[2:])
+    )
+    codes = _codes_by_id(ucols, "user_id", w_fields + z_fields, user_path)
+    proxy, instrument = codes[:, : len(w_fields)], codes[:, len(w_fields) :]
+    instrument_is_proxy = not z_fields
+    if instrument_is_proxy:
+        instrument = proxy.copy()
+    n_users = proxy.shape[0]
+
+    item_path = path / f"{stem}.item"
+    item_features, n_items = None, None
+    if item_path.is_file():
+        icols = _read_atomic(item_path, ("item_id",))
+        m_fields = (
+            ["m"]
+            if "m" in icols
+            else sorted(
+                (f for f in icols if f.startswith("m_") and f[2:].isdigit()),
+                key=lambda f: int(f[2:]),
+            )
+        )
+        icodes = _codes_by_id(icols, "item_id", m_fields, item_path)
+        n_items = icodes.shape[0]
+        item_features = icodes if m_fields else None
+    for part, file in ((train, "train"), (unbiased, "unbiased")):
+        if len(part) and part.user.max() >= n_users:
+            raise DatasetError(
+                f"{user_path}: has {n_users} users but the {file} interactions name user "
+                f"{int(part.user.max())}"
+            )
+        if n_items is not None and len(part) and part.item.max() >= n_items:
+            raise DatasetError(
+                f"{item_path}: has {n_items} items but the {file} interactions name item "
+                f"{int(part.item.max())}"
+            )
+    if n_items is None:
+        n_items = int(max(train.item.max(initial=-1), unbiased.item.max(initial=-1))) + 1
+    return RecDataset(
+        name="recbole",
+        n_users=n_users,
+        n_items=n_items,
+        train=train,
+        unbiased=unbiased,
+        proxy=proxy,
+        proxy_levels=_levels_of(proxy),
+        instrument=instrument,
+        instrument_levels=_levels_of(instrument),
+        item_features=item_features,
+        item_feature_levels=_levels_of(item_features) if item_features is not None else (),
+        meta={
+            "source": str(path.resolve()),
+            "format": "recbole",
+            "dataset": stem,
+            "instrument_is_proxy": instrument_is_proxy,
+        },
+    )

@@ -5,6 +5,11 @@ is renamed to the final name only when complete. With ``overwrite=True`` an exis
 is first renamed aside, the new one renamed in, and only then the old one deleted (restored if
 the swap fails). Files are byte-identical for the same knobs and seed: CSVs are formatted from
 integers in bulk (no timestamps anywhere; truth.npz is a zip with fixed entry dates).
+
+``write_dataset(..., formats=("simgen", "idcf", "recbole"))`` also writes the peers' layouts
+(:mod:`simulator.exporters`) into the subfolders ``idcf/`` and ``recbole/`` of the same temporary
+directory, so they appear together with our files or not at all, and their sha256 go into
+meta.json like every other file.
 """
 
 from __future__ import annotations
@@ -15,7 +20,8 @@ import os
 import shutil
 import tempfile
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -27,13 +33,15 @@ from simulator.loaders import TRIPLE_HEADER, sha256_file
 CSV_ROWS_PER_STEP = 1_000_000
 #: Entry date of every member of truth.npz (the zip format cannot store an earlier one).
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+#: Layouts :func:`write_dataset` can write: our own (always) and the peers' (simulator.exporters).
+WRITE_FORMATS = ("simgen", "idcf", "recbole")
 
 
 class OutputExistsError(FileExistsError, ValueError):
     """The output directory exists and ``overwrite`` is False (or it may not be replaced)."""
 
 
-def format_int_rows(columns: Sequence[np.ndarray]) -> bytes:
+def format_int_rows(columns: Sequence[np.ndarray], *, sep: str = ",") -> bytes:
     """CSV rows (no header) of non-negative integer columns, formatted in bulk.
 
     Each column becomes a fixed-width block of ASCII digits; the padding is then dropped with one
@@ -42,12 +50,16 @@ def format_int_rows(columns: Sequence[np.ndarray]) -> bytes:
     Parameters
     ----------
     columns : sequence of ndarray of shape (n,), non-negative ints
+    sep : str, default ","
+        One ASCII character between columns (``"\\t"`` for RecBole's atomic files).
 
     Returns
     -------
     bytes
         ``b"c0,c1,...\\n"`` per row.
     """
+    if len(sep) != 1 or not sep.isascii():
+        raise ValueError(f"sep must be one ASCII character, got {sep!r}")
     cols = [np.asarray(c) for c in columns]
     n = len(cols[0])
     if n == 0:
@@ -69,18 +81,44 @@ def format_int_rows(columns: Sequence[np.ndarray]) -> bytes:
             for p in range(width - 1):  # position p holds a leading zero iff value < 10^(w-1-p)
                 keep[:, pos + p] = value >= 10 ** (width - 1 - p)
         pos += width
-        buf[:, pos] = ord(",") if j < len(cols) - 1 else ord("\n")
+        buf[:, pos] = ord(sep) if j < len(cols) - 1 else ord("\n")
         pos += 1
     return buf[keep].tobytes()
 
 
-def _write_csv(path: Path, header: str, columns: Sequence[np.ndarray]) -> None:
+def write_int_table(
+    path: str | Path,
+    header: str,
+    columns: Sequence[np.ndarray],
+    *,
+    sep: str = ",",
+    float_last: bool = False,
+) -> None:
+    """Write a header line and rows of non-negative integer columns, in bulk, in steps.
+
+    Parameters
+    ----------
+    path : str or Path
+    header : str
+        The first line, without its newline.
+    columns : sequence of ndarray of shape (n,), non-negative ints
+    sep : str, default ","
+        Column separator (one ASCII character).
+    float_last : bool, default False
+        Write the last column as ``"4.0"`` rather than ``"4"`` (how pandas writes iDCF's
+        ratings).
+    """
     n = len(columns[0])
     with open(path, "wb") as fh:
         fh.write(header.encode() + b"\n")
         for lo in range(0, n, CSV_ROWS_PER_STEP):
             hi = min(lo + CSV_ROWS_PER_STEP, n)
-            fh.write(format_int_rows([c[lo:hi] for c in columns]))
+            rows = format_int_rows([c[lo:hi] for c in columns], sep=sep)
+            fh.write(rows.replace(b"\n", b".0\n") if float_last else rows)
+
+
+def _write_csv(path: Path, header: str, columns: Sequence[np.ndarray]) -> None:
+    write_int_table(path, header, columns)
 
 
 def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -94,12 +132,23 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
                 np.lib.format.write_array(fh, np.ascontiguousarray(arrays[key]), allow_pickle=False)
 
 
-def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
+def _is_simgen_dir(path: Path) -> bool:
+    return (path / "meta.json").is_file()
+
+
+def check_output_dir(
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    replaceable: Callable[[Path], bool] = _is_simgen_dir,
+    what: str = "meta.json (not a simgen dataset)",
+) -> Path:
     """Check that ``out_dir`` may be written; raise OutputExistsError or PermissionError.
 
     It may be written when it does not exist and its nearest existing ancestor is a writable
-    directory, or, with ``overwrite``, when it is a directory that is empty or holds a simgen
-    dataset (a meta.json): ``overwrite`` never deletes anything else.
+    directory, or, with ``overwrite``, when it is a directory that is empty or that
+    ``replaceable`` accepts (by default: one holding a simgen dataset, a meta.json):
+    ``overwrite`` never deletes anything else. ``what`` names what was missing in the error.
     """
     out = Path(out_dir).absolute()
     if out.exists() or out.is_symlink():
@@ -107,10 +156,9 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
             raise OutputExistsError(f"{out_dir} exists; pass overwrite=True to replace it")
         if not out.is_dir() or out.is_symlink():
             raise OutputExistsError(f"{out_dir} exists and is not a directory; not replacing it")
-        if any(out.iterdir()) and not (out / "meta.json").is_file():
+        if any(out.iterdir()) and not replaceable(out):
             raise OutputExistsError(
-                f"{out_dir} is a non-empty directory without meta.json (not a simgen dataset); "
-                "not replacing it"
+                f"{out_dir} is a non-empty directory without {what}; not replacing it"
             )
     ancestor = out.parent
     while not ancestor.exists():
@@ -122,13 +170,61 @@ def check_output_dir(out_dir: str | Path, *, overwrite: bool = False) -> Path:
     return out
 
 
-def write_dataset(data: SimulatedData, out_dir: str | Path, *, overwrite: bool = False) -> Path:
+@contextmanager
+def atomic_directory(
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    replaceable: Callable[[Path], bool] = _is_simgen_dir,
+    what: str = "meta.json (not a simgen dataset)",
+) -> Iterator[Path]:
+    """Yield a temporary sibling of ``out_dir`` to fill; rename it to ``out_dir`` on success.
+
+    On any exception the temporary directory is deleted and ``out_dir`` is left as it was.
+    ``overwrite``, ``replaceable`` and ``what`` are as in :func:`check_output_dir`.
+    """
+    out = check_output_dir(out_dir, overwrite=overwrite, replaceable=replaceable, what=what)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700; give it a normal dir's mode
+        yield tmp
+        _swap_in(tmp, out, overwrite=overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def check_formats(
+    formats: str | Iterable[str], *, caller: str = "write_dataset"
+) -> tuple[str, ...]:
+    """The requested layouts in the canonical order of :data:`WRITE_FORMATS`, or ValueError."""
+    items = [formats] if isinstance(formats, str) else list(formats)
+    bad = [f for f in items if f not in WRITE_FORMATS]
+    if bad or not all(isinstance(f, str) for f in items):
+        raise ValueError(
+            f"The 'formats' parameter of {caller} must hold only values of {WRITE_FORMATS}. "
+            f"Got {formats!r} instead."
+        )
+    return tuple(f for f in WRITE_FORMATS if f in items)
+
+
+def write_dataset(
+    data: SimulatedData,
+    out_dir: str | Path,
+    *,
+    overwrite: bool = False,
+    formats: str | Iterable[str] = ("simgen",),
+) -> Path:
     """Write ``data`` as a simgen dataset directory (DESIGN.md §3), atomically.
 
     Files: train.csv and random.csv (``user_id,item_id,rating``), user_features.csv
     (``user_id,w,z_0..z_{F-1}``), item_features.csv (``item_id,m``), truth.npz (every array of
     ``data.truth``) and meta.json (knobs, counts, density, histograms, q05/q95 and how they were
-    computed, and the sha256 of every other file).
+    computed, and the sha256 of every other file). With ``formats`` naming "idcf" or "recbole",
+    the subfolders ``idcf/`` (:func:`simulator.exporters.export_idcf`) and ``recbole/``
+    (:func:`simulator.exporters.export_recbole`) are written too, and meta.json lists their
+    files (as ``idcf/train.csv``, ...) with their sha256 and describes them under ``"exports"``.
 
     Parameters
     ----------
@@ -136,17 +232,18 @@ def write_dataset(data: SimulatedData, out_dir: str | Path, *, overwrite: bool =
     out_dir : str or Path
     overwrite : bool, default False
         Replace an existing simgen directory (see :func:`check_output_dir`).
+    formats : str or iterable of {"simgen", "idcf", "recbole"}, default ("simgen",)
+        Layouts to write; our own files are always written.
 
     Returns
     -------
     Path
         The absolute path of the directory.
     """
-    out = check_output_dir(out_dir, overwrite=overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700; give it a normal dir's mode
+    wanted = check_formats(formats)
+    from simulator import exporters  # here: exporters imports this module
+
+    with atomic_directory(out_dir, overwrite=overwrite) as tmp:
         m, n = data.n_users, data.n_items
         _write_csv(
             tmp / "train.csv", TRIPLE_HEADER, [data.train.user, data.train.item, data.train.rating]
@@ -167,14 +264,22 @@ def write_dataset(data: SimulatedData, out_dir: str | Path, *, overwrite: bool =
         _write_npz(tmp / "truth.npz", data.truth)
         names = ["train.csv", "random.csv", "user_features.csv", "item_features.csv", "truth.npz"]
         meta = data.meta()
+        exports = {}
+        for fmt in wanted:
+            if fmt == "simgen":
+                continue
+            folder = tmp / fmt
+            folder.mkdir()
+            write_files = exporters.EXPORTERS[fmt]
+            info = write_files(data, folder)
+            names += [f"{fmt}/{name}" for name in info["files"]]
+            exports[fmt] = {"folder": fmt, **info}
+        if exports:  # only then: the default directory stays byte-identical to earlier versions
+            meta["exports"] = exports
         meta["files"] = names + ["meta.json"]
         meta["sha256"] = {name: sha256_file(tmp / name) for name in names}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        _swap_in(tmp, out, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return out
+    return Path(out_dir).absolute()
 
 
 def _umask() -> int:
