@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/simgen --out demo-out/data --overwrite
+	$(BIN)/python -m ividr.demo --out demo-out
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -37,4 +37,4 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_simgen.py
 
 clean:
-	rm -rf $(VENV) .cache simgen-out demo-out
+	rm -rf $(VENV) .cache simgen-out demo-out notebook-out

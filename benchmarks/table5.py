@@ -1,0 +1,165 @@
+"""Reproduce the paper's Table 5 (MCC vs gamma, iDCF vs IViDR) and time it.
+
+    .venv/bin/python benchmarks/table5.py                 # the full reproduction
+    .venv/bin/python benchmarks/table5.py --users 300 --items 60 --epochs 2 --seeds 1 \\
+        --values 0,20 --presets ividr-code --out-root /tmp/t5 --results-dir /tmp/t5  # a smoke run
+
+For each preset (default: ividr-code, the process behind the paper's figures; ividr, the paper's
+Appendix F text; dual, both confounder kinds) it runs ``ividr sweep``'s grid, gamma in
+0, 5, 10, 15, 20 x {idcf, ividr} x 5 seeds, into ``OUT_ROOT/<preset>/`` (resumable: run the same
+command again after an interruption), writes ``RESULTS_DIR/table5_<preset>.md`` (the summary
+tables, the paper's figures beside ours, the command, wall time and runs per hour), and prints
+the wall time and runs per hour of each preset and of the whole reproduction.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import click
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
+from ividr.sweep import (  # noqa: E402
+    SweepConfig,
+    format_value,
+    parse_values,
+    run_sweep,
+    summarize,
+    summary_markdown,
+)
+
+PAPER_MCC = PAPER_TABLE5_MCC
+PAPER_GAMMAS = PAPER_TABLE5_GAMMAS
+
+
+def paper_table(config: SweepConfig, rows: list[dict]) -> str:
+    """Ours vs the paper's MCC, one line per model, at the gammas of the grid the paper has."""
+    paper_at = {g: i for i, g in enumerate(PAPER_GAMMAS)}
+    shared = [v for v in config.values if config.knob == "gamma" and float(v) in paper_at]
+    if not shared:
+        return ""
+    summary = [e for e in summarize(rows, config) if e["metric"] == "mcc"]
+    header = "| model | " + " | ".join(f"gamma={format_value(v)}" for v in shared) + " |"
+    lines = ["## MCC: ours vs the paper's Table 5", "", header, "|---|" + "---|" * len(shared)]
+    for model in config.models:
+        if model not in PAPER_MCC:
+            continue
+        cells = []
+        for value in shared:
+            entry = next(
+                e
+                for e in summary
+                if e["model"] == model and format_value(e["value"]) == format_value(value)
+            )
+            mine = "–" if entry["mean"] is None else f"{entry['mean']:.4f}"
+            cells.append(f"{mine} (paper {PAPER_MCC[model][paper_at[float(value)]]:.4f})")
+        lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--presets", default="ividr-code,ividr,dual", show_default=True)
+@click.option("--values", default="0,5,10,15,20", show_default=True, help="Gamma values.")
+@click.option("--models", default="idcf,ividr", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=5, show_default=True)
+@click.option("--users", type=click.IntRange(min=1), default=None, help="Default: the preset's.")
+@click.option("--items", type=click.IntRange(min=1), default=None, help="Default: the preset's.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the model's.")
+@click.option(
+    "--latent-epochs", type=click.IntRange(min=1), default=None, help="Default: the model's."
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default=True,
+    help="Runs in parallel (local processes, one torch thread each by default).",
+)
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run.")
+@click.option(
+    "--out-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sweep-out/table5"),
+    show_default=True,
+    help="Sweep directories, one per preset (resumable).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=ROOT / "benchmarks" / "results",
+    show_default=True,
+    help="Where table5_<preset>.md go.",
+)
+@click.option("--quiet", is_flag=True)
+def main(
+    presets: str,
+    values: str,
+    models: str,
+    seeds: int,
+    users: int | None,
+    items: int | None,
+    epochs: int | None,
+    latent_epochs: int | None,
+    jobs: int,
+    threads: int | None,
+    out_root: Path,
+    results_dir: Path,
+    quiet: bool,
+) -> None:
+    """Run the Table-5 sweeps and print wall time and runs per hour."""
+    command = "benchmarks/table5.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    results_dir.mkdir(parents=True, exist_ok=True)
+    grand_start = time.perf_counter()
+    grand_runs = 0
+    for preset in [p.strip() for p in presets.split(",")]:
+        config = SweepConfig(
+            preset=preset,
+            knob="gamma",
+            values=parse_values(values, float),
+            models=tuple(m.strip() for m in models.split(",")),
+            seeds=seeds,
+            n_users=users,
+            n_items=items,
+            epochs=epochs,
+            fit_overrides={} if latent_epochs is None else {"latent_epochs": latent_epochs},
+        )
+        total = len(config.runs())
+
+        def progress(done: int, todo: int, run_id: str, preset=preset) -> None:
+            if not quiet:
+                print(f"  [{preset} {done}/{todo}] {run_id}", file=sys.stderr, flush=True)
+
+        print(f"{preset}: {total} runs into {out_root / preset}", file=sys.stderr, flush=True)
+        outcome = run_sweep(
+            config, out_root / preset, jobs=jobs, threads=threads, progress=progress
+        )
+        ran = len(outcome.ran)
+        grand_runs += ran
+        per_hour = ran / outcome.seconds * 3600 if ran else float("nan")
+        timing = (
+            f"{ran} runs in {outcome.seconds:.0f} s this invocation "
+            f"({per_hour:.0f} runs/hour; {len(outcome.skipped)} already done, "
+            f"{len(outcome.failures)} failed), jobs={jobs}, {os.cpu_count()} cores, "
+            f"{platform.node()}"
+        )
+        md = summary_markdown(summarize(outcome.rows, config), config)
+        md += "\n" + paper_table(config, outcome.rows)
+        md += f"\nCommand: `{command}`\n\nWall time: {timing}\n"
+        target = results_dir / f"table5_{preset}.md"
+        target.write_text(md, encoding="utf-8")
+        print(f"{preset}: {timing} -> {target}", flush=True)
+    grand = time.perf_counter() - grand_start
+    rate = grand_runs / grand * 3600 if grand_runs else float("nan")
+    print(f"total: {grand_runs} runs in {grand:.0f} s ({grand / 60:.1f} min), {rate:.0f} runs/hour")
+
+
+if __name__ == "__main__":
+    main()

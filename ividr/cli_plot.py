@@ -1,0 +1,192 @@
+"""``ividr plot``: Figure 3 (true vs learned latent confounders) and MCC-vs-knob curves."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from ividr.cli_sweep import OneLineCommand
+from ividr.plots import PLOT_METRICS, PlotError, figure_paths
+
+_OUT_HELP = (
+    "Output file; FILE.png and FILE.pdf are written (a .png or .pdf suffix of FILE is replaced)."
+)
+
+
+def _check_out(out: Path) -> None:
+    try:
+        figure_paths(out)
+    except PlotError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--out'") from None
+    if out.exists() and out.is_dir():
+        raise click.BadParameter(f"{out} is a directory", param_hint="'--out'")
+
+
+def _save(fig, out: Path, quiet: bool) -> None:
+    from ividr.plots import save_figure
+
+    try:
+        paths = save_figure(fig, out)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {out}: {exc}") from exc
+    if not quiet:
+        for path in paths:
+            click.echo(str(path))
+
+
+@click.group("plot", context_settings={"help_option_names": ["-h", "--help"]})
+def plot() -> None:
+    """Plots: the learned latent space (the paper's Figure 3) and sweep curves."""
+
+
+@plot.command("latent", cls=OneLineCommand)
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option(
+    "--data",
+    "data_dir",
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="The dataset the runs were fitted on (it must hold the true confounder C).",
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help=_OUT_HELP)
+@click.option(
+    "--labels",
+    default=None,
+    help="Comma-separated panel titles, one per RUN_DIR. Default: the model names.",
+)
+@click.option(
+    "--max-points",
+    type=click.IntRange(min=10),
+    default=5000,
+    show_default=True,
+    help="Users drawn per panel (a fixed random subset).",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Seeds the subset and UMAP.",
+)
+@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+def latent(
+    run_dirs: tuple[Path, ...],
+    data_dir: Path,
+    out: Path,
+    labels: str | None,
+    max_points: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """Figure 3: the true C coloured by W beside each RUN_DIR's learned latents.
+
+    RUN_DIR is what `ividr fit --out` writes (latents.npy, metrics.json, config.json), or a run of
+    a sweep (SWEEP/runs/<run_id>). The learned latents are matched to the truth by the MCC
+    assignment, sign-flipped and rescaled; the strong MCC is in each title. Latents of more than
+    2 dimensions are shown through UMAP.
+    """
+    from ividr.plots import load_run, plot_latent
+    from simulator.dataset import DatasetError
+    from simulator.loaders import load_dataset
+
+    _check_out(out)
+    label_list = None
+    if labels is not None:
+        label_list = [s.strip() for s in labels.split(",")]
+        if len(label_list) != len(run_dirs):
+            raise click.BadParameter(
+                f"expected {len(run_dirs)} comma-separated labels (one per RUN_DIR), "
+                f"got {len(label_list)}",
+                param_hint="'--labels'",
+            )
+    runs = []
+    for run_dir in run_dirs:
+        try:
+            runs.append(load_run(run_dir))
+        except PlotError as exc:
+            raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
+    try:
+        dataset = load_dataset(data_dir)
+    except DatasetError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    if dataset.confounder is None:
+        raise click.BadParameter(
+            f"{data_dir} holds no true confounder C (truth.npz or z_true.npy)",
+            param_hint="'--data'",
+        )
+    for run in runs:
+        if run.latents.shape[0] != dataset.n_users:
+            raise click.BadParameter(
+                f"{run.path / 'latents.npy'} has {run.latents.shape[0]} rows but {data_dir} has "
+                f"{dataset.n_users} users (was the run fitted on this dataset?)",
+                param_hint="'RUN_DIR'",
+            )
+    try:
+        fig = plot_latent(
+            runs,
+            dataset.confounder,
+            dataset.proxy,
+            labels=label_list,
+            max_points=max_points,
+            random_state=seed,
+        )
+    except PlotError as exc:
+        raise click.ClickException(str(exc)) from None
+    _save(fig, out, quiet)
+
+
+@plot.command("sweep", cls=OneLineCommand)
+@click.argument("sweep_dir", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path), help=_OUT_HELP)
+@click.option(
+    "--metric",
+    type=click.Choice(PLOT_METRICS),
+    default="mcc",
+    show_default=True,
+    help="The metric on the y axis.",
+)
+@click.option(
+    "--paper",
+    is_flag=True,
+    help="Also draw the paper's Table 5 MCC (dashed; gamma 0,5,10,15,20, MCC only).",
+)
+@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+def sweep_plot(sweep_dir: Path, out: Path, metric: str, paper: bool, quiet: bool) -> None:
+    """A metric (MCC by default) against the swept knob, per model, error bars over seeds.
+
+    SWEEP_DIR is what `ividr sweep --out` writes.
+    """
+    from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
+    from ividr.sweep import SweepError, load_results
+
+    _check_out(out)
+    try:
+        config, rows = load_results(sweep_dir)
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'SWEEP_DIR'") from None
+    if not rows:
+        raise click.BadParameter(f"{sweep_dir} holds no finished run", param_hint="'SWEEP_DIR'")
+    reference = None
+    if paper:
+        grid = tuple(float(v) for v in config.values) if config.knob == "gamma" else ()
+        if metric != "mcc" or grid != PAPER_TABLE5_GAMMAS:
+            raise click.BadParameter(
+                "needs --metric mcc and a sweep over gamma = 0,5,10,15,20",
+                param_hint="'--paper'",
+            )
+        reference = {
+            f"{display_name(m)} (paper)": values
+            for m, values in PAPER_TABLE5_MCC.items()
+            if m in config.models
+        }
+    try:
+        fig = plot_sweep(sweep_dir, metric=metric, reference=reference)
+    except PlotError as exc:
+        raise click.ClickException(str(exc)) from None
+    _save(fig, out, quiet)

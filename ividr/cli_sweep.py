@@ -1,0 +1,421 @@
+"""``ividr sweep``: a knob x models x seeds grid, fitted, scored, summarised, resumable."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from ividr.sweep import (
+    DEFAULT_KNOB,
+    DEFAULT_MODELS,
+    FALLBACK_PRESETS,
+    SweepConfig,
+    SweepError,
+    available_models,
+    available_presets,
+    check_resumable,
+    data_sweep_values,
+    finished_runs,
+    format_value,
+    knob_kind,
+    parse_values,
+    run_sweep,
+)
+
+_DEFAULT_VALUES = "0,5,10,15,20"
+
+
+def _one_line_usage_error(exc: click.UsageError) -> click.exceptions.Exit:
+    click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
+    return click.exceptions.Exit(2)
+
+
+class OneLineCommand(click.Command):
+    """A command whose usage errors, while parsing or in its body, print one line and exit 2."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except click.UsageError as exc:
+            raise _one_line_usage_error(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as exc:
+            raise _one_line_usage_error(exc) from None
+
+
+def _presets() -> tuple[str, ...]:
+    try:
+        return available_presets()
+    except Exception:  # the simulator failing to import must not break `ividr --help`
+        return FALLBACK_PRESETS
+
+
+def _given(ctx: click.Context, name: str) -> bool:
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip() or not value.strip():
+            raise click.BadParameter(f"expected KNOB=VALUE, got {item!r}", param_hint="'--set'")
+        out[key.strip().replace("-", "_")] = value.strip()
+    return out
+
+
+def build_config(
+    ctx: click.Context,
+    *,
+    data: Path | None,
+    preset: str,
+    users: int | None,
+    items: int | None,
+    knob: str,
+    values: str,
+    models: str,
+    seeds: int,
+    epochs: int | None,
+    sets: tuple[str, ...],
+    fit_overrides: dict | None = None,
+) -> SweepConfig:
+    """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
+    try:
+        names = available_models()
+    except Exception as exc:
+        raise click.ClickException(f"the models cannot be imported: {exc}") from exc
+    model_list = [m.strip() for m in models.split(",")]
+    bad = [m for m in model_list if m not in names]
+    if not model_list or bad or len(set(model_list)) != len(model_list):
+        raise click.BadParameter(
+            f"must be a comma-separated list of distinct models among {list(names)}. "
+            f"Got {models!r} instead.",
+            param_hint="'--models'",
+        )
+    if data is not None:
+        for name in ("preset", "users", "items", "sets"):
+            if _given(ctx, name):
+                flag = "--set" if name == "sets" else f"--{name}"
+                raise click.BadParameter(
+                    "cannot be combined with --data (the dataset is given)", param_hint=f"'{flag}'"
+                )
+        try:
+            found_knob, found_values = data_sweep_values(
+                data, knob if _given(ctx, "knob") else None
+            )
+        except SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--data'") from None
+        if _given(ctx, "knob") and knob != found_knob:
+            raise click.BadParameter(
+                f"{data} holds datasets for knob {found_knob!r}, not {knob!r}",
+                param_hint="'--knob'",
+            )
+        chosen = found_values
+        if _given(ctx, "values"):
+            try:
+                wanted = parse_values(values, float)
+            except SweepError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--values'") from None
+            available = {format_value(v): v for v in found_values}
+            missing = [format_value(v) for v in wanted if format_value(v) not in available]
+            if missing:
+                raise click.BadParameter(
+                    f"must be among the values found in {data}: "
+                    f"{[format_value(v) for v in found_values]}. Got {missing} instead.",
+                    param_hint="'--values'",
+                )
+            chosen = tuple(available[format_value(v)] for v in wanted)
+        config = SweepConfig(
+            preset="data",
+            knob=found_knob,
+            values=chosen,
+            models=tuple(model_list),
+            seeds=seeds,
+            epochs=epochs,
+            fit_overrides=fit_overrides or {},
+            data=str(data.resolve()),
+        )
+        # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
+        from ividr.sweep import RunSpec, dataset_path
+        from simulator.dataset import DatasetError
+        from simulator.loaders import load_dataset
+
+        for value in config.values:
+            path = dataset_path(data, config, RunSpec(config.knob, value, model_list[0], 0))
+            try:
+                load_dataset(path)
+            except DatasetError as exc:
+                raise click.BadParameter(str(exc), param_hint="'--data'") from None
+        return config
+
+    try:
+        kind = knob_kind(knob)
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--knob'") from None
+    try:
+        parsed = parse_values(values, kind)
+    except SweepError as exc:
+        raise click.BadParameter(f"{exc} (knob {knob})", param_hint="'--values'") from None
+    overrides_text = _parse_set(sets)
+    overrides = {}
+    for key, text in overrides_text.items():
+        if key == knob:
+            raise click.BadParameter(f"{key} is the swept knob", param_hint="'--set'")
+        try:
+            overrides[key] = parse_values(text, knob_kind(key))[0]
+        except SweepError as exc:
+            raise click.BadParameter(f"{key}: {exc}", param_hint="'--set'") from None
+    config = SweepConfig(
+        preset=preset,
+        knob=knob,
+        values=parsed,
+        models=tuple(model_list),
+        seeds=seeds,
+        n_users=users,
+        n_items=items,
+        sim_overrides=overrides,
+        epochs=epochs,
+        fit_overrides=fit_overrides or {},
+    )
+    # Validate every dataset's knobs now, so that nothing is written for a bad value.
+    from simulator.config import ConfigError
+
+    for value in config.values:
+        try:
+            config.sim_config(value, 0)
+        except ConfigError as exc:
+            param = getattr(exc, "param", "")
+            hint = {
+                knob: "'--values'",
+                "n_users": "'--users'",
+                "n_items": "'--items'",
+            }.get(param, "'--set'")
+            allowed = getattr(exc, "allowed", "")
+            raise click.BadParameter(
+                f"{param} must be in {allowed} for preset {preset}. "
+                f"Got {getattr(exc, 'got', value)!r} instead.",
+                param_hint=hint,
+            ) from None
+        except (TypeError, ValueError) as exc:
+            raise click.BadParameter(str(exc), param_hint="'--values'") from None
+    return config
+
+
+@click.command("sweep", cls=OneLineCommand)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Sweep directory (created; an existing one with the same options is resumed).",
+)
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="Use existing data instead of generating: a dataset folder, or a folder of "
+    "<knob>_<value> dataset folders (e.g. ../shared/datasets/idcf-sim). Default: generate.",
+)
+@click.option(
+    "--preset",
+    type=click.Choice(_presets()),
+    default="ividr",
+    show_default=True,
+    help="Simulator preset of every dataset.",
+)
+@click.option(
+    "--users",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Users per dataset. Default: the preset's (10000 for ividr).",
+)
+@click.option(
+    "--items",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Items per dataset. Default: the preset's (1000 for ividr).",
+)
+@click.option(
+    "--knob",
+    default=DEFAULT_KNOB,
+    show_default=True,
+    help="The simulator knob to sweep (any SimConfig field but the seed).",
+)
+@click.option(
+    "--values",
+    default=_DEFAULT_VALUES,
+    show_default=True,
+    help="Comma-separated values of the knob.",
+)
+@click.option(
+    "--models",
+    default=",".join(DEFAULT_MODELS),
+    show_default=True,
+    help="Comma-separated models to fit on every dataset.",
+)
+@click.option(
+    "--seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Seeds 0..N-1; seed s is both the simulator seed and the model seed.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Maximum epochs of the recommender stage of every fit. Default: the model's (100).",
+)
+@click.option(
+    "--latent-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Maximum epochs of the latent (iVAE) stage of every fit. Default: the model's (1000).",
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="KNOB=VALUE",
+    help="Fix another simulator knob for every dataset (repeatable), e.g. --set alpha=0.2.",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Runs in parallel on local processes (local backend); up to the number of cores.",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch threads per run (default 1: faster for these models; use --jobs for parallelism).",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="Where runs run: local processes, or Ray tasks.",
+)
+@click.option(
+    "--address",
+    default=None,
+    help="Ray cluster address (with --backend ray). Default: start a local Ray.",
+)
+@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@click.pass_context
+def sweep(
+    ctx: click.Context,
+    out: Path,
+    data: Path | None,
+    preset: str,
+    users: int | None,
+    items: int | None,
+    knob: str,
+    values: str,
+    models: str,
+    seeds: int,
+    epochs: int | None,
+    latent_epochs: int | None,
+    sets: tuple[str, ...],
+    jobs: int,
+    threads: int | None,
+    backend: str,
+    address: str | None,
+    quiet: bool,
+) -> None:
+    """Sweep a simulator knob (gamma by default) x models x seeds: generate, fit, score.
+
+    Writes OUT/results.csv and results.json (one row per run: MCC strong and weak, NDCG@5,
+    Recall@5), OUT/summary.csv and summary.md (mean ± std over seeds, models x knob values, the
+    shape of the paper's Table 5), and OUT/runs/<run_id>/ (metrics, config, latents: plottable with
+    `ividr plot latent`). Killed at any point and run again with the same options, it redoes only
+    the unfinished runs.
+    """
+    if address is not None and backend != "ray":
+        raise click.BadParameter("only applies with --backend ray", param_hint="'--address'")
+    if backend == "ray" and _given(ctx, "jobs"):
+        raise click.BadParameter(
+            "applies to the local backend; Ray schedules by its CPUs", param_hint="'--jobs'"
+        )
+    config = build_config(
+        ctx,
+        data=data,
+        preset=preset,
+        users=users,
+        items=items,
+        knob=knob,
+        values=values,
+        models=models,
+        seeds=seeds,
+        epochs=epochs,
+        sets=sets,
+        fit_overrides={} if latent_epochs is None else {"latent_epochs": latent_epochs},
+    )
+    try:
+        check_resumable(out, config)
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--out'") from None
+    if backend == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise click.BadParameter(
+                "needs the optional dependency 'ray' (pip install 'ividr-toolkit[ray]')",
+                param_hint="'--backend'",
+            ) from None
+
+    total = len(config.runs())
+    remaining = total - len(set(finished_runs(out)) & {s.run_id for s in config.runs()})
+    bar = None
+
+    def progress(done: int, todo: int, run_id: str) -> None:
+        if bar is not None:
+            bar.update(1, run_id)
+
+    try:
+        if quiet:
+            outcome = run_sweep(
+                config, out, jobs=jobs, backend=backend, address=address, threads=threads
+            )
+        else:
+            with click.progressbar(
+                length=remaining,
+                label=f"sweep {config.knob} ({remaining} of {total} runs to do)",
+                file=sys.stderr,
+                item_show_func=lambda run_id: run_id or "",
+                show_pos=True,
+            ) as bar:
+                outcome = run_sweep(
+                    config,
+                    out,
+                    jobs=jobs,
+                    backend=backend,
+                    address=address,
+                    threads=threads,
+                    progress=progress,
+                )
+    except SweepError as exc:
+        raise click.ClickException(str(exc)) from None
+    failed = sorted(outcome.failures)
+    if not quiet:
+        click.echo(
+            f"{len(outcome.ran)} run(s) done, {len(outcome.skipped)} already finished, "
+            f"{len(failed)} failed, in {outcome.seconds:.1f} s: {out}",
+            err=True,
+        )
+        click.echo((out / "summary.md").read_text(encoding="utf-8"), nl=False)
+    if failed:
+        first = outcome.failures[failed[0]]
+        raise click.ClickException(
+            f"{len(failed)} of {total} runs failed (first: {failed[0]}: {first}); "
+            f"details in {out / 'failures'}; run the same command again to retry them"
+        )

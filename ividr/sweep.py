@@ -1,0 +1,1129 @@
+"""Sweeps: a grid of simulator knob values x models x seeds, fitted and scored (DESIGN.md §6).
+
+A sweep lives in one directory::
+
+    DIR/sweep.json            the SweepConfig (a resumed sweep must match it exactly)
+    DIR/data/<knob>=<v>_seed=<s>/   the cached simgen dataset of each (value, seed)
+    DIR/runs/<run_id>/        one finished run, in the layout ``ividr fit --out`` writes:
+                              result.json (its results row), metrics.json, config.json,
+                              latents.npy (the posterior mean, rows are users)
+    DIR/results.csv, DIR/results.json   one row per finished run
+    DIR/summary.csv, DIR/summary.md     mean and std over seeds, models x knob values
+                                        (the shape of the paper's Table 5)
+
+Atomicity and resume. A run counts as finished exactly when ``DIR/runs/<run_id>/`` exists: its
+files are written into a hidden temporary sibling which is then renamed onto that name in one
+``os.rename``, so a sweep killed at any moment (SIGKILL included) leaves either the whole run or
+nothing under that name. The result tables are rebuilt from ``DIR/runs/`` after every run and
+written through a temporary file and ``os.replace``: they are never half-written, never hold a
+row twice, and a restarted sweep rebuilds them first, then does only the runs that are missing.
+Datasets are generated under a per-dataset file lock and written by
+:func:`simulator.writer.write_dataset` (itself atomic), so parallel runs that share a dataset
+generate it once and never read it half-written. Only the driver process writes results; workers
+return them. One sweep at a time may use a directory (an exclusive lock on ``DIR/.lock``).
+
+Seeds. Run seed ``s`` generates its dataset with simulator seed ``s`` and fits with model seed
+``s``, on every backend, so the local and the Ray backends give the same results (given the same
+number of torch threads per run).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import dataclasses
+import fcntl
+import importlib
+import io
+import json
+import math
+import os
+import shutil
+import socket
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ividr import __version__
+
+#: Default grid of the paper's Table 5.
+DEFAULT_KNOB = "gamma"
+DEFAULT_VALUES: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0, 20.0)
+DEFAULT_MODELS: tuple[str, ...] = ("idcf", "ividr")
+#: Presets of the simulator (DESIGN.md §2); the simulator's own list wins when it is importable.
+FALLBACK_PRESETS: tuple[str, ...] = ("ividr", "idcf", "dual", "ividr-code")
+#: Metrics summarised (one table each), in this order.
+SUMMARY_METRICS: tuple[str, ...] = ("mcc", "mcc_weak", "ndcg@5", "recall@5")
+METRIC_TITLES = {
+    "mcc": "MCC (strong, Pearson)",
+    "mcc_weak": "MCC (weak: linear map fitted on half the users)",
+    "ndcg@5": "NDCG@5 (unbiased test set)",
+    "recall@5": "Recall@5 (unbiased test set)",
+}
+#: Knobs that a sweep may not vary: the seed is the sweep's own axis.
+FORBIDDEN_KNOBS = frozenset({"seed", "preset", "process", "chunk_users"})
+#: Columns every results row starts with (then the remaining metrics, sorted).
+ROW_COLUMNS: tuple[str, ...] = (
+    "run_id",
+    "knob",
+    "value",
+    "model",
+    "seed",
+    "mcc",
+    "mcc_weak",
+    "ndcg@5",
+    "recall@5",
+    "fit_seconds",
+    "run_seconds",
+)
+#: Provenance columns, last.
+TAIL_COLUMNS: tuple[str, ...] = (
+    "preset",
+    "n_users",
+    "n_items",
+    "n_train",
+    "threads",
+    "host",
+    "version",
+)
+DATA_VALUE_LABEL = "data"
+
+
+class SweepError(ValueError):
+    """A sweep's configuration or directory is not usable; the message says why."""
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """Short, exact text of a knob value: ``5`` for 5.0, ``0.25``, ``uniform``."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    return str(value)
+
+
+def available_presets() -> tuple[str, ...]:
+    """Names of the simulator presets (the simulator's list when it is importable)."""
+    try:
+        config = importlib.import_module("simulator.config")
+    except ModuleNotFoundError:
+        return FALLBACK_PRESETS
+    for attr in ("PRESETS", "PRESET_NAMES"):
+        names = getattr(config, attr, None)
+        if names:
+            return tuple(names)
+    return FALLBACK_PRESETS
+
+
+def available_models() -> tuple[str, ...]:
+    """Names of the models ``fit_model`` knows (``ividr.api.MODEL_NAMES``)."""
+    from ividr.api import MODEL_NAMES
+
+    return tuple(MODEL_NAMES)
+
+
+def knob_kind(knob: str) -> type:
+    """The type (int, float or str) of a simulator knob, or raise SweepError for an unknown one.
+
+    Parameters
+    ----------
+    knob : str
+        A field name of :class:`simulator.config.SimConfig` (not the seed: seeds are the
+        sweep's own axis).
+    """
+    from simulator.config import SimConfig
+
+    kinds = {"int": int, "float": float, "str": str}
+    fields = {f.name: kinds.get(str(f.type)) for f in dataclasses.fields(SimConfig)}
+    allowed = sorted(n for n, k in fields.items() if k is not None and n not in FORBIDDEN_KNOBS)
+    if knob not in allowed:
+        raise SweepError(
+            f"The 'knob' parameter of the sweep must be one of {allowed}. Got {knob!r} instead."
+        )
+    return fields[knob]
+
+
+def parse_values(text: str | Sequence[Any], kind: type = float) -> tuple[Any, ...]:
+    """Parse ``"0,5,10"`` (or a sequence) into a tuple of knob values of type ``kind``.
+
+    Raises
+    ------
+    SweepError
+        For an empty list, a value that is not of the knob's type, or a repeated value.
+    """
+    items = [s.strip() for s in text.split(",")] if isinstance(text, str) else list(text)
+    if not items or any(isinstance(s, str) and not s for s in items):
+        raise SweepError(f"expected a comma-separated list of values, got {text!r}")
+    out: list[Any] = []
+    for item in items:
+        try:
+            if kind is int:
+                as_float = float(item)
+                if not as_float.is_integer():
+                    raise ValueError
+                value: Any = int(as_float)
+            elif kind is float:
+                value = float(item)
+                if not math.isfinite(value):
+                    raise ValueError
+            else:
+                value = str(item)
+        except (TypeError, ValueError):
+            raise SweepError(
+                f"value {item!r} is not {'an int' if kind is int else 'a finite number'}"
+            ) from None
+        out.append(value)
+    if len({format_value(v) for v in out}) != len(out):
+        raise SweepError(f"values must be distinct, got {text!r}")
+    return tuple(out)
+
+
+def _canon_value(value: Any) -> Any:
+    """JSON-stable form of a knob value (ints stay ints; integral floats stay floats)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    return value
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """What a sweep runs: ``knob`` in ``values`` x ``models`` x seeds ``0 .. seeds-1``.
+
+    Parameters
+    ----------
+    preset : str, default "ividr"
+        Simulator preset every dataset starts from (DESIGN.md §2).
+    knob : str, default "gamma"
+        The :class:`~simulator.config.SimConfig` field that varies across columns.
+    values : tuple, default (0, 5, 10, 15, 20)
+        Its values.
+    models : tuple of str, default ("idcf", "ividr")
+        Models fitted on every dataset (``ividr.api.MODEL_NAMES``).
+    seeds : int, default 5
+        Number of seeds; run seed ``s`` in ``0 .. seeds-1`` is both the simulator seed and the
+        model seed.
+    n_users, n_items : int or None, default None
+        Dataset size; None keeps the preset's.
+    sim_overrides : dict, default {}
+        Further simulator knobs fixed for every run (e.g. ``{"alpha": 0.2}``).
+    epochs : int or None, default None
+        Training epochs of every fit; None keeps the model's default.
+    fit_overrides : dict, default {}
+        Further :class:`~ividr.api.FitConfig` fields (e.g. ``{"lr": 1e-3}``).
+    data : str or None, default None
+        Instead of generating: an existing dataset folder (one column, labelled ``data``), or a
+        folder of datasets named ``<knob>_<value>`` (as ``idcf-sim/gamma_0`` ...), one column per
+        value. The seed then only seeds the model.
+    """
+
+    preset: str = "ividr"
+    knob: str = DEFAULT_KNOB
+    values: tuple[Any, ...] = DEFAULT_VALUES
+    models: tuple[str, ...] = DEFAULT_MODELS
+    seeds: int = 5
+    n_users: int | None = None
+    n_items: int | None = None
+    sim_overrides: dict[str, Any] = field(default_factory=dict)
+    epochs: int | None = None
+    fit_overrides: dict[str, Any] = field(default_factory=dict)
+    data: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "values", tuple(_canon_value(v) for v in self.values))
+        object.__setattr__(self, "models", tuple(str(m) for m in self.models))
+        object.__setattr__(self, "sim_overrides", dict(sorted(self.sim_overrides.items())))
+        object.__setattr__(self, "fit_overrides", dict(sorted(self.fit_overrides.items())))
+        for name, value, low in (
+            ("seeds", self.seeds, 1),
+            ("n_users", self.n_users, 1),
+            ("n_items", self.n_items, 1),
+            ("epochs", self.epochs, 1),
+        ):
+            if value is None and name != "seeds":
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
+                raise SweepError(
+                    f"The {name!r} parameter of SweepConfig must be an int in the range "
+                    f"[{low}, inf). Got {value!r} instead."
+                )
+        if not self.values:
+            raise SweepError("The 'values' parameter of SweepConfig must not be empty.")
+        if len({format_value(v) for v in self.values}) != len(self.values):
+            raise SweepError(f"The 'values' of SweepConfig must be distinct. Got {self.values}.")
+        if not self.models:
+            raise SweepError("The 'models' parameter of SweepConfig must not be empty.")
+        if len(set(self.models)) != len(self.models):
+            raise SweepError(f"The 'models' of SweepConfig must be distinct. Got {self.models}.")
+        if self.knob in FORBIDDEN_KNOBS:
+            raise SweepError(f"The knob {self.knob!r} cannot be swept.")
+
+    # -- serialisation ------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict (tuples become lists)."""
+        out = dataclasses.asdict(self)
+        out["values"] = list(self.values)
+        out["models"] = list(self.models)
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SweepConfig:
+        """Inverse of :meth:`to_dict`; unknown keys raise SweepError."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise SweepError(f"unknown SweepConfig fields {unknown}")
+        data = dict(data)
+        for key in ("values", "models"):
+            if key in data:
+                data[key] = tuple(data[key])
+        return cls(**data)
+
+    # -- the grid -----------------------------------------------------------------------------
+    def runs(self) -> list[RunSpec]:
+        """Every run of the sweep, in a fixed order: value, then seed, then model."""
+        return [
+            RunSpec(knob=self.knob, value=v, model=m, seed=s)
+            for v in self.values
+            for s in range(self.seeds)
+            for m in self.models
+        ]
+
+    def sim_config(self, value: Any, seed: int):
+        """The :class:`~simulator.config.SimConfig` of the dataset of ``(value, seed)``."""
+        from simulator.config import SimConfig
+
+        overrides = dict(self.sim_overrides)
+        if self.n_users is not None:
+            overrides["n_users"] = self.n_users
+        if self.n_items is not None:
+            overrides["n_items"] = self.n_items
+        overrides[self.knob] = value
+        overrides["seed"] = seed
+        return SimConfig.from_preset(self.preset, **overrides)
+
+    def fit_config(self, model: str, seed: int):
+        """The :class:`~ividr.api.FitConfig` of one run."""
+        from ividr.api import FitConfig
+
+        kwargs = dict(self.fit_overrides)
+        if self.epochs is not None:
+            kwargs["epochs"] = self.epochs
+        return FitConfig(model=model, seed=seed, **kwargs)
+
+    def diff(self, other: SweepConfig) -> list[str]:
+        """Names of the fields that differ from ``other``."""
+        mine, theirs = self.to_dict(), other.to_dict()
+        return [k for k in mine if mine[k] != theirs.get(k)]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run: a knob value, a model, a seed."""
+
+    knob: str
+    value: Any
+    model: str
+    seed: int
+
+    @property
+    def run_id(self) -> str:
+        return f"{self.knob}={format_value(self.value)}__{self.model}__seed={self.seed}"
+
+    @property
+    def data_key(self) -> str:
+        return f"{self.knob}={format_value(self.value)}_seed={self.seed}"
+
+
+def data_sweep_values(data: str | Path, knob: str | None = None) -> tuple[str, tuple[Any, ...]]:
+    """The knob and values of a ``--data`` folder.
+
+    A folder that is itself a dataset gives ``("data", ("data",))``; a folder of sub-folders
+    named ``<knob>_<value>`` gives that knob and the sorted numeric values.
+
+    Raises
+    ------
+    SweepError
+        When the folder is neither, or the sub-folders disagree on the knob.
+    """
+    from simulator.loaders import detect_format
+
+    path = Path(data)
+    if not path.is_dir():
+        raise SweepError(f"{path}: not a directory")
+    with contextlib.suppress(ValueError):
+        detect_format(path)
+        return DATA_VALUE_LABEL, (DATA_VALUE_LABEL,)
+    found: dict[str, list[tuple[float, str]]] = {}
+    for sub in sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        name, sep, tail = sub.name.rpartition("_")
+        if not sep or not name:
+            continue
+        try:
+            number = float(tail)
+            detect_format(sub)
+        except ValueError:
+            continue
+        found.setdefault(name, []).append((number, tail))
+    if knob is not None and knob in found:
+        found = {knob: found[knob]}
+    if len(found) != 1:
+        raise SweepError(
+            f"{path}: expected a dataset, or sub-folders named <knob>_<value> holding datasets "
+            f"(found {sorted(found) or 'none'})"
+        )
+    name, pairs = next(iter(found.items()))
+    pairs.sort()
+    values = tuple(int(v) if v.is_integer() else v for v, _ in pairs)
+    return name, values
+
+
+# --------------------------------------------------------------------------------------------
+# Files: atomic writes, locks
+# --------------------------------------------------------------------------------------------
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+    with open(tmp, "w", encoding="utf-8", newline="") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, indent=2, sort_keys=False, default=_json_default) + "\n"
+
+
+@contextlib.contextmanager
+def _file_lock(path: Path, *, blocking: bool = True) -> Iterator[bool]:
+    """An exclusive ``flock`` on ``path``; yields False when non-blocking and already held."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+    finally:
+        os.close(fd)
+
+
+# --------------------------------------------------------------------------------------------
+# One run (executed in a worker: a local process, a Ray task, or the driver itself)
+# --------------------------------------------------------------------------------------------
+FitFn = Callable[..., dict[str, Any]]
+
+
+def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
+    """Fit ``spec.model`` with seed ``spec.seed`` and score it.
+
+    Returns
+    -------
+    dict
+        ``metrics`` (dict of float: mcc, mcc_weak, ndcg@5, recall@5, seconds, ...),
+        ``latents`` (ndarray of shape (n_users, d) or None: the posterior mean),
+        ``config`` (the FitConfig as a dict).
+    """
+    from ividr.api import fit_model
+
+    fit_config = config.fit_config(spec.model, spec.seed)
+    result = fit_model(dataset, fit_config)
+    metrics = dict(result.metrics)
+    latents = None if result.latents is None else np.asarray(result.latents)
+    truth = dataset.confounder
+    if latents is not None and truth is not None:
+        from metrics.mcc import mcc
+
+        if "mcc" not in metrics:
+            metrics["mcc"] = mcc(truth, latents)
+        if "mcc_weak" not in metrics:
+            metrics["mcc_weak"] = mcc(truth, latents, weak=True)
+    return {"metrics": metrics, "latents": latents, "config": fit_config.to_dict()}
+
+
+def _is_scalar(value: Any) -> bool:
+    return isinstance(value, int | float | str | bool | np.generic) or value is None
+
+
+def _resolve_fit(fit_fn: FitFn | str | None) -> FitFn:
+    if fit_fn is None:
+        return default_fit
+    if isinstance(fit_fn, str):
+        module, _, attr = fit_fn.partition(":")
+        return getattr(importlib.import_module(module), attr)
+    return fit_fn
+
+
+def dataset_path(out_dir: Path, config: SweepConfig, spec: RunSpec) -> Path:
+    """Where the dataset of a run lies (or will be cached)."""
+    if config.data is not None:
+        if spec.value == DATA_VALUE_LABEL:
+            return Path(config.data)
+        return Path(config.data) / f"{spec.knob}_{format_value(spec.value)}"
+    return out_dir / "data" / spec.data_key
+
+
+def _cache_root(out_dir: Path) -> Path:
+    """The data cache of a sweep; a worker that cannot see DIR (a remote Ray node) uses /tmp."""
+    if out_dir.is_dir() and os.access(out_dir, os.W_OK):
+        return out_dir
+    return Path(tempfile.gettempdir()) / "ividr-sweep-cache" / out_dir.name
+
+
+def get_dataset(out_dir: Path, config: SweepConfig, spec: RunSpec):
+    """Load the dataset of a run, generating and caching it first when needed.
+
+    Generation happens under an exclusive lock on ``data/<key>.lock`` so that two runs of the
+    same (value, seed) generate it once; :func:`simulator.writer.write_dataset` writes it
+    atomically. The returned dataset is always read back from disk, so every run of a
+    (value, seed) sees byte-identical data whoever generated it.
+    """
+    from simulator.loaders import load_dataset
+
+    if config.data is not None:
+        return load_dataset(dataset_path(out_dir, config, spec))
+    root = _cache_root(out_dir)
+    path = dataset_path(root, config, spec)
+    if not (path / "meta.json").is_file():
+        with _file_lock(root / "data" / f".{spec.data_key}.lock"):
+            if not (path / "meta.json").is_file():
+                from simulator.generate import generate
+                from simulator.writer import write_dataset
+
+                data = generate(config.sim_config(spec.value, spec.seed))
+                write_dataset(data, path, overwrite=path.exists())
+    return load_dataset(path)
+
+
+def execute_run(
+    task: dict[str, Any], fit_fn: FitFn | str | None = None, threads: int | None = None
+) -> dict[str, Any]:
+    """Run one task (dataset, fit, scores) and return its outcome; never raises.
+
+    Parameters
+    ----------
+    task : dict
+        ``{"out_dir": str, "config": SweepConfig dict, "spec": RunSpec fields}``.
+    fit_fn : callable, "module:function" or None
+        ``fit_fn(dataset, config, spec) -> {"metrics", "latents", "config"}``;
+        None is :func:`default_fit`.
+    threads : int or None
+        torch threads for this run (restored afterwards); None leaves them.
+
+    Returns
+    -------
+    dict
+        ``{"ok": True, "row": ..., "metrics": ..., "latents": ..., "fit_config": ...}`` or
+        ``{"ok": False, "run_id": ..., "error": "..."}``.
+    """
+    start = time.perf_counter()
+    config = SweepConfig.from_dict(task["config"])
+    spec = RunSpec(**task["spec"])
+    out_dir = Path(task["out_dir"])
+    previous = None
+    try:
+        if threads is not None:
+            import torch
+
+            previous = torch.get_num_threads()
+            torch.set_num_threads(int(threads))
+        dataset = get_dataset(out_dir, config, spec)
+        outcome = _resolve_fit(fit_fn)(dataset, config, spec)
+        metrics = dict(outcome.get("metrics", {}))
+        row: dict[str, Any] = {
+            "run_id": spec.run_id,
+            "knob": spec.knob,
+            "value": spec.value,
+            "model": spec.model,
+            "seed": spec.seed,
+            "mcc": metrics.pop("mcc", None),
+            "mcc_weak": metrics.pop("mcc_weak", None),
+            "ndcg@5": metrics.pop("ndcg@5", None),
+            "recall@5": metrics.pop("recall@5", None),
+            "fit_seconds": metrics.pop("seconds", None),
+            "run_seconds": time.perf_counter() - start,
+        }
+        row.update({k: v for k, v in sorted(metrics.items()) if k not in row and _is_scalar(v)})
+        row.update(
+            {
+                "preset": config.preset if config.data is None else None,
+                "n_users": int(dataset.n_users),
+                "n_items": int(dataset.n_items),
+                "n_train": len(dataset.train),
+                "threads": threads,
+                "host": socket.gethostname(),
+                "version": __version__,
+            }
+        )
+        return {
+            "ok": True,
+            "row": row,
+            "metrics": dict(outcome.get("metrics", {})),
+            "latents": outcome.get("latents"),
+            "fit_config": outcome.get("config"),
+            "data": str(dataset_path(out_dir, config, spec)),
+        }
+    except Exception as exc:  # one failed run must not stop the sweep; it is reported
+        import traceback
+
+        return {
+            "ok": False,
+            "run_id": spec.run_id,
+            "error": f"{type(exc).__name__}: {exc}",
+            "traceback": traceback.format_exc(),
+        }
+    finally:
+        if previous is not None:
+            import torch
+
+            torch.set_num_threads(previous)
+
+
+def _worker_init(parent_pid: int, threads: int) -> None:
+    """Initializer of local worker processes: torch threads, and exit if the parent dies."""
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+    except ImportError:  # pragma: no cover - torch is a hard dependency
+        pass
+
+    def watch() -> None:  # a SIGKILLed sweep must not leave orphaned workers running
+        while True:
+            if os.getppid() != parent_pid:
+                os._exit(1)
+            time.sleep(0.5)
+
+    threading.Thread(target=watch, daemon=True, name="ividr-parent-watch").start()
+
+
+# --------------------------------------------------------------------------------------------
+# The sweep directory: finished runs, result tables, summaries
+# --------------------------------------------------------------------------------------------
+def _runs_dir(out_dir: Path) -> Path:
+    return out_dir / "runs"
+
+
+def finished_runs(out_dir: str | Path) -> dict[str, dict[str, Any]]:
+    """Results rows of the finished runs of a sweep directory, by run id."""
+    rows: dict[str, dict[str, Any]] = {}
+    runs = _runs_dir(Path(out_dir))
+    if not runs.is_dir():
+        return rows
+    for sub in sorted(runs.iterdir()):
+        if sub.name.startswith(".") or not sub.is_dir():
+            continue
+        try:
+            row = json.loads((sub / "result.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue  # not a finished run (cannot happen with the atomic rename, but be safe)
+        rows[row.get("run_id", sub.name)] = row
+    return rows
+
+
+def save_run(out_dir: Path, outcome: dict[str, Any]) -> None:
+    """Write one finished run as ``runs/<run_id>/`` atomically (temporary dir + rename)."""
+    row = outcome["row"]
+    runs = _runs_dir(out_dir)
+    runs.mkdir(parents=True, exist_ok=True)
+    final = runs / row["run_id"]
+    tmp = runs / f".tmp-{row['run_id']}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    tmp.mkdir()
+    try:
+        (tmp / "result.json").write_text(_dumps(row), encoding="utf-8")
+        (tmp / "metrics.json").write_text(_dumps(outcome["metrics"]), encoding="utf-8")
+        fit_config = dict(outcome.get("fit_config") or {})
+        fit_config.setdefault("data", outcome.get("data"))
+        (tmp / "config.json").write_text(_dumps(fit_config), encoding="utf-8")
+        if outcome.get("latents") is not None:
+            np.save(tmp / "latents.npy", np.asarray(outcome["latents"]), allow_pickle=False)
+        for child in tmp.iterdir():
+            with open(child, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():  # a run finished twice (cannot happen under the sweep lock)
+            shutil.rmtree(tmp)
+            return
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def _sorted_rows(rows: dict[str, dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
+    order = {spec.run_id: i for i, spec in enumerate(config.runs())}
+    return sorted(rows.values(), key=lambda r: (order.get(r["run_id"], len(order)), r["run_id"]))
+
+
+def _columns(rows: list[dict[str, Any]]) -> list[str]:
+    extra = sorted({k for r in rows for k in r} - set(ROW_COLUMNS) - set(TAIL_COLUMNS))
+    return list(ROW_COLUMNS) + extra + list(TAIL_COLUMNS)
+
+
+def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any]]:
+    """Rebuild results.csv/json and summary.csv/md from ``runs/``; return the rows.
+
+    Every file is replaced atomically, so a reader (or a kill) never sees a half-written table.
+    """
+    out_dir = Path(out_dir)
+    rows = _sorted_rows(finished_runs(out_dir), config)
+    columns = _columns(rows)
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        cells = {k: _csv_cell(row.get(k)) for k in columns}
+        cells["value"] = format_value(row["value"])
+        writer.writerow(cells)
+    _atomic_write_text(out_dir / "results.csv", buf.getvalue())
+    _atomic_write_text(out_dir / "results.json", _dumps({"sweep": config.to_dict(), "runs": rows}))
+    summary = summarize(rows, config)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "model", config.knob, "mean", "std", "n"])
+    for entry in summary:
+        writer.writerow(
+            [
+                entry["metric"],
+                entry["model"],
+                format_value(entry["value"]),
+                _csv_cell(entry["mean"]),
+                _csv_cell(entry["std"]),
+                entry["n"],
+            ]
+        )
+    _atomic_write_text(out_dir / "summary.csv", buf.getvalue())
+    _atomic_write_text(out_dir / "summary.md", summary_markdown(summary, config))
+    return rows
+
+
+def _csv_cell(value: Any) -> Any:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
+    """Mean and std over seeds of each metric, per (model, knob value).
+
+    The std is the sample standard deviation (ddof=1) when there are two seeds or more, else 0.
+
+    Returns
+    -------
+    list of dict
+        ``{"metric", "model", "value", "mean", "std", "n"}`` for every metric of
+        :data:`SUMMARY_METRICS`, model and value (``mean``/``std`` None when no run finished).
+    """
+    out = []
+    for metric in SUMMARY_METRICS:
+        for model in config.models:
+            for value in config.values:
+                key = format_value(value)
+                vals = np.array(
+                    [
+                        float(r[metric])
+                        for r in rows
+                        if r["model"] == model
+                        and format_value(r["value"]) == key
+                        and r.get(metric) is not None
+                    ],
+                    dtype=float,
+                )
+                n = len(vals)
+                out.append(
+                    {
+                        "metric": metric,
+                        "model": model,
+                        "value": value,
+                        "mean": float(vals.mean()) if n else None,
+                        "std": float(vals.std(ddof=1)) if n > 1 else (0.0 if n else None),
+                        "n": n,
+                    }
+                )
+    return out
+
+
+def summary_markdown(summary: list[dict[str, Any]], config: SweepConfig) -> str:
+    """Markdown: one table per metric, models as rows and knob values as columns."""
+    size = ""
+    if config.data is not None:
+        source = f"data {config.data}"
+    else:
+        users = config.n_users if config.n_users is not None else "preset"
+        items = config.n_items if config.n_items is not None else "preset"
+        source = f"preset `{config.preset}`"
+        size = f", {users} users x {items} items"
+    lines = [
+        f"# Sweep over {config.knob}: {source}{size}, {config.seeds} seed(s)",
+        "",
+        "Mean ± std over seeds (sample std, ddof=1); `(n=k)` marks a cell with fewer runs than "
+        "seeds.",
+    ]
+    if config.preset == "ividr-code" and config.data is None:
+        lines += [
+            "",
+            "Preset `ividr-code`: its instrument Z is the proxy W itself, so Z is not "
+            "independent of W here (DESIGN.md §2).",
+        ]
+    if config.sim_overrides:
+        lines += ["", f"Simulator knobs fixed: {config.sim_overrides}"]
+    if config.epochs is not None or config.fit_overrides:
+        lines += ["", f"Fit settings: epochs={config.epochs}, {config.fit_overrides}"]
+    header = "| model | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
+    rule = "|---|" + "---|" * len(config.values)
+    for metric in SUMMARY_METRICS:
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
+        for model in config.models:
+            cells = []
+            for value in config.values:
+                entry = next(
+                    e
+                    for e in summary
+                    if e["metric"] == metric
+                    and e["model"] == model
+                    and format_value(e["value"]) == format_value(value)
+                )
+                if entry["mean"] is None:
+                    cells.append("–")
+                    continue
+                cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+                if entry["n"] < config.seeds:
+                    cell += f" (n={entry['n']})"
+                cells.append(cell)
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def load_results(sweep_dir: str | Path) -> tuple[SweepConfig, list[dict[str, Any]]]:
+    """The config and the results rows of a sweep directory (read from runs/).
+
+    Raises
+    ------
+    SweepError
+        When the directory holds no sweep.json or it is malformed.
+    """
+    sweep_dir = Path(sweep_dir)
+    config = read_config(sweep_dir)
+    if config is None:
+        raise SweepError(f"{sweep_dir / 'sweep.json'}: missing (not a sweep directory)")
+    return config, _sorted_rows(finished_runs(sweep_dir), config)
+
+
+def read_config(out_dir: str | Path) -> SweepConfig | None:
+    """The SweepConfig of ``out_dir/sweep.json``, or None when there is none."""
+    path = Path(out_dir) / "sweep.json"
+    if not path.is_file():
+        return None
+    try:
+        return SweepConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (ValueError, TypeError) as exc:
+        raise SweepError(f"{path}: malformed ({exc})") from exc
+
+
+def check_resumable(out_dir: str | Path, config: SweepConfig) -> None:
+    """Raise SweepError when ``out_dir`` holds a sweep with a different configuration."""
+    existing = read_config(out_dir)
+    if existing is not None and existing != config:
+        fields = ", ".join(
+            f"{k}: {existing.to_dict()[k]!r} there vs {config.to_dict()[k]!r} now"
+            for k in existing.diff(config)
+        )
+        raise SweepError(
+            f"{out_dir} holds a different sweep ({fields}); use another --out or the same options"
+        )
+    if existing is None and Path(out_dir).is_dir():
+        stray = [p.name for p in Path(out_dir).iterdir() if not p.name.startswith(".")]
+        if stray:
+            raise SweepError(f"{out_dir} is not empty and holds no sweep.json; use another --out")
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+@dataclass
+class SweepOutcome:
+    """What :func:`run_sweep` did.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Every finished run's results row (including runs finished by earlier invocations).
+    ran : list of str
+        Run ids done by this invocation.
+    skipped : list of str
+        Run ids already finished before it.
+    failures : dict of str to str
+        Run id -> error message of the runs that failed (they are not recorded and are redone by
+        the next invocation; details in ``DIR/failures/<run_id>.txt``).
+    seconds : float
+        Wall time of this invocation.
+    """
+
+    rows: list[dict[str, Any]]
+    ran: list[str]
+    skipped: list[str]
+    failures: dict[str, str]
+    seconds: float
+
+
+ProgressFn = Callable[[int, int, str], None]
+
+
+#: torch threads per run unless told otherwise. One: these models are small, and torch's
+#: intra-op threads cost more than they gain (on the 2-core reference machine, an iDCF fit of
+#: the default dataset ran 6-10x slower with 2 threads than with 1); parallelism comes from
+#: running runs side by side (``jobs``) instead.
+DEFAULT_THREADS = 1
+
+
+def run_sweep(
+    config: SweepConfig,
+    out_dir: str | Path,
+    *,
+    jobs: int = 1,
+    backend: str = "local",
+    address: str | None = None,
+    threads: int | None = None,
+    progress: ProgressFn | None = None,
+    fit_fn: FitFn | str | None = None,
+) -> SweepOutcome:
+    """Run (or resume) a sweep into ``out_dir``.
+
+    Parameters
+    ----------
+    config : SweepConfig
+    out_dir : str or Path
+        The sweep directory; created if missing. If it holds a sweep.json, that must equal
+        ``config`` (else SweepError) and only the unfinished runs are done.
+    jobs : int, default 1
+        Concurrent runs on the local backend (processes, spawn context); 1 runs in this process.
+    backend : {"local", "ray"}, default "local"
+        ``"ray"`` runs each run as a Ray task (``ray`` must be installed).
+    address : str or None, default None
+        Ray cluster address (``ray.init(address=...)``); None starts or joins a local Ray unless
+        Ray is already initialised in this process.
+    threads : int or None, default None
+        torch threads per run (None: :data:`DEFAULT_THREADS`, 1), on every backend; the
+        caller's own setting is restored after in-process runs.
+    progress : callable or None
+        Called as ``progress(done, total, run_id)`` after each run of this invocation.
+    fit_fn : callable, "module:function" or None
+        Replaces :func:`default_fit` (tests inject a fast fake here). Must be picklable for
+        ``jobs > 1`` and the Ray backend.
+
+    Returns
+    -------
+    SweepOutcome
+    """
+    start = time.perf_counter()
+    if backend not in ("local", "ray"):
+        raise SweepError(
+            f"The 'backend' parameter of run_sweep must be 'local' or 'ray'. Got {backend!r}."
+        )
+    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
+        raise SweepError(
+            f"The 'jobs' parameter of run_sweep must be an int in the range [1, inf). "
+            f"Got {jobs!r} instead."
+        )
+    if backend == "ray":
+        ray = _import_ray()
+    out_dir = Path(out_dir).resolve()
+    check_resumable(out_dir, config)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with _file_lock(out_dir / ".lock", blocking=False) as acquired:
+        if not acquired:
+            raise SweepError(f"{out_dir}: another sweep is running in this directory")
+        check_resumable(out_dir, config)  # again, now that we hold the lock
+        if read_config(out_dir) is None:
+            _atomic_write_text(out_dir / "sweep.json", _dumps(config.to_dict()))
+        _clean_stale(out_dir)
+        done = finished_runs(out_dir)
+        write_tables(out_dir, config)
+        todo = [s for s in config.runs() if s.run_id not in done]
+        skipped = [s.run_id for s in config.runs() if s.run_id in done]
+        failures: dict[str, str] = {}
+        ran: list[str] = []
+
+        def record(outcome: dict[str, Any]) -> None:
+            if outcome["ok"]:
+                save_run(out_dir, outcome)
+                write_tables(out_dir, config)
+                run_id = outcome["row"]["run_id"]
+                ran.append(run_id)
+                with contextlib.suppress(FileNotFoundError):
+                    (out_dir / "failures" / f"{run_id}.txt").unlink()
+            else:
+                run_id = outcome["run_id"]
+                failures[run_id] = outcome["error"]
+                (out_dir / "failures").mkdir(exist_ok=True)
+                _atomic_write_text(
+                    out_dir / "failures" / f"{run_id}.txt",
+                    outcome["error"] + "\n\n" + outcome.get("traceback", ""),
+                )
+            if progress is not None:
+                progress(len(ran) + len(failures), len(todo), run_id)
+
+        tasks = [
+            {"out_dir": str(out_dir), "config": config.to_dict(), "spec": dataclasses.asdict(s)}
+            for s in todo
+        ]
+        threads = threads or DEFAULT_THREADS
+        if backend == "ray":
+            _run_ray(ray, tasks, record, address=address, threads=threads, fit_fn=fit_fn)
+        elif jobs == 1 or len(tasks) <= 1:
+            for task in tasks:
+                record(execute_run(task, fit_fn, threads))
+        else:
+            _run_pool(tasks, record, jobs=jobs, threads=threads, fit=fit_fn)
+        rows = write_tables(out_dir, config)
+    return SweepOutcome(rows, ran, skipped, failures, time.perf_counter() - start)
+
+
+def _clean_stale(out_dir: Path) -> None:
+    """Remove temporaries left by a killed sweep (never a finished run)."""
+    for parent in (out_dir, _runs_dir(out_dir), out_dir / "data"):
+        if not parent.is_dir():
+            continue
+        for child in parent.iterdir():
+            if child.name.startswith(".") and (".tmp-" in child.name or ".old-" in child.name):
+                if child.is_dir():
+                    shutil.rmtree(child, ignore_errors=True)
+                else:
+                    child.unlink(missing_ok=True)
+
+
+def _run_pool(
+    tasks: list[dict[str, Any]],
+    record: Callable[[dict[str, Any]], None],
+    *,
+    jobs: int,
+    threads: int,
+    fit: FitFn | str | None,
+) -> None:
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    ctx = multiprocessing.get_context("spawn")
+    pool = ProcessPoolExecutor(
+        max_workers=min(jobs, len(tasks)),
+        mp_context=ctx,
+        initializer=_worker_init,
+        initargs=(os.getpid(), threads),
+    )
+    try:
+        pending = {pool.submit(execute_run, task, fit, threads) for task in tasks}
+        while pending:
+            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
+            for future in finished:
+                record(future.result())
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in list(getattr(pool, "_processes", {}).values()):
+            with contextlib.suppress(Exception):
+                proc.terminate()
+        raise
+    pool.shutdown(wait=True)
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise SweepError(
+            "the Ray backend needs the optional dependency 'ray': pip install 'ividr-toolkit[ray]'"
+        ) from None
+    return ray
+
+
+def _ray_execute(task: dict[str, Any], fit_fn: FitFn | str | None, threads: int):
+    return execute_run(task, fit_fn, threads)
+
+
+def _run_ray(
+    ray,
+    tasks: list[dict[str, Any]],
+    record: Callable[[dict[str, Any]], None],
+    *,
+    address: str | None,
+    threads: int,
+    fit_fn: FitFn | str | None,
+) -> None:
+    started = False
+    if not ray.is_initialized():
+        # A Ray started here runs its workers at nice 15 by default, which starves the runs on a
+        # busy machine; give them the priority local processes get (RAY_worker_niceness wins).
+        saved = os.environ.get("RAY_worker_niceness")
+        if address is None and saved is None:
+            os.environ["RAY_worker_niceness"] = "0"
+        try:
+            ray.init(
+                address=address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+            )
+        except Exception as exc:
+            raise SweepError(f"could not start or join Ray (address {address!r}): {exc}") from exc
+        finally:
+            if saved is None:
+                os.environ.pop("RAY_worker_niceness", None)
+        started = True
+    refs: dict[Any, dict[str, Any]] = {}
+    try:
+        remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_execute)
+        refs = {remote.remote(task, fit_fn, threads): task for task in tasks}
+        pending = list(refs)
+        while pending:
+            ready, pending = ray.wait(pending, num_returns=1)
+            for ref in ready:
+                try:
+                    outcome = ray.get(ref)
+                except Exception as exc:  # the task's process died (OOM, node lost, ...)
+                    spec = RunSpec(**refs[ref]["spec"])
+                    outcome = {"ok": False, "run_id": spec.run_id, "error": f"Ray: {exc}"}
+                record(outcome)
+    except BaseException:
+        for ref in list(refs):
+            with contextlib.suppress(Exception):
+                ray.cancel(ref, force=True)
+        raise
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def print_summary(out_dir: str | Path, *, file=None) -> None:
+    """Print summary.md of a sweep directory (stdout by default)."""
+    text = (Path(out_dir) / "summary.md").read_text(encoding="utf-8")
+    print(text, end="", file=file or sys.stdout)

@@ -1,0 +1,287 @@
+"""`ividr sweep`: rows and summary, atomic resume after SIGKILL, Ray == local, bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ividr.cli import main
+from ividr.sweep import (
+    SweepConfig,
+    SweepError,
+    finished_runs,
+    load_results,
+    run_sweep,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+IDCF_SIM = ROOT.parent / "shared" / "datasets" / "idcf-sim"
+IVIDR = Path(sys.executable).with_name("ividr")
+TINY = ["--preset", "idcf", "--users", "300", "--items", "60", "--epochs", "2"]
+TINY += ["--latent-epochs", "20"]
+
+
+def fake_fit(dataset, config, spec):
+    """A deterministic stand-in for fit_model: scores depend on the data and the run only."""
+    key = f"{spec.run_id}|{len(dataset.train)}|{int(dataset.train.rating.sum())}"
+    rng = np.random.default_rng(zlib.crc32(key.encode()))
+    latents = rng.normal(size=(dataset.n_users, 2))
+    metrics = {
+        "mcc": float(rng.uniform()),
+        "mcc_weak": float(rng.uniform()),
+        "ndcg@5": float(rng.uniform()),
+        "recall@5": float(rng.uniform()),
+        "seconds": 0.0,
+    }
+    return {"metrics": metrics, "latents": latents, "config": {"model": spec.model}}
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def tiny_config(**changes) -> SweepConfig:
+    base = dict(
+        preset="idcf", values=(0.0, 5.0), models=("idcf", "ividr"), seeds=2, n_users=300, n_items=60
+    )
+    base.update(changes)
+    return SweepConfig(**base)
+
+
+def test_small_sweep_rows_summary_and_resume(tmp_path):
+    config = tiny_config()
+    out = tmp_path / "sweep"
+    outcome = run_sweep(config, out, fit_fn=fake_fit)
+    assert outcome.failures == {}
+    assert len(outcome.ran) == 8 and outcome.skipped == []
+
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == 8
+    assert sorted(r["run_id"] for r in rows) == sorted(s.run_id for s in config.runs())
+    assert {(r["value"], r["model"], r["seed"]) for r in rows} == {
+        (v, m, s) for v in ("0", "5") for m in ("idcf", "ividr") for s in ("0", "1")
+    }
+    assert json.loads((out / "sweep.json").read_text()) == config.to_dict()
+    assert len(json.loads((out / "results.json").read_text())["runs"]) == 8
+    # Each run is a plottable run directory; datasets are cached once per (value, seed).
+    run_dir = out / "runs" / "gamma=0__idcf__seed=0"
+    assert np.load(run_dir / "latents.npy").shape == (300, 2)
+    assert sorted(p.name for p in (out / "data").iterdir() if not p.name.startswith(".")) == [
+        "gamma=0_seed=0",
+        "gamma=0_seed=1",
+        "gamma=5_seed=0",
+        "gamma=5_seed=1",
+    ]
+
+    # summary.csv: mean and sample std over the two seeds of each (model, value).
+    summary = read_csv(out / "summary.csv")
+    assert len(summary) == 4 * 2 * 2  # metrics x models x values
+    cell = next(
+        s for s in summary if s["metric"] == "mcc" and s["model"] == "ividr" and s["gamma"] == "5"
+    )
+    mine = [float(r["mcc"]) for r in rows if r["model"] == "ividr" and r["value"] == "5"]
+    assert float(cell["mean"]) == pytest.approx(np.mean(mine))
+    assert float(cell["std"]) == pytest.approx(np.std(mine, ddof=1))
+    assert cell["n"] == "2"
+    md = (out / "summary.md").read_text()
+    assert "| model | gamma=0 | gamma=5 |" in md
+    assert md.count("| idcf |") == 4 and md.count("| ividr |") == 4  # one table per metric
+    assert f"{np.mean(mine):.4f} ± {np.std(mine, ddof=1):.4f}" in md
+
+    # Running again does nothing and changes nothing.
+    before = (out / "results.csv").read_text()
+    again = run_sweep(config, out, fit_fn=fake_fit)
+    assert again.ran == [] and len(again.skipped) == 8
+    assert (out / "results.csv").read_text() == before
+
+
+def test_parallel_local_equals_serial(tmp_path):
+    config = tiny_config(seeds=1)
+    serial = run_sweep(config, tmp_path / "a", fit_fn=fake_fit)
+    parallel = run_sweep(config, tmp_path / "b", jobs=2, fit_fn=fake_fit)
+    assert not parallel.failures
+    key = ("run_id", "mcc", "mcc_weak", "ndcg@5", "recall@5", "n_train")
+    assert [tuple(r[k] for k in key) for r in parallel.rows] == [
+        tuple(r[k] for k in key) for r in serial.rows
+    ]
+    # The two runs of each dataset shared one generation, byte-identical to the serial one.
+    for name in ("gamma=0_seed=0", "gamma=5_seed=0"):
+        a = (tmp_path / "a" / "data" / name / "train.csv").read_bytes()
+        assert a == (tmp_path / "b" / "data" / name / "train.csv").read_bytes()
+
+
+def test_existing_data_folder_of_gammas(tmp_path):
+    config = SweepConfig(
+        preset="data", knob="gamma", values=(0, 20), models=("idcf",), seeds=1, data=str(IDCF_SIM)
+    )
+    outcome = run_sweep(config, tmp_path / "s", fit_fn=fake_fit)
+    assert [r["value"] for r in outcome.rows] == [0, 20]
+    assert [r["n_train"] for r in outcome.rows] == [38728, 30746]  # the README's counts
+    assert not (tmp_path / "s" / "data").exists()  # nothing generated
+
+
+def test_failed_run_is_reported_not_recorded_then_retried(tmp_path):
+    config = tiny_config(values=(0.0,), models=("idcf",), seeds=2)
+    outcome = run_sweep(config, tmp_path / "s", fit_fn=_fail_on_seed_1)
+    assert list(outcome.failures) == ["gamma=0__idcf__seed=1"]
+    assert "boom" in outcome.failures["gamma=0__idcf__seed=1"]
+    assert (tmp_path / "s" / "failures" / "gamma=0__idcf__seed=1.txt").is_file()
+    assert len(read_csv(tmp_path / "s" / "results.csv")) == 1
+    retry = run_sweep(config, tmp_path / "s", fit_fn=fake_fit)
+    assert retry.ran == ["gamma=0__idcf__seed=1"] and not retry.failures
+    assert len(read_csv(tmp_path / "s" / "results.csv")) == 2
+    assert not (tmp_path / "s" / "failures" / "gamma=0__idcf__seed=1.txt").exists()
+
+
+def _fail_on_seed_1(dataset, config, spec):
+    if spec.seed == 1:
+        raise RuntimeError("boom")
+    return fake_fit(dataset, config, spec)
+
+
+def test_refuses_a_different_sweep_in_the_same_dir(tmp_path):
+    out = tmp_path / "s"
+    run_sweep(tiny_config(values=(0.0,), models=("idcf",), seeds=1), out, fit_fn=fake_fit)
+    with pytest.raises(SweepError, match="holds a different sweep"):
+        run_sweep(tiny_config(values=(0.0,), models=("idcf",), seeds=2), out, fit_fn=fake_fit)
+    before = sorted(p.name for p in out.rglob("*"))
+    result = CliRunner().invoke(
+        main,
+        ["sweep", "--out", str(out), *TINY, "--values", "0", "--models", "idcf", "--seeds", "3"],
+    )
+    assert result.exit_code == 2
+    assert "--out" in result.output and "seeds: 1 there vs 3 now" in result.output
+    assert sorted(p.name for p in out.rglob("*")) == before
+
+
+@pytest.mark.parametrize(
+    ("args", "option"),
+    [
+        (["--knob", "nope"], "--knob"),
+        (["--knob", "seed"], "--knob"),
+        (["--values", "0,x"], "--values"),
+        (["--values", "0,-5"], "--values"),  # gamma must be >= 0
+        (["--values", "0,0"], "--values"),
+        (["--knob", "n_users", "--values", "10,2.5"], "--values"),
+        (["--models", "idcf,nope"], "--models"),
+        (["--seeds", "0"], "--seeds"),
+        (["--jobs", "0"], "--jobs"),
+        (["--users", "0"], "--users"),
+        (["--preset", "nope"], "--preset"),
+        (["--address", "ray://x:1"], "--address"),
+        (["--set", "alpha=2"], "--set"),  # alpha must be in (0, 1]
+        (["--data", "{tmp}"], "--data"),  # not a dataset
+    ],
+)
+def test_cli_bad_input_exit_2_nothing_written(tmp_path, args, option):
+    out = tmp_path / "s"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    result = CliRunner().invoke(main, ["sweep", "--out", str(out), "--quiet", *args])
+    assert result.exit_code == 2, result.output
+    assert option in result.output.splitlines()[-1]
+    assert "Traceback" not in result.output
+    assert not out.exists()
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def test_sigkill_mid_sweep_then_resume_gives_one_row_per_run(tmp_path):
+    """A real `ividr sweep` process (2 local workers) killed with SIGKILL, then run again."""
+    out = tmp_path / "s"
+    args = [str(IVIDR), "sweep", "--out", str(out), *TINY, "--values", "0,5", "--seeds", "1"]
+    args += ["--jobs", "2", "--threads", "1", "--quiet"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    proc = subprocess.Popen(args, env=env, start_new_session=True, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 120
+        while not finished_runs(out):
+            assert proc.poll() is None, proc.stderr.read().decode()
+            assert time.monotonic() < deadline, "no run finished in 120 s"
+            time.sleep(0.01)
+        workers = _children(proc.pid)
+        os.kill(proc.pid, signal.SIGKILL)  # the driver only: its workers must notice and exit
+        proc.wait(timeout=10)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    survived = finished_runs(out)
+    assert 1 <= len(survived) < 4
+    assert workers, "the sweep ran no worker processes"
+    deadline = time.monotonic() + 15
+    while any(_alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    orphans = [p for p in workers if _alive(p)]
+    for pid in orphans:  # do not leave them running, even when the test fails
+        os.kill(pid, signal.SIGKILL)
+    assert not orphans, "worker processes outlived the killed sweep"
+    rows = read_csv(out / "results.csv")
+    assert len({r["run_id"] for r in rows}) == len(rows) <= len(survived)
+
+    stamps = {
+        run_id: (out / "runs" / run_id / "result.json").stat().st_mtime_ns for run_id in survived
+    }
+    result = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == 4
+    assert sorted(r["run_id"] for r in rows) == sorted(
+        f"gamma={v}__{m}__seed=0" for v in (0, 5) for m in ("idcf", "ividr")
+    )
+    for run_id, stamp in stamps.items():  # finished runs were kept, not redone
+        assert (out / "runs" / run_id / "result.json").stat().st_mtime_ns == stamp
+    assert not [p for p in (out / "runs").iterdir() if p.name.startswith(".")]
+    assert all(0.0 <= float(r["mcc"]) <= 1.0 for r in rows)
+
+
+@pytest.mark.slow
+def test_ray_backend_equals_local(tmp_path, monkeypatch):
+    ray = pytest.importorskip("ray")
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # Ray's default 15 starves them on busy CI
+    config = tiny_config(
+        values=(5.0,),
+        models=("idcf", "ividr"),
+        seeds=1,
+        epochs=2,
+        fit_overrides={"latent_epochs": 20},
+    )
+    local = run_sweep(config, tmp_path / "local", threads=1)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = run_sweep(config, tmp_path / "ray", backend="ray", threads=1)
+    finally:
+        ray.shutdown()
+    assert not local.failures and not remote.failures
+    assert len(remote.rows) == 2
+    for a, b in zip(local.rows, remote.rows, strict=True):
+        assert a["run_id"] == b["run_id"]
+        for key in ("mcc", "mcc_weak", "ndcg@5", "recall@5", "n_train"):
+            assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), (a["run_id"], key)
+    _, rows = load_results(tmp_path / "ray")
+    assert len(rows) == 2
