@@ -1,0 +1,493 @@
+"""The Python API behind ``ividr fit`` and ``ividr sweep``: configure, fit, score, save, load.
+
+>>> from simulator.loaders import load_dataset                        # doctest: +SKIP
+>>> result = fit_model(load_dataset("data"), FitConfig(model="idcf"))  # doctest: +SKIP
+>>> result.metrics["ndcg@5"], result.metrics["mcc"]                    # doctest: +SKIP
+
+Protocol (iDCF's): the unbiased users are split 30% validation / 70% test by
+``dataset.split_unbiased(0.3, random_state=seed)``; early stopping and the optional lr x weight
+decay grid look at validation NDCG@5 only; ``metrics`` reports NDCG@5 / Recall@5 on both.
+"vae" and "ivae" are latent-only models: their ranking metrics rank by the decoder's exposure
+probability at the posterior mean (a sanity figure, not a recommender); what they are for is
+their latents (MCC).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR
+from ividr.models.base import BaseRecommender, TrainingDivergedError
+from ividr.models.idcf.net import LatentMFNet
+from ividr.models.iv4r.net import IV4RMFNet
+from ividr.models.ivae.net import IVAENet
+from ividr.models.ividr.net import FusedIVAENet
+from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.training import LOSSES, ranking_metrics
+
+__all__ = [
+    "MODEL_NAMES",
+    "FitConfig",
+    "FitResult",
+    "ModelFileError",
+    "TrainingDivergedError",
+    "build_estimator",
+    "fit_model",
+    "load_model",
+    "save_model",
+]
+
+MODEL_NAMES = (
+    "mf",
+    "mf-wf",
+    "vae",
+    "ivae",
+    "idcf-w",
+    "idcf",
+    "iv4r-mf",
+    "ividr",
+    "ividr-t",
+    "ividr-f",
+    "ividr-r",
+)
+
+#: Model name -> (estimator class, fixed keyword arguments).
+_ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
+    "mf": (MF, {}),
+    "mf-wf": (MFWF, {}),
+    "vae": (VAE, {}),
+    "ivae": (IVAE, {}),
+    "idcf-w": (IDCFW, {}),
+    "idcf": (IDCF, {}),
+    "iv4r-mf": (IV4RMF, {}),
+    "ividr": (IViDR, {"variant": "full"}),
+    "ividr-t": (IViDR, {"variant": "t"}),
+    "ividr-f": (IViDR, {"variant": "f"}),
+    "ividr-r": (IViDR, {"variant": "r"}),
+}
+_CLASSES = {cls.__name__: cls for cls, _ in _ESTIMATORS.values()}
+_NETS = {
+    cls.__name__: cls for cls in (MFNet, MFWFNet, IVAENet, FusedIVAENet, LatentMFNet, IV4RMFNet)
+}
+LATENT_ONLY = ("vae", "ivae")
+
+_INF = math.inf
+
+
+@dataclass
+class FitConfig:
+    """Everything that defines one fit (JSON round trip with to_dict / from_dict).
+
+    Parameters
+    ----------
+    model : str
+        One of MODEL_NAMES.
+    seed : int, default 0
+        Seeds the model (initialisation, batches, sampling) and the val/test split.
+    epochs : int or None, default None
+        Maximum epochs of the recommender stage (100); for "vae"/"ivae", of the latent stage.
+    lr, weight_decay : float or None, default None
+        Adam settings of the recommender stage(s); None = 1e-3 and 1e-5.
+    latent_dim : int or None, default None
+        Dimension of the learned confounder; None = the true confounder's dimension on
+        simulated data, else 16.
+    grid : bool, default False
+        Grid-search lr x weight decay on validation NDCG@5 (overrides lr, weight_decay).
+    loss : {"bce", "mse"}, default "bce"
+        Recommender loss: binary cross-entropy on the logit (Eq. 25, DESIGN §4) or squared error
+        between the raw score and the 0/1 label (iDCF's released code).
+    embedding_dim : int, default 64
+    batch_size : int or None, default None
+        Train pairs per step; None = 512, or larger so that an epoch takes <= ~100 steps.
+    patience : int, default 5
+        Recommender early-stopping patience (epochs) on validation NDCG@5.
+    hidden_dim : int, default 64
+    n_layers : int, default 3
+        Width and depth of the (i)VAE's MLPs.
+    latent_epochs : int or None, default None
+        Maximum epochs of the latent stage (1000).
+    latent_lr : float, default 1e-3
+    latent_batch_size : int, default 1024
+    latent_patience : int, default 50
+    kl_anneal_epochs : int, default 100
+    beta_max : float, default 1.0
+    l2_penalty : float, default 0.0
+    n_samples : int, default 10
+        Posterior draws of C per training pair in the latent-adjusted recommender.
+    standardize_latents : bool, default False
+        Give the latent-adjusted recommender per-dimension z-scored latents (iDCF: raw).
+    iv_dim : int or None, default None
+        Treatment-space dimension d_q of IV4R-MF / IViDR (None = embedding_dim).
+    rho, tau : float, default 0.9
+        IViDR's fusion weights.
+    phi, lam : float, default 1.0
+        IViDR's Eq. 24 weights.
+    """
+
+    model: str
+    seed: int = 0
+    epochs: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    latent_dim: int | None = None
+    grid: bool = False
+    loss: str = "bce"
+    embedding_dim: int = 64
+    batch_size: int | None = None
+    patience: int = 5
+    hidden_dim: int = 64
+    n_layers: int = 3
+    latent_epochs: int | None = None
+    latent_lr: float = 1e-3
+    latent_batch_size: int = 1024
+    latent_patience: int = 50
+    kl_anneal_epochs: int = 100
+    beta_max: float = 1.0
+    l2_penalty: float = 0.0
+    n_samples: int = 10
+    standardize_latents: bool = False
+    iv_dim: int | None = None
+    rho: float = 0.9
+    tau: float = 0.9
+    phi: float = 1.0
+    lam: float = 1.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FitConfig:
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise ValueError(f"FitConfig got unknown keys {unknown}; allowed: {sorted(names)}")
+        return cls(**data)
+
+    def validate(self) -> FitConfig:
+        """Check every field; raise ValueError naming the parameter and its range."""
+        if self.model not in MODEL_NAMES:
+            raise ValueError(
+                f"The 'model' parameter of FitConfig must be one of {MODEL_NAMES}. "
+                f"Got {self.model!r} instead."
+            )
+        ints = {
+            "seed": (0, _INF, False),
+            "epochs": (1, _INF, True),
+            "latent_dim": (1, _INF, True),
+            "embedding_dim": (1, _INF, False),
+            "batch_size": (1, _INF, True),
+            "patience": (1, _INF, False),
+            "hidden_dim": (1, _INF, False),
+            "n_layers": (1, _INF, False),
+            "latent_epochs": (1, _INF, True),
+            "latent_batch_size": (1, _INF, False),
+            "latent_patience": (1, _INF, False),
+            "kl_anneal_epochs": (0, _INF, False),
+            "n_samples": (1, _INF, False),
+            "iv_dim": (1, _INF, True),
+        }
+        for name, (lo, _hi, optional) in ints.items():
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
+                rng = f"[{lo}, inf)" + (" or None" if optional else "")
+                raise ValueError(
+                    f"The '{name}' parameter of FitConfig must be an int in the range {rng}. "
+                    f"Got {value!r} instead."
+                )
+        # (lo, hi, lo_open, optional)
+        floats = {
+            "lr": (0.0, _INF, True, True),
+            "weight_decay": (0.0, _INF, False, True),
+            "latent_lr": (0.0, _INF, True, False),
+            "beta_max": (0.0, _INF, False, False),
+            "l2_penalty": (0.0, _INF, False, False),
+            "rho": (0.0, 1.0, False, False),
+            "tau": (0.0, 1.0, False, False),
+            "phi": (0.0, _INF, False, False),
+            "lam": (0.0, _INF, False, False),
+        }
+        for name, (lo, hi, lo_open, optional) in floats.items():
+            value = getattr(self, name)
+            if value is None and optional:
+                continue
+            ok = (
+                isinstance(value, int | float | np.floating)
+                and not isinstance(value, bool)
+                and math.isfinite(value)
+                and (value > lo if lo_open else value >= lo)
+                and value <= hi
+            )
+            if not ok:
+                rng = (
+                    ("(" if lo_open else "[") + f"{lo:g}, " + ("inf)" if hi == _INF else f"{hi:g}]")
+                )
+                rng += " or None" if optional else ""
+                raise ValueError(
+                    f"The '{name}' parameter of FitConfig must be a float in the range {rng}. "
+                    f"Got {value!r} instead."
+                )
+        for name in ("grid", "standardize_latents"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(
+                    f"The '{name}' parameter of FitConfig must be a bool. "
+                    f"Got {getattr(self, name)!r} instead."
+                )
+        if self.loss not in LOSSES:
+            raise ValueError(
+                f"The 'loss' parameter of FitConfig must be one of {LOSSES}. "
+                f"Got {self.loss!r} instead."
+            )
+        if self.rho == 0 and self.tau == 0:
+            raise ValueError("The 'rho' and 'tau' parameters of FitConfig cannot both be 0.")
+        return self
+
+
+@dataclass
+class FitResult:
+    """What :func:`fit_model` returns.
+
+    Attributes
+    ----------
+    config : FitConfig
+    metrics : dict
+        "ndcg@5", "recall@5" (test), "val_ndcg@5", "val_recall@5", "model", "seed",
+        "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
+        and the model has latents.
+    latents, latents_std : ndarray of shape (n_users, d) or None
+        Posterior mean (the declared representation) and std of the learned confounder.
+    prior_mean : ndarray of shape (n_users, d) or None
+        mu_w(W) of each user (iVAE-based models).
+    history : list of dict
+        One row per epoch of every stage.
+    estimator : BaseRecommender
+    """
+
+    config: FitConfig
+    metrics: dict[str, Any]
+    latents: np.ndarray | None
+    latents_std: np.ndarray | None
+    prior_mean: np.ndarray | None
+    history: list[dict[str, Any]] = field(default_factory=list)
+    estimator: object = None
+
+
+def build_estimator(config: FitConfig) -> BaseRecommender:
+    """The (unfitted) estimator a config describes."""
+    config.validate()
+    cls, fixed = _ESTIMATORS[config.model]
+    names = set(cls._param_names())
+    values: dict[str, Any] = {
+        "seed": config.seed,
+        "latent_dim": config.latent_dim,
+        "grid": config.grid,
+        "loss": config.loss,
+        "embedding_dim": config.embedding_dim,
+        "batch_size": config.batch_size,
+        "patience": config.patience,
+        "hidden_dim": config.hidden_dim,
+        "n_layers": config.n_layers,
+        "latent_lr": config.latent_lr,
+        "latent_batch_size": config.latent_batch_size,
+        "latent_patience": config.latent_patience,
+        "kl_anneal_epochs": config.kl_anneal_epochs,
+        "beta_max": config.beta_max,
+        "l2_penalty": config.l2_penalty,
+        "n_samples": config.n_samples,
+        "standardize_latents": config.standardize_latents,
+        "iv_dim": config.iv_dim,
+        "rho": config.rho,
+        "tau": config.tau,
+        "phi": config.phi,
+        "lam": config.lam,
+    }
+    if config.lr is not None:
+        values["lr"] = config.lr
+    if config.weight_decay is not None:
+        values["weight_decay"] = config.weight_decay
+    if config.latent_epochs is not None:
+        values["latent_epochs"] = config.latent_epochs
+    if config.epochs is not None:
+        values["latent_epochs" if config.model in LATENT_ONLY else "epochs"] = config.epochs
+    kwargs = {k: v for k, v in values.items() if k in names}
+    kwargs.update(fixed)
+    return cls(**kwargs)
+
+
+def fit_model(
+    dataset,
+    config: FitConfig,
+    *,
+    progress: Callable[[str], None] | None = None,
+    callback: Callable[[int, object], dict | None] | None = None,
+) -> FitResult:
+    """Fit one model on one dataset and score it.
+
+    Parameters
+    ----------
+    dataset : RecDataset
+    config : FitConfig
+    progress : callable(str) or None
+        Receives one line per epoch (the CLI prints them on stderr).
+    callback : callable(epoch, estimator) -> dict or None
+        Called after every epoch of the latent stage, with the estimator's ``user_latents_``
+        etc. up to date; a returned dict is merged into that epoch's history row.
+
+    Returns
+    -------
+    FitResult
+
+    Raises
+    ------
+    ValueError
+        A bad config (message names the parameter); TrainingDivergedError (a ValueError) when a
+        loss becomes NaN or infinite.
+    """
+    config.validate()
+    est = build_estimator(config)
+    val, test = dataset.split_unbiased(0.3, random_state=config.seed)
+    start = time.perf_counter()
+    est.fit(dataset, val=val, progress=progress, callback=callback)
+    seconds = time.perf_counter() - start
+
+    def scorer(users, items):
+        return torch.from_numpy(est.score(users.numpy(), items.numpy()))
+
+    test_m = ranking_metrics(scorer, test)
+    val_m = ranking_metrics(scorer, val)
+    metrics: dict[str, Any] = {
+        "model": config.model,
+        "seed": config.seed,
+        "ndcg@5": test_m["ndcg@5"],
+        "recall@5": test_m["recall@5"],
+        "val_ndcg@5": val_m["ndcg@5"],
+        "val_recall@5": val_m["recall@5"],
+        "epochs_run": est.epochs_run_,
+        "seconds": seconds,
+    }
+    chosen = getattr(est, "chosen_", {})
+    if chosen:
+        metrics["chosen"] = chosen
+    latents = getattr(est, "user_latents_", None) if est.has_latents else None
+    truth = getattr(dataset, "confounder", None)
+    if latents is not None and truth is not None:
+        from metrics.mcc import mcc
+
+        metrics["mcc"] = float(mcc(truth, latents))
+        metrics["mcc_weak"] = float(mcc(truth, latents, weak=True, random_state=config.seed))
+    return FitResult(
+        config=config,
+        metrics=metrics,
+        latents=latents,
+        latents_std=getattr(est, "latent_std_", None) if est.has_latents else None,
+        prior_mean=getattr(est, "prior_mean_", None) if est.has_latents else None,
+        history=est.history_,
+        estimator=est,
+    )
+
+
+# -- persistence ----------------------------------------------------------------------------------
+FORMAT = "ividr-model"
+FORMAT_VERSION = 1
+_ARRAYS = ("user_latents_", "latent_std_", "prior_mean_", "user_treatment_")
+
+
+class ModelFileError(ValueError):
+    """A model file is missing, corrupt, or not an ividr model; the message names the file."""
+
+
+def save_model(estimator: BaseRecommender, path: str | Path) -> None:
+    """Write a fitted estimator: its nets' state_dicts and JSON-able hyperparameters.
+
+    Loaded back by :func:`load_model` with ``torch.load(weights_only=True)``: the file holds
+    only tensors, strings, numbers, lists and dicts.
+    """
+    if not hasattr(estimator, "nets_"):
+        raise ValueError("save_model needs a fitted estimator")
+    arrays = {
+        name: torch.from_numpy(np.ascontiguousarray(getattr(estimator, name)))
+        for name in _ARRAYS
+        if getattr(estimator, name, None) is not None
+    }
+    payload = {
+        "format": FORMAT,
+        "version": FORMAT_VERSION,
+        "class": type(estimator).__name__,
+        "params": json.dumps(estimator.get_params()),
+        "n_users": int(estimator.n_users_),
+        "n_items": int(estimator.n_items_),
+        "nets": {
+            name: {
+                "class": spec["class"],
+                "kwargs": json.dumps(spec["kwargs"]),
+                "state": estimator.nets_[name].state_dict(),
+            }
+            for name, spec in estimator.net_specs_.items()
+        },
+        "arrays": arrays,
+        "extra": json.dumps(
+            {
+                "epochs_run": int(getattr(estimator, "epochs_run_", 0)),
+                "chosen": getattr(estimator, "chosen_", {}),
+            }
+        ),
+    }
+    torch.save(payload, Path(path))
+
+
+def load_model(path: str | Path) -> BaseRecommender:
+    """Read a file written by :func:`save_model` (``torch.load(weights_only=True)``).
+
+    Raises
+    ------
+    ModelFileError
+        The file is missing, unreadable, corrupt or not an ividr model file.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ModelFileError(f"{path}: model file is missing")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
+        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__})") from exc
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise ModelFileError(f"{path}: not an ividr model file")
+    if payload.get("version") != FORMAT_VERSION:
+        raise ModelFileError(f"{path}: unsupported model file version {payload.get('version')!r}")
+    try:
+        cls = _CLASSES[payload["class"]]
+        est = cls(**json.loads(payload["params"]))
+        est.n_users_ = int(payload["n_users"])
+        est.n_items_ = int(payload["n_items"])
+        est.nets_, est.net_specs_ = {}, {}
+        for name, entry in payload["nets"].items():
+            kwargs = json.loads(entry["kwargs"])
+            net = _NETS[entry["class"]](**kwargs)
+            net.load_state_dict(entry["state"])
+            net.eval()
+            est.nets_[name] = net
+            est.net_specs_[name] = {"class": entry["class"], "kwargs": kwargs}
+        for name, tensor in payload["arrays"].items():
+            if name not in _ARRAYS:
+                raise KeyError(name)
+            setattr(est, name, tensor.numpy())
+        if est.has_latents and not hasattr(est, "prior_mean_"):
+            est.prior_mean_ = None
+        extra = json.loads(payload["extra"])
+        est.epochs_run_ = extra["epochs_run"]
+        est.chosen_ = extra["chosen"]
+        est.history_ = []
+    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
+        raise ModelFileError(f"{path}: malformed ividr model file ({exc})") from exc
+    return est

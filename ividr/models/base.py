@@ -1,0 +1,176 @@
+"""The small estimator interface shared by every model (Cornac-like), and shared torch helpers.
+
+An estimator's ``__init__`` only stores its hyperparameters, under their own names, so that
+``type(est)(**est.get_params())`` clones it. ``fit(dataset, ...)`` trains and returns ``self``;
+``score(users, items)`` returns one float per (user, item) pair. Latent models also expose
+``user_latents_`` (the posterior mean, shape ``(n_users, d)``), ``latent_std_`` and
+``prior_mean_`` (mu_w(W) of each user, iVAE-based models only). Numpy goes in and out; torch
+stays inside.
+
+Every estimator keeps its trained networks in ``nets_`` (name -> ``nn.Module``) together with the
+JSON-able keyword arguments that rebuild them (``net_specs_``), which is what
+:func:`ividr.api.save_model` writes and :func:`ividr.api.load_model` reads back.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ividr.torch_utils import TrainingDivergedError, check_finite, torch_generator
+
+__all__ = [
+    "BaseRecommender",
+    "NotFittedError",
+    "TrainingDivergedError",
+    "check_finite",
+    "init_embedding",
+    "mlp",
+    "reset_parameters",
+    "torch_generator",
+]
+
+
+class NotFittedError(ValueError):
+    """The estimator is used before ``fit``."""
+
+
+def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """Re-initialise every Linear and Embedding of ``module`` from ``generator``.
+
+    Linear layers get PyTorch's default scheme (Kaiming-uniform weights, uniform bias); embeddings
+    are set by their owner (see :func:`init_embedding`), so they are left alone here.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.kaiming_uniform_(sub.weight, a=5**0.5, generator=generator)
+            if sub.bias is not None:
+                bound = 1.0 / max(1, sub.in_features) ** 0.5
+                nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
+
+
+def init_embedding(emb: nn.Embedding, generator: torch.Generator, scale: float = 0.01) -> None:
+    """Uniform(-scale, scale) initialisation (iDCF's MF initialisation)."""
+    nn.init.uniform_(emb.weight, -scale, scale, generator=generator)
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, n_layers: int) -> nn.Sequential:
+    """``n_layers`` linear layers with LeakyReLU(0.2) between them and a linear output."""
+    layers: list[nn.Module] = []
+    dim = in_dim
+    for _ in range(n_layers - 1):
+        layers += [nn.Linear(dim, hidden_dim), nn.LeakyReLU(0.2)]
+        dim = hidden_dim
+    layers.append(nn.Linear(dim, out_dim))
+    return nn.Sequential(*layers)
+
+
+class BaseRecommender:
+    """Base class: hyperparameters as attributes, ``fit`` returns self, ``score`` pairs.
+
+    Subclasses define ``__init__`` with keyword-only hyperparameters stored under their names,
+    ``_fit(dataset, val, progress, callback)``, ``_score(users, items)``, and
+    ``_build_net(name, kwargs)``/``_after_load()`` for reloading.
+    """
+
+    #: Whether the model learns user latents (posterior mean, std).
+    has_latents: bool = False
+
+    # -- parameters ---------------------------------------------------------------------------
+    @classmethod
+    def _param_names(cls) -> list[str]:
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values() if p.name != "self"]
+
+    def get_params(self) -> dict[str, Any]:
+        """Hyperparameters by name (JSON-able values)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params: Any) -> BaseRecommender:
+        names = set(self._param_names())
+        for key, value in params.items():
+            if key not in names:
+                raise ValueError(f"Invalid parameter {key!r} for {type(self).__name__}.")
+            setattr(self, key, value)
+        return self
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- fitting and scoring ------------------------------------------------------------------
+    def fit(self, dataset, *, val=None, progress=None, callback=None) -> BaseRecommender:
+        """Train on ``dataset``.
+
+        Parameters
+        ----------
+        dataset : RecDataset
+        val : Interactions or None
+            Validation ratings for early stopping and the learning-rate grid; by default the
+            30% validation split of the unbiased users (``dataset.split_unbiased(0.3,
+            random_state=seed)``).
+        progress : callable(str) or None
+            Receives one line per epoch.
+        callback : callable(epoch, estimator) -> dict or None
+            Called after every epoch of the latent stage; a returned dict is merged into that
+            epoch's history row.
+
+        Returns
+        -------
+        self
+        """
+        if val is None:
+            val, _ = dataset.split_unbiased(0.3, random_state=self.seed)
+        self.history_: list[dict[str, Any]] = []
+        self.n_users_ = int(dataset.n_users)
+        self.n_items_ = int(dataset.n_items)
+        self.nets_: dict[str, nn.Module] = {}
+        self.net_specs_: dict[str, dict[str, Any]] = {}
+        self.chosen_: dict[str, dict[str, Any]] = {}
+        self._fit(dataset, val, progress, callback)
+        self.epochs_run_ = int(sum(1 for row in self.history_ if row.get("selected", True)))
+        return self
+
+    def score(self, users, items) -> np.ndarray:
+        """Scores of (user, item) pairs.
+
+        Parameters
+        ----------
+        users, items : array-like of int, shape (n,)
+
+        Returns
+        -------
+        ndarray of shape (n,), float64
+            Higher means more likely positive feedback (a logit for recommenders).
+        """
+        if not hasattr(self, "nets_"):
+            raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet.")
+        users = np.asarray(users, dtype=np.int64)
+        items = np.asarray(items, dtype=np.int64)
+        if users.shape != items.shape or users.ndim != 1:
+            raise ValueError("users and items must be 1-d arrays of the same length")
+        if users.size and (users.min() < 0 or users.max() >= self.n_users_):
+            raise ValueError(f"user ids must lie in [0, {self.n_users_})")
+        if items.size and (items.min() < 0 or items.max() >= self.n_items_):
+            raise ValueError(f"item ids must lie in [0, {self.n_items_})")
+        with torch.no_grad():
+            out = self._score(torch.from_numpy(users), torch.from_numpy(items))
+        return out.double().numpy()
+
+    def _add_net(self, name: str, net: nn.Module, spec: dict[str, Any]) -> None:
+        self.nets_[name] = net
+        self.net_specs_[name] = {"class": type(net).__name__, "kwargs": spec}
+
+    # hooks
+    def _fit(self, dataset, val, progress, callback) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def _after_load(self) -> None:
+        """Restore derived attributes (latents) after the nets were reloaded."""
