@@ -7,13 +7,7 @@ import torch
 
 from ividr.models.base import BaseRecommender
 from ividr.models.idcf.net import LatentMFNet
-from ividr.models.ivae.estimator import (
-    LATENT_DOC,
-    fit_latent_stage,
-    latent_inputs,
-    resolve_latent_dim,
-)
-from ividr.models.ivae.net import IVAENet
+from ividr.models.ivae.estimator import LATENT_DOC, fit_ivae
 from ividr.models.mf.estimator import _RecommenderParams, fit_recommender_stage
 from ividr.training import RecommenderData
 
@@ -106,20 +100,7 @@ class IDCF(BaseRecommender):
 
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)
-        x, w = latent_inputs(dataset)
-        spec = {
-            "n_items": self.n_items_,
-            "aux_dim": int(w.shape[1]) if self.learned_prior else 0,
-            "latent_dim": resolve_latent_dim(self.latent_dim, dataset),
-            "hidden_dim": self.hidden_dim,
-            "n_layers": self.n_layers,
-            "learned_prior": self.learned_prior,
-        }
-        net = IVAENet(**spec)
-        fit_latent_stage(
-            self, net, x, w if self.learned_prior else None, None, rng, progress, callback
-        )
-        self._add_net("latent", net, spec)
+        fit_ivae(self, dataset, rng, progress, callback)
         fit_latent_head(self, dataset, val, rng, progress)
 
     def _score(self, users, items):

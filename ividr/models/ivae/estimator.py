@@ -129,6 +129,25 @@ def export_latents(est, net: IVAENet, x, w, t) -> None:
             est.prior_mean_ = None
 
 
+def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, callback) -> None:
+    """Build and train the (i)VAE of ``est`` on the dataset's exposure rows; keep it as "latent".
+
+    A learned prior p(C | W) when ``est.learned_prior``, else N(0, I) and no W (the VAE).
+    """
+    x, w = latent_inputs(dataset)
+    spec = {
+        "n_items": est.n_items_,
+        "aux_dim": int(w.shape[1]) if est.learned_prior else 0,
+        "latent_dim": resolve_latent_dim(est.latent_dim, dataset),
+        "hidden_dim": est.hidden_dim,
+        "n_layers": est.n_layers,
+        "learned_prior": est.learned_prior,
+    }
+    net = IVAENet(**spec)
+    fit_latent_stage(est, net, x, w if est.learned_prior else None, None, rng, progress, callback)
+    est._add_net("latent", net, spec)
+
+
 class _LatentModel(BaseRecommender):
     has_latents = True
     learned_prior = True
@@ -165,21 +184,7 @@ class _LatentModel(BaseRecommender):
         self.val_fraction = val_fraction
 
     def _fit(self, dataset, val, progress, callback) -> None:
-        rng = np.random.default_rng(self.seed)
-        x, w = latent_inputs(dataset)
-        spec = {
-            "n_items": self.n_items_,
-            "aux_dim": int(w.shape[1]) if self.learned_prior else 0,
-            "latent_dim": resolve_latent_dim(self.latent_dim, dataset),
-            "hidden_dim": self.hidden_dim,
-            "n_layers": self.n_layers,
-            "learned_prior": self.learned_prior,
-        }
-        net = IVAENet(**spec)
-        fit_latent_stage(
-            self, net, x, w if self.learned_prior else None, None, rng, progress, callback
-        )
-        self._add_net("latent", net, spec)
+        fit_ivae(self, dataset, np.random.default_rng(self.seed), progress, callback)
 
     def _score(self, users, items):
         """Exposure logit of the decoder at the user's posterior mean (a latent-only model)."""
