@@ -41,10 +41,12 @@ __all__ = [
     "FitResult",
     "ModelFileError",
     "TrainingDivergedError",
+    "aux_permutation",
     "build_estimator",
     "fit_model",
     "load_model",
     "save_model",
+    "with_shuffled_aux",
 ]
 
 MODEL_NAMES = (
@@ -132,6 +134,12 @@ class FitConfig:
         IViDR's fusion weights.
     phi, lam : float, default 1.0
         IViDR's Eq. 24 weights.
+    shuffle_aux : bool, default False
+        Ablation (issue 6): permute the proxy W across users before training, with a
+        permutation drawn from ``seed`` (:func:`aux_permutation`); the true confounder and the
+        unbiased data are untouched. The exposures are then the only information on C, so the
+        MCC that is left is what the encoder learned from them. When the instrument Z is the
+        proxy itself (``ividr-code``, the iDCF layout), Z is permuted with it.
     """
 
     model: str
@@ -161,6 +169,7 @@ class FitConfig:
     tau: float = 0.9
     phi: float = 1.0
     lam: float = 1.0
+    shuffle_aux: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -238,7 +247,7 @@ class FitConfig:
                     f"The '{name}' parameter of FitConfig must be a float in the range {rng}. "
                     f"Got {value!r} instead."
                 )
-        for name in ("grid", "standardize_latents"):
+        for name in ("grid", "standardize_latents", "shuffle_aux"):
             if not isinstance(getattr(self, name), bool):
                 raise ValueError(
                     f"The '{name}' parameter of FitConfig must be a bool. "
@@ -272,6 +281,9 @@ class FitResult:
     history : list of dict
         One row per epoch of every stage.
     estimator : BaseRecommender
+    aux_permutation : ndarray of shape (n_users,) or None
+        With ``shuffle_aux``: user ``u`` was trained with the proxy W of user
+        ``aux_permutation[u]``.
     """
 
     config: FitConfig
@@ -281,6 +293,7 @@ class FitResult:
     prior_mean: np.ndarray | None
     history: list[dict[str, Any]] = field(default_factory=list)
     estimator: object = None
+    aux_permutation: np.ndarray | None = None
 
 
 def build_estimator(config: FitConfig) -> BaseRecommender:
@@ -325,6 +338,38 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
     return cls(**kwargs)
 
 
+#: Mixed into the seed of the W permutation so that it does not share a stream with the model.
+_SHUFFLE_STREAM = 0x5_4A_FF_1E
+
+
+def aux_permutation(n_users: int, seed: int) -> np.ndarray:
+    """The permutation of users that ``shuffle_aux`` applies to W for ``seed``.
+
+    Drawn from ``np.random.default_rng([seed, _SHUFFLE_STREAM])``, independent of the model's own
+    random streams; user ``u`` is given the W of user ``perm[u]``.
+    """
+    return np.random.default_rng([int(seed), _SHUFFLE_STREAM]).permutation(int(n_users))
+
+
+def with_shuffled_aux(dataset, seed: int):
+    """A copy of ``dataset`` whose proxy W is permuted across users; returns (copy, permutation).
+
+    The true confounder, the interactions and the item features are shared, unchanged. An
+    instrument equal to the proxy (the same codes for every user: ``ividr-code``, the iDCF
+    layout) is permuted with it, since it is the same variable.
+    """
+    perm = aux_permutation(dataset.n_users, seed)
+    changes: dict[str, Any] = {"proxy": np.ascontiguousarray(dataset.proxy[perm])}
+    if dataset.instrument.shape == dataset.proxy.shape and np.array_equal(
+        dataset.instrument, dataset.proxy
+    ):
+        changes["instrument"] = np.ascontiguousarray(dataset.instrument[perm])
+    meta = dict(dataset.meta)
+    meta["shuffle_aux"] = True
+    changes["meta"] = meta
+    return dataclasses.replace(dataset, **changes), perm
+
+
 def fit_model(
     dataset,
     config: FitConfig,
@@ -357,6 +402,10 @@ def fit_model(
     config.validate()
     est = build_estimator(config)
     val, test = dataset.split_unbiased(0.3, random_state=config.seed)
+    perm = None
+    truth = getattr(dataset, "confounder", None)
+    if config.shuffle_aux:
+        dataset, perm = with_shuffled_aux(dataset, config.seed)
     start = time.perf_counter()
     est.fit(dataset, val=val, progress=progress, callback=callback)
     seconds = time.perf_counter() - start
@@ -379,21 +428,26 @@ def fit_model(
     chosen = getattr(est, "chosen_", {})
     if chosen:
         metrics["chosen"] = chosen
+    if config.shuffle_aux:
+        metrics["shuffle_aux"] = True
     latents = getattr(est, "user_latents_", None) if est.has_latents else None
-    truth = getattr(dataset, "confounder", None)
+    prior_mean = getattr(est, "prior_mean_", None) if est.has_latents else None
     if latents is not None and truth is not None:
         from metrics.mcc import mcc
 
         metrics["mcc"] = float(mcc(truth, latents))
         metrics["mcc_weak"] = float(mcc(truth, latents, weak=True, random_state=config.seed))
+        if prior_mean is not None:
+            metrics["mcc_prior_only"] = float(mcc(truth, prior_mean))
     return FitResult(
         config=config,
         metrics=metrics,
         latents=latents,
         latents_std=getattr(est, "latent_std_", None) if est.has_latents else None,
-        prior_mean=getattr(est, "prior_mean_", None) if est.has_latents else None,
+        prior_mean=prior_mean,
         history=est.history_,
         estimator=est,
+        aux_permutation=perm,
     )
 
 

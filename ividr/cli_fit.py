@@ -38,9 +38,11 @@ def _usage_error(message: str) -> None:
     raise click.exceptions.Exit(2)
 
 
-def _write_run(tmp: Path, result, dataset, data_path: Path) -> None:
+def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> None:
     tmp.mkdir(parents=True)
     metrics = dict(result.metrics)
+    if references is not None:
+        metrics["references"] = references
     (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
     config = {
         **result.config.to_dict(),
@@ -58,6 +60,8 @@ def _write_run(tmp: Path, result, dataset, data_path: Path) -> None:
             np.save(tmp / "latents_std.npy", result.latents_std)
         if result.prior_mean is not None:
             np.save(tmp / "prior_mean.npy", result.prior_mean)
+    if result.aux_permutation is not None:
+        np.save(tmp / "aux_permutation.npy", result.aux_permutation)
     save_model(result.estimator, tmp / "model.pt")
     val, test = dataset.split_unbiased(0.3, random_state=result.config.seed)
     rows = []
@@ -131,6 +135,19 @@ def _write_run(tmp: Path, result, dataset, data_path: Path) -> None:
     show_default=True,
     help="Torch CPU threads (0 = torch's default). Use 1 on a machine shared by several jobs.",
 )
+@click.option(
+    "--shuffle-aux",
+    is_flag=True,
+    help="Ablation: permute the proxy W across users (permutation drawn from --seed, saved as "
+    "aux_permutation.npy) before training; the truth is untouched. [default: off]",
+)
+@click.option(
+    "--references/--no-references",
+    default=True,
+    show_default=True,
+    help="Add the dataset's reference MCCs (proxy oracle, chance, exposure R^2) to metrics.json "
+    "when it carries the truth; cached in references.json of a simgen folder.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress on stderr.")
 def fit(
@@ -145,6 +162,8 @@ def fit(
     grid: bool,
     loss: str,
     threads: int,
+    shuffle_aux: bool,
+    references: bool,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -164,6 +183,7 @@ def fit(
         latent_dim=latent_dim,
         grid=grid,
         loss=loss,
+        shuffle_aux=shuffle_aux,
     )
     try:
         config.validate()
@@ -186,11 +206,19 @@ def fit(
         result = fit_model(dataset, config, progress=None if quiet else progress)
     except ValueError as exc:  # TrainingDivergedError and friends: a runtime failure
         raise click.ClickException(str(exc)) from None
+    refs = None
+    if references and dataset.confounder is not None:
+        from simulator.references import references_for
+
+        try:
+            refs = references_for(data_path, dataset)
+        except ValueError as exc:  # degenerate data: the fit is still written, without them
+            click.echo(f"Warning: no reference MCCs for this dataset: {exc}", err=True)
     tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
     try:
-        _write_run(tmp, result, dataset, data_path)
+        _write_run(tmp, result, dataset, data_path, refs)
         if out_dir.exists():
             shutil.rmtree(out_dir)
         tmp.rename(out_dir)
@@ -201,6 +229,13 @@ def fit(
     summary = f"{model}: test NDCG@5 {m['ndcg@5']:.4f} Recall@5 {m['recall@5']:.4f}"
     if "mcc" in m:
         summary += f", MCC {m['mcc']:.4f}"
+    if "mcc_prior_only" in m:
+        summary += f" (prior only {m['mcc_prior_only']:.4f})"
+    if refs is not None:
+        summary += (
+            f"; proxy oracle {refs['mcc_proxy_oracle']['strong']:.4f}, "
+            f"chance {refs['mcc_chance']['mean']:.4f}"
+        )
     if not quiet:
         click.echo(f"{summary} -> {out_dir}", err=True)
     sys.stdout.flush()

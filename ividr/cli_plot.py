@@ -156,11 +156,21 @@ def latent(
     is_flag=True,
     help="Also draw the paper's Table 5 MCC (dashed; gamma 0,5,10,15,20, MCC only).",
 )
+@click.option(
+    "--references/--no-references",
+    default=True,
+    show_default=True,
+    help="On MCC plots, draw the proxy-oracle line (± std band), the chance band (mean to p95) "
+    "and each model's prior-only MCC (dotted), when the runs carry them.",
+)
 @click.option("--quiet", is_flag=True, help="Do not print the written paths.")
-def sweep_plot(sweep_dir: Path, out: Path, metric: str, paper: bool, quiet: bool) -> None:
+def sweep_plot(
+    sweep_dir: Path, out: Path, metric: str, paper: bool, references: bool, quiet: bool
+) -> None:
     """A metric (MCC by default) against the swept knob, per model, error bars over seeds.
 
-    SWEEP_DIR is what `ividr sweep --out` writes.
+    SWEEP_DIR is what `ividr sweep --out` writes. MCC plots also show the data's reference
+    levels (proxy oracle E[C|W], chance) and the models' prior-only MCC.
     """
     from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
     from ividr.sweep import SweepError, load_results
@@ -186,7 +196,7 @@ def sweep_plot(sweep_dir: Path, out: Path, metric: str, paper: bool, quiet: bool
             if m in config.models
         }
     try:
-        fig = plot_sweep(sweep_dir, metric=metric, reference=reference)
+        fig = plot_sweep(sweep_dir, metric=metric, reference=reference, show_references=references)
     except PlotError as exc:
         raise click.ClickException(str(exc)) from None
     _save(fig, out, quiet)

@@ -257,7 +257,9 @@ def build_config(
     "--models",
     default=",".join(DEFAULT_MODELS),
     show_default=True,
-    help="Comma-separated models to fit on every dataset.",
+    help="Comma-separated models to fit on every dataset; an iVAE-based model with the suffix "
+    "'+shuffle' (e.g. idcf+shuffle) is fitted with W permuted across users (ividr fit "
+    "--shuffle-aux).",
 )
 @click.option(
     "--seeds",

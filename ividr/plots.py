@@ -49,8 +49,19 @@ class PlotError(ValueError):
 
 
 def display_name(model: str) -> str:
-    """``"ividr"`` -> ``"IViDR"``; unknown names are returned unchanged."""
+    """``"ividr"`` -> ``"IViDR"``, ``"idcf+shuffle"`` -> ``"iDCF (W shuffled)"``; unknown names
+    are returned unchanged."""
+    base, plus, suffix = model.lower().partition("+")
+    if plus and suffix == "shuffle":
+        return f"{DISPLAY_NAMES.get(base, base)} (W shuffled)"
     return DISPLAY_NAMES.get(model.lower(), model)
+
+
+#: Legend labels of the reference artists of :func:`plot_sweep` (tests look them up).
+ORACLE_LABEL = "proxy oracle E[C|W]"
+ORACLE_BAND_LABEL = "proxy oracle ± std"
+CHANCE_LABEL = "chance (mean to p95)"
+PRIOR_ONLY_SUFFIX = " prior only"
 
 
 @dataclass
@@ -321,8 +332,16 @@ def plot_sweep(
     *,
     metric: str = "mcc",
     reference: dict[str, Sequence[float]] | None = None,
+    show_references: bool = True,
 ) -> Figure:
     """``metric`` against the swept knob, one line per model, error bars = std over seeds.
+
+    With ``show_references`` (and runs that carry them, i.e. data with the true confounder),
+    an MCC plot also draws the dataset's reference levels (issue 6): the proxy oracle E[C|W]
+    (dash-dot black line, mean over seeds, with a ± std band; its weak MCC on a weak-MCC plot),
+    and for the strong MCC the chance band (grey, from the mean to the 95th percentile of
+    independent latents) and each model's prior-only MCC (the learned prior mean mu_w(W) alone:
+    dotted, in the model's colour, labelled ``"<model> prior only"``).
 
     Parameters
     ----------
@@ -332,6 +351,8 @@ def plot_sweep(
     reference : dict of str to sequence of float, optional
         Figures to draw as dashed lines (e.g. the paper's Table 5), one value per knob value,
         keyed by a legend label.
+    show_references : bool, default True
+        Draw the reference levels described above.
 
     Returns
     -------
@@ -343,7 +364,14 @@ def plot_sweep(
     PlotError
         For an unknown metric, a directory that is not a sweep, or one without finished runs.
     """
-    from ividr.sweep import SweepError, format_value, load_results, summarize
+    from ividr.sweep import (
+        PRIOR_ONLY_METRIC,
+        SweepError,
+        format_value,
+        load_results,
+        summarize,
+        summarize_references,
+    )
 
     if metric not in PLOT_METRICS:
         raise PlotError(
@@ -377,6 +405,33 @@ def plot_sweep(
             label=f"{display_name(model)} (n={n})",
         )
         colours[display_name(model)] = bars.lines[0].get_color()
+    if show_references and metric in ("mcc", "mcc_weak"):
+        _draw_references(ax, xs, config, rows, metric, colours, summarize_references, format_value)
+        if metric == "mcc":
+            summary = summarize(rows, config)
+            for model in config.models:
+                mine = {
+                    format_value(e["value"]): e["mean"]
+                    for e in summary
+                    if e["metric"] == PRIOR_ONLY_METRIC and e["model"] == model
+                }
+                if not mine:
+                    continue
+                ys = np.array(
+                    [
+                        np.nan if mine.get(format_value(v)) is None else mine[format_value(v)]
+                        for v in config.values
+                    ],
+                    dtype=float,
+                )
+                ax.plot(
+                    xs,
+                    ys,
+                    linestyle=":",
+                    marker=".",
+                    color=colours.get(display_name(model)),
+                    label=display_name(model) + PRIOR_ONLY_SUFFIX,
+                )
     for label, values in (reference or {}).items():
         # A reference labelled like a model ("IViDR (paper)") takes that model's colour.
         colour = next((c for name, c in colours.items() if label.startswith(name + " ")), None)
@@ -396,8 +451,78 @@ def plot_sweep(
     source = f"preset {config.preset}" if config.data is None else Path(config.data).name
     ax.set_title(f"{label} vs {config.knob} ({source}; mean ± std over seeds)", fontsize=10)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    # Models (and the paper's figures) in the main legend; the reference levels in a second one.
+    handles, labels = ax.get_legend_handles_labels()
+    is_ref = [
+        lab in (ORACLE_LABEL, ORACLE_BAND_LABEL, CHANCE_LABEL) or lab.endswith(PRIOR_ONLY_SUFFIX)
+        for lab in labels
+    ]
+    if any(is_ref):
+        ref_legend = ax.legend(
+            [h for h, r in zip(handles, is_ref, strict=True) if r],
+            [lab for lab, r in zip(labels, is_ref, strict=True) if r],
+            fontsize=7,
+            loc="lower left",
+            bbox_to_anchor=(1.02, 0.0),
+            title="references",
+            title_fontsize=7,
+        )
+        ax.add_artist(ref_legend)
+        fig.set_size_inches(8.0, 4.0)  # room for the legends right of the axes
+    outside = {"loc": "upper left", "bbox_to_anchor": (1.02, 1.0)} if any(is_ref) else {}
+    ax.legend(
+        [h for h, r in zip(handles, is_ref, strict=True) if not r],
+        [lab for lab, r in zip(labels, is_ref, strict=True) if not r],
+        fontsize=8,
+        **outside,
+    )
     return fig
+
+
+def reference_legend(fig: Figure):
+    """The "references" legend :func:`plot_sweep` adds (None when it drew no reference)."""
+    from matplotlib.legend import Legend
+
+    for ax in fig.axes:
+        for child in ax.get_children():
+            if isinstance(child, Legend) and child.get_title().get_text() == "references":
+                return child
+    return None
+
+
+def _draw_references(ax, xs, config, rows, metric, colours, summarize_references, format_value):
+    """The proxy-oracle line and band, and (strong MCC) the chance band, on ``ax``."""
+    refs = summarize_references(rows, config)
+
+    def series(name: str) -> tuple[np.ndarray, np.ndarray]:
+        at = {format_value(e["value"]): e for e in refs if e["reference"] == name}
+        mean = [
+            at[format_value(v)]["mean"] if format_value(v) in at else np.nan for v in config.values
+        ]
+        std = [
+            at[format_value(v)]["std"] if format_value(v) in at else np.nan for v in config.values
+        ]
+        return np.array(mean, dtype=float), np.array(std, dtype=float)
+
+    oracle, oracle_std = series("ref_oracle_weak" if metric == "mcc_weak" else "ref_oracle")
+    if np.isfinite(oracle).any():
+        ax.plot(xs, oracle, color="black", linestyle="-.", label=ORACLE_LABEL)
+        ax.fill_between(
+            xs,
+            oracle - oracle_std,
+            oracle + oracle_std,
+            color="black",
+            alpha=0.12,
+            linewidth=0,
+            label=ORACLE_BAND_LABEL,
+        )
+    if metric == "mcc":
+        low, _ = series("ref_chance")
+        high, _ = series("ref_chance_p95")
+        if np.isfinite(low).any():
+            ax.fill_between(
+                xs, low, high, color="grey", alpha=0.35, linewidth=0, label=CHANCE_LABEL
+            )
 
 
 def figure_paths(out: str | Path) -> list[Path]:

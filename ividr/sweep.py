@@ -95,6 +95,20 @@ TAIL_COLUMNS: tuple[str, ...] = (
     "version",
 )
 DATA_VALUE_LABEL = "data"
+#: A model name ending in this suffix (``idcf+shuffle``) runs that model with ``shuffle_aux``:
+#: the proxy W permuted across users before training (issue 6's ablation).
+SHUFFLE_SUFFIX = "+shuffle"
+#: Models whose latent stage is an iVAE with a learned prior mu_w(W): they take the suffix.
+SHUFFLE_MODELS: tuple[str, ...] = ("ivae", "idcf", "ividr", "ividr-t", "ividr-f", "ividr-r")
+#: Reference levels summarised beside the models (issue 6): results-row column -> label.
+REFERENCE_COLUMNS = {
+    "ref_oracle": "proxy oracle E[C|W] (strong MCC)",
+    "ref_oracle_weak": "proxy oracle E[C|W] (weak MCC)",
+    "ref_chance": "chance (mean)",
+    "ref_chance_p95": "chance (95th percentile)",
+    "ref_r2_exposure": "ridge R^2 of C on the exposures",
+    "ref_r2_proxy": "ridge R^2 of C on W",
+}
 
 
 class SweepError(ValueError):
@@ -131,10 +145,20 @@ def available_presets() -> tuple[str, ...]:
 
 
 def available_models() -> tuple[str, ...]:
-    """Names of the models ``fit_model`` knows (``ividr.api.MODEL_NAMES``)."""
+    """Names of the models a sweep can run: ``ividr.api.MODEL_NAMES``, then the W-shuffled
+    ablations ``<model>+shuffle`` of the iVAE-based ones (:data:`SHUFFLE_MODELS`)."""
     from ividr.api import MODEL_NAMES
 
-    return tuple(MODEL_NAMES)
+    return tuple(MODEL_NAMES) + tuple(
+        m + SHUFFLE_SUFFIX for m in MODEL_NAMES if m in SHUFFLE_MODELS
+    )
+
+
+def split_model(name: str) -> tuple[str, bool]:
+    """``"idcf+shuffle"`` -> ``("idcf", True)``; ``"idcf"`` -> ``("idcf", False)``."""
+    if name.endswith(SHUFFLE_SUFFIX):
+        return name[: -len(SHUFFLE_SUFFIX)], True
+    return name, False
 
 
 def knob_kind(knob: str) -> type:
@@ -323,7 +347,10 @@ class SweepConfig:
         kwargs = dict(self.fit_overrides)
         if self.epochs is not None:
             kwargs["epochs"] = self.epochs
-        return FitConfig(model=model, seed=seed, **kwargs)
+        base, shuffled = split_model(model)
+        if shuffled:
+            kwargs["shuffle_aux"] = True
+        return FitConfig(model=base, seed=seed, **kwargs)
 
     def diff(self, other: SweepConfig) -> list[str]:
         """Names of the fields that differ from ``other``."""
@@ -524,6 +551,26 @@ def get_dataset(out_dir: Path, config: SweepConfig, spec: RunSpec):
     return load_dataset(path)
 
 
+def run_references(out_dir: Path, config: SweepConfig, spec: RunSpec, dataset):
+    """The reference figures of a run's dataset (None without truth), cached per dataset.
+
+    Generated datasets (and any simgen ``--data`` folder) cache them in their
+    ``references.json`` (:func:`simulator.references.references_for`); other layouts are
+    recomputed once per process.
+    """
+    if dataset.confounder is None:
+        return None
+    from simulator.references import references_for
+
+    path = dataset_path(out_dir, config, spec)
+    if config.data is None:
+        path = dataset_path(_cache_root(out_dir), config, spec)
+    try:
+        return references_for(path, dataset)
+    except ValueError:  # degenerate data (e.g. a constant C): no reference, but the run goes on
+        return None
+
+
 def execute_run(
     task: dict[str, Any], fit_fn: FitFn | str | None = None, threads: int | None = None
 ) -> dict[str, Any]:
@@ -557,8 +604,12 @@ def execute_run(
             previous = torch.get_num_threads()
             torch.set_num_threads(int(threads))
         dataset = get_dataset(out_dir, config, spec)
+        refs = run_references(out_dir, config, spec, dataset)
         outcome = _resolve_fit(fit_fn)(dataset, config, spec)
-        metrics = dict(outcome.get("metrics", {}))
+        full_metrics = dict(outcome.get("metrics", {}))
+        if refs is not None:
+            full_metrics.setdefault("references", refs)
+        metrics = dict(full_metrics)
         row: dict[str, Any] = {
             "run_id": spec.run_id,
             "knob": spec.knob,
@@ -573,6 +624,9 @@ def execute_run(
             "run_seconds": time.perf_counter() - start,
         }
         row.update({k: v for k, v in sorted(metrics.items()) if k not in row and _is_scalar(v)})
+        from simulator.references import flat_references
+
+        row.update(flat_references(refs))
         row.update(
             {
                 "preset": config.preset if config.data is None else None,
@@ -587,7 +641,7 @@ def execute_run(
         return {
             "ok": True,
             "row": row,
-            "metrics": dict(outcome.get("metrics", {})),
+            "metrics": full_metrics,
             "latents": outcome.get("latents"),
             "fit_config": outcome.get("config"),
             "data": str(dataset_path(out_dir, config, spec)),
@@ -707,22 +761,33 @@ def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any
     _atomic_write_text(out_dir / "results.csv", buf.getvalue())
     _atomic_write_text(out_dir / "results.json", _dumps({"sweep": config.to_dict(), "runs": rows}))
     summary = summarize(rows, config)
+    refs = summarize_references(rows, config)
+    ref_at = {(e["reference"], format_value(e["value"])): e["mean"] for e in refs}
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(["metric", "model", config.knob, "mean", "std", "n"])
+    writer.writerow(
+        ["metric", "model", config.knob, "mean", "std", "n"] + list(SUMMARY_REFERENCE_COLUMNS)
+    )
     for entry in summary:
+        key = format_value(entry["value"])
+        oracle = "ref_oracle_weak" if entry["metric"] == "mcc_weak" else "ref_oracle"
+        chance = entry["metric"] in ("mcc", "mcc_prior_only")
+        is_mcc = entry["metric"] in ("mcc", "mcc_weak", "mcc_prior_only")
         writer.writerow(
             [
                 entry["metric"],
                 entry["model"],
-                format_value(entry["value"]),
+                key,
                 _csv_cell(entry["mean"]),
                 _csv_cell(entry["std"]),
                 entry["n"],
+                _csv_cell(ref_at.get((oracle, key)) if is_mcc else None),
+                _csv_cell(ref_at.get(("ref_chance", key)) if chance else None),
+                _csv_cell(ref_at.get(("ref_chance_p95", key)) if chance else None),
             ]
         )
     _atomic_write_text(out_dir / "summary.csv", buf.getvalue())
-    _atomic_write_text(out_dir / "summary.md", summary_markdown(summary, config))
+    _atomic_write_text(out_dir / "summary.md", summary_markdown(summary, config, references=refs))
     return rows
 
 
@@ -734,6 +799,49 @@ def _csv_cell(value: Any) -> Any:
     return value
 
 
+#: Extra columns of summary.csv: the reference levels at the row's knob value (mean over seeds)
+#: for the MCC rows (weak oracle on mcc_weak rows; chance only for strong MCC); blank elsewhere.
+SUMMARY_REFERENCE_COLUMNS = ("proxy_oracle", "chance_mean", "chance_p95")
+PRIOR_ONLY_METRIC = "mcc_prior_only"
+METRIC_TITLES[PRIOR_ONLY_METRIC] = "MCC of the learned prior mean mu_w(W) alone (no encoder)"
+
+
+def _mean_std(vals: np.ndarray) -> tuple[float | None, float | None]:
+    n = len(vals)
+    return (
+        float(vals.mean()) if n else None,
+        float(vals.std(ddof=1)) if n > 1 else (0.0 if n else None),
+    )
+
+
+def summarize_references(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
+    """Mean and std over seeds (datasets) of each reference level, per knob value.
+
+    Each (value, seed) dataset counts once, whatever the number of models run on it.
+
+    Returns
+    -------
+    list of dict
+        ``{"reference", "value", "mean", "std", "n"}`` for every column of
+        :data:`REFERENCE_COLUMNS` and knob value that some run carries; empty without truth.
+    """
+    out = []
+    for ref in REFERENCE_COLUMNS:
+        for value in config.values:
+            key = format_value(value)
+            per_seed: dict[Any, float] = {}
+            for r in rows:
+                if format_value(r["value"]) == key and r.get(ref) is not None:
+                    per_seed.setdefault(r["seed"], float(r[ref]))
+            if not per_seed:
+                continue
+            mean, std = _mean_std(np.array(list(per_seed.values()), dtype=float))
+            out.append(
+                {"reference": ref, "value": value, "mean": mean, "std": std, "n": len(per_seed)}
+            )
+    return out
+
+
 def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
     """Mean and std over seeds of each metric, per (model, knob value).
 
@@ -743,11 +851,18 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
     -------
     list of dict
         ``{"metric", "model", "value", "mean", "std", "n"}`` for every metric of
-        :data:`SUMMARY_METRICS`, model and value (``mean``/``std`` None when no run finished).
+        :data:`SUMMARY_METRICS`, model and value (``mean``/``std`` None when no run finished),
+        then ``"mcc_prior_only"`` (the learned prior mean's MCC) for the models whose runs
+        report it.
     """
     out = []
-    for metric in SUMMARY_METRICS:
-        for model in config.models:
+    with_prior = [
+        m
+        for m in config.models
+        if any(r["model"] == m and r.get(PRIOR_ONLY_METRIC) is not None for r in rows)
+    ]
+    for metric in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC):
+        for model in config.models if metric != PRIOR_ONLY_METRIC else with_prior:
             for value in config.values:
                 key = format_value(value)
                 vals = np.array(
@@ -774,8 +889,17 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
     return out
 
 
-def summary_markdown(summary: list[dict[str, Any]], config: SweepConfig) -> str:
-    """Markdown: one table per metric, models as rows and knob values as columns."""
+def summary_markdown(
+    summary: list[dict[str, Any]],
+    config: SweepConfig,
+    *,
+    references: list[dict[str, Any]] | None = None,
+) -> str:
+    """Markdown: one table per metric, models as rows and knob values as columns.
+
+    With ``references`` (:func:`summarize_references`), the MCC tables get the proxy-oracle and
+    chance rows under the models, and a last table lists every reference level.
+    """
     size = ""
     if config.data is not None:
         source = f"data {config.data}"
@@ -802,9 +926,35 @@ def summary_markdown(summary: list[dict[str, Any]], config: SweepConfig) -> str:
         lines += ["", f"Fit settings: epochs={config.epochs}, {config.fit_overrides}"]
     header = "| model | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
     rule = "|---|" + "---|" * len(config.values)
-    for metric in SUMMARY_METRICS:
+    references = references or []
+
+    def ref_cell(ref: str, value: Any) -> str:
+        entry = next(
+            (
+                e
+                for e in references
+                if e["reference"] == ref and format_value(e["value"]) == format_value(value)
+            ),
+            None,
+        )
+        if entry is None or entry["mean"] is None:
+            return "–"
+        if ref.startswith("ref_chance"):  # a function of (n_users, d) only: no spread to show
+            return f"{entry['mean']:.4f}"
+        return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+    def ref_line(label: str, refs: Sequence[str]) -> str:
+        cells = [" / ".join(ref_cell(r, v) for r in refs) for v in config.values]
+        return f"| _{label}_ | " + " | ".join(cells) + " |"
+
+    metrics = [
+        m for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC) if any(e["metric"] == m for e in summary)
+    ]
+    for metric in metrics:
         lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
         for model in config.models:
+            if not any(e["metric"] == metric and e["model"] == model for e in summary):
+                continue
             cells = []
             for value in config.values:
                 entry = next(
@@ -822,6 +972,33 @@ def summary_markdown(summary: list[dict[str, Any]], config: SweepConfig) -> str:
                     cell += f" (n={entry['n']})"
                 cells.append(cell)
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        if references and metric in ("mcc", PRIOR_ONLY_METRIC):
+            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle"]))
+            lines.append(
+                ref_line("reference: chance, mean / p95", ["ref_chance", "ref_chance_p95"])
+            )
+        elif references and metric == "mcc_weak":
+            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle_weak"]))
+    if references:
+        lines += [
+            "",
+            "## Reference levels of the datasets (mean ± std over seeds)",
+            "",
+            "Proxy oracle: MCC between the true C and its W-group means E[C|W], the best any "
+            "function of W alone reaches. Chance: strong MCC between C and independent Gaussian "
+            "latents of the same shape (mean and 95th percentile of 200 draws). R^2: held-out "
+            "ridge regression of C on the exposure row, and on one-hot W. A model's MCC above "
+            "the proxy oracle needs information beyond W; the prior-only row shows what its "
+            "learned prior mu_w(W) alone reaches.",
+            "",
+            header.replace("| model |", "| reference |") + " |",
+            rule,
+        ]
+        for ref, label in REFERENCE_COLUMNS.items():
+            if any(e["reference"] == ref for e in references):
+                lines.append(
+                    f"| {label} | " + " | ".join(ref_cell(ref, v) for v in config.values) + " |"
+                )
     return "\n".join(lines) + "\n"
 
 
@@ -1049,7 +1226,7 @@ def _run_pool(
                 record(future.result())
     except BaseException:
         pool.shutdown(wait=False, cancel_futures=True)
-        for proc in list(getattr(pool, "_processes", {}).values()):
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
             with contextlib.suppress(Exception):
                 proc.terminate()
         raise

@@ -217,6 +217,13 @@ def _default(knob: str) -> str:
     "in OUT/idcf/), recbole (RecBole atomic files recbole.inter/.user/.item and the "
     ".train/.valid/.test.inter split in OUT/recbole/). [default: simgen]",
 )
+@click.option(
+    "--references",
+    is_flag=True,
+    help="Also compute the reference MCCs (proxy oracle E[C|W], chance, exposure R^2) now and "
+    "write OUT/references.json; otherwise `ividr fit`/`ividr sweep` compute them on first use. "
+    "[default: off]",
+)
 @click.option("--overwrite", is_flag=True, help="Replace --out if it is a simgen directory.")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; print the path.")
 @click.version_option(__version__, "--version", prog_name="simgen")
@@ -226,6 +233,7 @@ def simgen(
     overwrite: bool,
     quiet: bool,
     formats: tuple[tuple[str, ...], ...],
+    references: bool,
     **options: Any,
 ) -> None:
     """Generate a confounded recommendation dataset with known truth (DESIGN.md §2, §3)."""
@@ -268,6 +276,11 @@ def simgen(
         else:
             data = generate(config)
         path = write_dataset(data, out, overwrite=overwrite, formats=wanted)
+        refs = None
+        if references:
+            from simulator.references import references_for
+
+            refs = references_for(path, data.to_dataset())
     except MemoryError:
         raise click.ClickException(
             "out of memory; lower --chunk-users or the number of users/items"
@@ -298,6 +311,14 @@ def simgen(
     for fmt in wanted:
         if fmt != "simgen":
             click.echo(f"  {fmt + ' layout:':<19}{path / fmt}")
+    if refs is not None:
+        r2 = refs["r2_exposure"] or {}
+        click.echo(
+            f"  references:        proxy oracle MCC {refs['mcc_proxy_oracle']['strong']:.3f}, "
+            f"chance {refs['mcc_chance']['mean']:.3f} (p95 {refs['mcc_chance']['p95']:.3f}), "
+            f"R^2 exposure {r2.get('exposure', float('nan')):.3f} / W "
+            f"{r2.get('proxy', float('nan')):.3f}"
+        )
     click.echo(f"wrote {path}")
 
 
