@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ividr import diagnostics
 from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.models.idcf.net import LatentMFNet
@@ -33,7 +34,7 @@ from ividr.models.iv4r.net import IV4RMFNet
 from ividr.models.ivae.net import IVAENet
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
-from ividr.training import LOSSES, ranking_metrics
+from ividr.training import LOSSES, STOP_RULES, ranking_metrics
 
 __all__ = [
     "MODEL_NAMES",
@@ -140,6 +141,16 @@ class FitConfig:
         unbiased data are untouched. The exposures are then the only information on C, so the
         MCC that is left is what the encoder learned from them. When the instrument Z is the
         proxy itself (``ividr-code``, the iDCF layout), Z is permuted with it.
+    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
+        Checkpoint rule of the latent stage (none looks at the truth): early stopping on the
+        held-out users' negative ELBO; early stopping on their exposure-reconstruction NDCG@5
+        (decoder logits at the posterior mean ranking all items against the user's own
+        exposures); or all ``latent_epochs`` epochs, keeping the last.
+    trace_every : int or None, default None
+        Record strong/weak MCC of the posterior mean every this many latent epochs (issue 5);
+        None = 1 when the dataset carries the true confounder, 0 = off.
+    n_boot : int, default 200
+        Bootstrap replicates (over users) of the ``mcc_ci`` / ``ndcg@5_ci`` intervals; 0 = off.
     """
 
     model: str
@@ -170,6 +181,9 @@ class FitConfig:
     phi: float = 1.0
     lam: float = 1.0
     shuffle_aux: bool = False
+    stop_on: str = "elbo"
+    trace_every: int | None = None
+    n_boot: int = 200
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -204,6 +218,8 @@ class FitConfig:
             "kl_anneal_epochs": (0, _INF, False),
             "n_samples": (1, _INF, False),
             "iv_dim": (1, _INF, True),
+            "trace_every": (0, _INF, True),
+            "n_boot": (0, _INF, False),
         }
         for name, (lo, _hi, optional) in ints.items():
             value = getattr(self, name)
@@ -258,6 +274,16 @@ class FitConfig:
                 f"The 'loss' parameter of FitConfig must be one of {LOSSES}. "
                 f"Got {self.loss!r} instead."
             )
+        if self.stop_on not in STOP_RULES:
+            raise ValueError(
+                f"The 'stop_on' parameter of FitConfig must be one of {STOP_RULES}. "
+                f"Got {self.stop_on!r} instead."
+            )
+        if self.n_boot == 1:
+            raise ValueError(
+                "The 'n_boot' parameter of FitConfig must be 0 or an int in the range [2, inf). "
+                "Got 1 instead."
+            )
         if self.rho == 0 and self.tau == 0:
             raise ValueError("The 'rho' and 'tau' parameters of FitConfig cannot both be 0.")
         return self
@@ -273,7 +299,12 @@ class FitResult:
     metrics : dict
         "ndcg@5", "recall@5" (test), "val_ndcg@5", "val_recall@5", "model", "seed",
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
-        and the model has latents.
+        and the model has latents. Issue 5 diagnostics (:mod:`ividr.diagnostics`):
+        "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best", "mcc_best_epoch",
+        "stopping_regret", "n_traced" (MCC traced, see ``trace_every``); "stop_on" (latent
+        models); "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
+        "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
+        "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0).
     latents, latents_std : ndarray of shape (n_users, d) or None
         Posterior mean (the declared representation) and std of the learned confounder.
     prior_mean : ndarray of shape (n_users, d) or None
@@ -335,7 +366,10 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         values["latent_epochs" if config.model in LATENT_ONLY else "epochs"] = config.epochs
     kwargs = {k: v for k, v in values.items() if k in names}
     kwargs.update(fixed)
-    return cls(**kwargs)
+    est = cls(**kwargs)
+    # A training-time option of the latent stage, read by fit_latent_stage (not a saved param).
+    est.stop_on = config.stop_on
+    return est
 
 
 #: Mixed into the seed of the W permutation so that it does not share a stream with the model.
@@ -406,6 +440,13 @@ def fit_model(
     truth = getattr(dataset, "confounder", None)
     if config.shuffle_aux:
         dataset, perm = with_shuffled_aux(dataset, config.seed)
+    trace_every = config.trace_every
+    if trace_every is None:
+        trace_every = 1 if truth is not None else 0
+    if trace_every and truth is not None and est.has_latents:
+        callback = diagnostics.trace_callback(
+            truth, every=trace_every, seed=config.seed, inner=callback
+        )
     start = time.perf_counter()
     est.fit(dataset, val=val, progress=progress, callback=callback)
     seconds = time.perf_counter() - start
@@ -439,6 +480,28 @@ def fit_model(
         metrics["mcc_weak"] = float(mcc(truth, latents, weak=True, random_state=config.seed))
         if prior_mean is not None:
             metrics["mcc_prior_only"] = float(mcc(truth, prior_mean))
+        if diagnostics.latent_trace(est.history_):
+            metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
+    if est.has_latents:
+        metrics["stop_on"] = config.stop_on
+    ident = diagnostics.identifiability_checks(est, dataset)
+    if ident is not None:
+        metrics["identifiability"] = ident
+    iv = diagnostics.instrument_checks(est, dataset)
+    if iv is not None:
+        metrics["instrument"] = iv
+    if config.n_boot:
+        test_scores = est.score(test.user, test.item) if len(test) else np.zeros(0)
+        cis = diagnostics.bootstrap_intervals(
+            truth=truth if latents is not None else None,
+            latents=latents if truth is not None else None,
+            test=test,
+            test_scores=test_scores,
+            n_boot=config.n_boot,
+            seed=config.seed,
+        )
+        metrics.update({k: v for k, v in cis.items() if k != "n_boot"})
+        metrics["n_boot"] = cis["n_boot"]
     return FitResult(
         config=config,
         metrics=metrics,

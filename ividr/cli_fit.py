@@ -19,6 +19,8 @@ import numpy as np
 
 from ividr import __version__
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
+from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings, write_history_csv
+from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
 
 
@@ -54,6 +56,7 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     }
     (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (tmp / "history.json").write_text(json.dumps(result.history, default=float) + "\n")
+    write_history_csv(result.history, tmp / "history.csv")
     if result.latents is not None:
         np.save(tmp / "latents.npy", result.latents)
         if result.latents_std is not None:
@@ -148,6 +151,29 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     help="Add the dataset's reference MCCs (proxy oracle, chance, exposure R^2) to metrics.json "
     "when it carries the truth; cached in references.json of a simgen folder.",
 )
+@click.option(
+    "--stop-on",
+    type=click.Choice(STOP_RULES),
+    default="elbo",
+    show_default=True,
+    help="Checkpoint rule of the latent stage (never looks at the truth): held-out users' "
+    "negative ELBO, their exposure-reconstruction NDCG@5 (both early stopping), or all "
+    "latent epochs keeping the last.",
+)
+@click.option(
+    "--trace-every",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Record strong/weak MCC of the posterior mean every K latent epochs into "
+    "history.csv (0 = off) [default: 1 when the data carry the true confounder, else off].",
+)
+@click.option(
+    "--n-boot",
+    type=click.IntRange(min=0),
+    default=DEFAULT_N_BOOT,
+    show_default=True,
+    help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
 @click.option("--quiet", is_flag=True, help="No per-epoch progress on stderr.")
 def fit(
@@ -164,6 +190,9 @@ def fit(
     threads: int,
     shuffle_aux: bool,
     references: bool,
+    stop_on: str,
+    trace_every: int | None,
+    n_boot: int,
     overwrite: bool,
     quiet: bool,
 ) -> None:
@@ -184,7 +213,12 @@ def fit(
         grid=grid,
         loss=loss,
         shuffle_aux=shuffle_aux,
+        stop_on=stop_on,
+        trace_every=trace_every,
+        n_boot=n_boot,
     )
+    if n_boot == 1:
+        _usage_error("Invalid value for '--n-boot': 1 is not 0 or in the range x>=2.")
     try:
         config.validate()
     except ValueError as exc:
@@ -226,11 +260,18 @@ def fit(
         shutil.rmtree(tmp, ignore_errors=True)
         raise click.ClickException(f"could not write {out_dir}: {exc}") from None
     m = result.metrics
+    for line in diagnostic_warnings(m):
+        click.echo(line, err=True)
     summary = f"{model}: test NDCG@5 {m['ndcg@5']:.4f} Recall@5 {m['recall@5']:.4f}"
     if "mcc" in m:
         summary += f", MCC {m['mcc']:.4f}"
     if "mcc_prior_only" in m:
         summary += f" (prior only {m['mcc_prior_only']:.4f})"
+    if "stopping_regret" in m:
+        summary += (
+            f" (best {m['mcc_best']:.4f} at latent epoch {m['mcc_best_epoch']}, "
+            f"regret {m['stopping_regret']:.4f})"
+        )
     if refs is not None:
         summary += (
             f"; proxy oracle {refs['mcc_proxy_oracle']['strong']:.4f}, "

@@ -200,3 +200,41 @@ def sweep_plot(
     except PlotError as exc:
         raise click.ClickException(str(exc)) from None
     _save(fig, out, quiet)
+
+
+@plot.command("history", cls=OneLineCommand)
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+)
+@click.option("--out", required=True, type=click.Path(path_type=Path), help=_OUT_HELP)
+@click.option(
+    "--labels",
+    default=None,
+    help="Comma-separated legend labels, one per RUN_DIR. Default: model (folder name).",
+)
+@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+def history_plot(run_dirs: tuple[Path, ...], out: Path, labels: str | None, quiet: bool) -> None:
+    """MCC (strong, weak), training loss and held-out neg. ELBO over the latent epochs.
+
+    RUN_DIR is an `ividr fit --out` folder (its history.json); MCC is there when the data
+    carry the true confounder (ividr fit --trace-every, default every epoch).
+    """
+    from ividr.plots import plot_history
+
+    _check_out(out)
+    label_list = None
+    if labels is not None:
+        label_list = [x.strip() for x in labels.split(",")]
+        if len(label_list) != len(run_dirs):
+            raise click.BadParameter(
+                f"needs one label per RUN_DIR ({len(run_dirs)}); got {len(label_list)}",
+                param_hint="'--labels'",
+            )
+    try:
+        fig = plot_history(run_dirs, labels=label_list)
+    except PlotError as exc:
+        raise click.BadParameter(str(exc), param_hint="'RUN_DIRS'") from None
+    _save(fig, out, quiet)

@@ -22,6 +22,7 @@ from ividr.sweep import (
     knob_kind,
     parse_values,
     run_sweep,
+    with_stop_rules,
 )
 
 _DEFAULT_VALUES = "0,5,10,15,20"
@@ -58,6 +59,20 @@ def _presets() -> tuple[str, ...]:
 def _given(ctx: click.Context, name: str) -> bool:
     source = ctx.get_parameter_source(name)
     return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+
+
+def _expand_stop_rules(models: str, stop_on: str) -> str:
+    """``--models`` with every latent model once per rule of ``--stop-on`` (exit 2 if bad)."""
+    from ividr.training import STOP_RULES
+
+    rules = [r.strip() for r in stop_on.split(",")]
+    if not rules or any(r not in STOP_RULES for r in rules) or len(set(rules)) != len(rules):
+        raise click.BadParameter(
+            f"must be a comma-separated list of distinct rules among {list(STOP_RULES)}. "
+            f"Got {stop_on!r} instead.",
+            param_hint="'--stop-on'",
+        )
+    return ",".join(with_stop_rules([m.strip() for m in models.split(",")], rules))
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
@@ -259,7 +274,8 @@ def build_config(
     show_default=True,
     help="Comma-separated models to fit on every dataset; an iVAE-based model with the suffix "
     "'+shuffle' (e.g. idcf+shuffle) is fitted with W permuted across users (ividr fit "
-    "--shuffle-aux).",
+    "--shuffle-aux); a latent model with the suffix '@RULE' (e.g. idcf@ndcg) is fitted with "
+    "that stopping rule (ividr fit --stop-on RULE).",
 )
 @click.option(
     "--seeds",
@@ -279,6 +295,22 @@ def build_config(
     type=click.IntRange(min=1),
     default=None,
     help="Maximum epochs of the latent (iVAE) stage of every fit. Default: the model's (1000).",
+)
+@click.option(
+    "--stop-on",
+    "stop_on",
+    default=None,
+    metavar="RULES",
+    help="Comma-separated stopping rules of the latent stage among elbo,ndcg,epochs: every "
+    "latent model of --models is run once per rule, as MODEL@RULE (e.g. --stop-on elbo,ndcg "
+    "turns idcf into idcf@elbo,idcf@ndcg). Default: each model's own (elbo).",
+)
+@click.option(
+    "--trace-every",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Record MCC every K latent epochs in every fit (0 = off) [default: 1: every epoch, "
+    "which gives the stopping-regret table].",
 )
 @click.option(
     "--set",
@@ -327,6 +359,8 @@ def sweep(
     seeds: int,
     epochs: int | None,
     latent_epochs: int | None,
+    stop_on: str | None,
+    trace_every: int | None,
     sets: tuple[str, ...],
     jobs: int,
     threads: int | None,
@@ -348,6 +382,11 @@ def sweep(
         raise click.BadParameter(
             "applies to the local backend; Ray schedules by its CPUs", param_hint="'--jobs'"
         )
+    fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+    if trace_every is not None:
+        fit_overrides["trace_every"] = trace_every
+    if stop_on is not None:
+        models = _expand_stop_rules(models, stop_on)
     config = build_config(
         ctx,
         data=data,
@@ -360,7 +399,7 @@ def sweep(
         seeds=seeds,
         epochs=epochs,
         sets=sets,
-        fit_overrides={} if latent_epochs is None else {"latent_epochs": latent_epochs},
+        fit_overrides=fit_overrides,
     )
     try:
         check_resumable(out, config)

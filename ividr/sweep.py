@@ -146,12 +146,63 @@ def available_presets() -> tuple[str, ...]:
 
 def available_models() -> tuple[str, ...]:
     """Names of the models a sweep can run: ``ividr.api.MODEL_NAMES``, then the W-shuffled
-    ablations ``<model>+shuffle`` of the iVAE-based ones (:data:`SHUFFLE_MODELS`)."""
+    ablations ``<model>+shuffle`` of the iVAE-based ones (:data:`SHUFFLE_MODELS`), then every
+    latent model with a stopping rule, ``<model>@<rule>`` (:data:`STOP_SEPARATOR`)."""
     from ividr.api import MODEL_NAMES
+    from ividr.training import STOP_RULES
 
-    return tuple(MODEL_NAMES) + tuple(
+    plain = tuple(MODEL_NAMES) + tuple(
         m + SHUFFLE_SUFFIX for m in MODEL_NAMES if m in SHUFFLE_MODELS
     )
+    stopped = tuple(
+        f"{m}{STOP_SEPARATOR}{r}"
+        for m in plain
+        if split_model(m)[0] in LATENT_MODELS
+        for r in STOP_RULES
+    )
+    return plain + stopped
+
+
+#: A model name ending in ``@<rule>`` (``idcf@ndcg``, ``idcf+shuffle@epochs``) runs that model
+#: with ``FitConfig.stop_on = <rule>`` (issue 5): a sweep over stopping rules is a sweep over
+#: these names, so every summary table (MCC, stopping regret, paired tests) compares the rules.
+STOP_SEPARATOR = "@"
+#: Models with a latent stage, which take the ``@<rule>`` suffix.
+LATENT_MODELS: tuple[str, ...] = (
+    "vae",
+    "ivae",
+    "idcf-w",
+    "idcf",
+    "ividr",
+    "ividr-t",
+    "ividr-f",
+    "ividr-r",
+)
+#: Extra metric summarised for the models whose runs report it (MCC traced over training).
+REGRET_METRIC = "stopping_regret"
+METRIC_TITLES[REGRET_METRIC] = (
+    "Stopping regret: best traced MCC minus the MCC of the kept checkpoint"
+)
+#: Metrics compared between models by paired t-tests over seeds (summary_tests.csv/md).
+TEST_METRICS: tuple[str, ...] = ("mcc", "ndcg@5")
+
+
+def split_stop(name: str) -> tuple[str, str | None]:
+    """``"idcf@ndcg"`` -> ``("idcf", "ndcg")``; ``"idcf"`` -> ``("idcf", None)``."""
+    base, sep, rule = name.partition(STOP_SEPARATOR)
+    return (base, rule) if sep else (name, None)
+
+
+def with_stop_rules(models: Sequence[str], rules: Sequence[str]) -> tuple[str, ...]:
+    """Every latent model once per stopping rule (``m@rule``); other models once, unchanged."""
+    out: list[str] = []
+    for m in models:
+        base, _ = split_model(split_stop(m)[0])
+        if base in LATENT_MODELS and STOP_SEPARATOR not in m:
+            out += [f"{m}{STOP_SEPARATOR}{r}" for r in rules]
+        else:
+            out.append(m)
+    return tuple(dict.fromkeys(out))
 
 
 def split_model(name: str) -> tuple[str, bool]:
@@ -347,9 +398,12 @@ class SweepConfig:
         kwargs = dict(self.fit_overrides)
         if self.epochs is not None:
             kwargs["epochs"] = self.epochs
-        base, shuffled = split_model(model)
+        name, stop_on = split_stop(model)
+        base, shuffled = split_model(name)
         if shuffled:
             kwargs["shuffle_aux"] = True
+        if stop_on is not None:
+            kwargs["stop_on"] = stop_on
         return FitConfig(model=base, seed=seed, **kwargs)
 
     def diff(self, other: SweepConfig) -> list[str]:
@@ -497,6 +551,37 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
     return {"metrics": metrics, "latents": latents, "config": fit_config.to_dict()}
 
 
+def flat_diagnostics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """Scalar results-row columns from the nested diagnostics of a fit's metrics (issue 5):
+    ``mcc_ci_low/high``, ``ndcg@5_ci_low/high``, ``iv_f_stat``, ``iv_f_median``,
+    ``iv_partial_r2``, ``iv_weak``, ``aux_ok``, ``prior_rank``, ``prior_rank_ok``,
+    ``prior_condition``; only those present."""
+    out: dict[str, Any] = {}
+    for name in ("mcc_ci", "ndcg@5_ci"):
+        ci = metrics.get(name)
+        if isinstance(ci, list | tuple) and len(ci) == 2:
+            out[f"{name}_low"], out[f"{name}_high"] = ci
+    iv = metrics.get("instrument")
+    if isinstance(iv, dict):
+        for src, dst in (
+            ("f_stat", "iv_f_stat"),
+            ("f_median", "iv_f_median"),
+            ("partial_r2", "iv_partial_r2"),
+            ("weak_instrument", "iv_weak"),
+        ):
+            out[dst] = iv.get(src)
+    ident = metrics.get("identifiability")
+    if isinstance(ident, dict):
+        if isinstance(ident.get("aux"), dict):
+            out["aux_ok"] = ident["aux"].get("ok")
+        pm = ident.get("prior_matrix")
+        if isinstance(pm, dict):
+            out["prior_rank"] = pm.get("rank")
+            out["prior_rank_ok"] = pm.get("ok")
+            out["prior_condition"] = pm.get("condition_number")
+    return out
+
+
 def _is_scalar(value: Any) -> bool:
     return isinstance(value, int | float | str | bool | np.generic) or value is None
 
@@ -624,6 +709,7 @@ def execute_run(
             "run_seconds": time.perf_counter() - start,
         }
         row.update({k: v for k, v in sorted(metrics.items()) if k not in row and _is_scalar(v)})
+        row.update(flat_diagnostics(metrics))
         from simulator.references import flat_references
 
         row.update(flat_references(refs))
@@ -788,7 +874,124 @@ def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any
         )
     _atomic_write_text(out_dir / "summary.csv", buf.getvalue())
     _atomic_write_text(out_dir / "summary.md", summary_markdown(summary, config, references=refs))
+    tests = paired_tests(rows, config)
+    _atomic_write_text(out_dir / "summary_tests.csv", paired_tests_csv(tests, config))
+    _atomic_write_text(out_dir / "summary_tests.md", paired_tests_markdown(tests, config))
     return rows
+
+
+def _by_seed(rows: list[dict[str, Any]], model: str, key: str, metric: str) -> dict[int, float]:
+    return {
+        int(r["seed"]): float(r[metric])
+        for r in rows
+        if r["model"] == model and format_value(r["value"]) == key and r.get(metric) is not None
+    }
+
+
+def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
+    """Paired t-tests between every two models over seeds, per metric and knob value.
+
+    For each metric of :data:`TEST_METRICS`, each pair ``(a, b)`` of ``config.models`` (in that
+    order) and each knob value, the runs of ``a`` and ``b`` with the same seed are paired and
+    :func:`metrics.paired_t_test` is applied to ``a - b`` (two-sided).
+
+    Returns
+    -------
+    list of dict
+        ``{"metric", "model_a", "model_b", "value", "mean_diff", "t", "p", "n"}``; ``t``/``p``
+        None with fewer than 2 pairs.
+    """
+    from metrics.bootstrap import paired_t_test
+
+    out = []
+    models = list(config.models)
+    for metric in TEST_METRICS:
+        for i, a in enumerate(models):
+            for b in models[i + 1 :]:
+                for value in config.values:
+                    key = format_value(value)
+
+                    va = _by_seed(rows, a, key, metric)
+                    vb = _by_seed(rows, b, key, metric)
+                    seeds = sorted(set(va) & set(vb))
+                    entry: dict[str, Any] = {
+                        "metric": metric,
+                        "model_a": a,
+                        "model_b": b,
+                        "value": value,
+                        "mean_diff": None,
+                        "t": None,
+                        "p": None,
+                        "n": len(seeds),
+                    }
+                    if seeds:
+                        diffs = [va[s] - vb[s] for s in seeds]
+                        entry["mean_diff"] = float(np.mean(diffs))
+                    if len(seeds) >= 2:
+                        res = paired_t_test([va[s] for s in seeds], [vb[s] for s in seeds])
+                        entry["t"], entry["p"] = float(res["t"]), float(res["p"])
+                    out.append(entry)
+    return out
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as Table 3 of the paper reports them: two significant digits (``3.1e-04``)."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    return f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def paired_tests_csv(tests: list[dict[str, Any]], config: SweepConfig) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "model_a", "model_b", config.knob, "mean_diff", "t", "p", "n"])
+    for e in tests:
+        writer.writerow(
+            [
+                e["metric"],
+                e["model_a"],
+                e["model_b"],
+                format_value(e["value"]),
+                _csv_cell(e["mean_diff"]),
+                _csv_cell(e["t"]),
+                _csv_cell(e["p"]),
+                e["n"],
+            ]
+        )
+    return buf.getvalue()
+
+
+def paired_tests_markdown(tests: list[dict[str, Any]], config: SweepConfig) -> str:
+    """Markdown: per metric, one row per model pair, ``mean difference (p = ...)`` per value."""
+    lines = [
+        f"# Paired t-tests between models over seeds ({config.knob})",
+        "",
+        "Each cell: mean over seeds of (model A - model B) and the two-sided paired t-test "
+        "p-value (runs paired by seed; `n` pairs); `–` with fewer than 2 pairs.",
+    ]
+    header = "| A vs B | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
+    rule = "|---|" + "---|" * len(config.values)
+    for metric in TEST_METRICS:
+        entries = [e for e in tests if e["metric"] == metric]
+        if not entries:
+            continue
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
+        pairs = list(dict.fromkeys((e["model_a"], e["model_b"]) for e in entries))
+        for a, b in pairs:
+            cells = []
+            for value in config.values:
+                e = next(
+                    x
+                    for x in entries
+                    if (x["model_a"], x["model_b"]) == (a, b)
+                    and format_value(x["value"]) == format_value(value)
+                )
+                if e["mean_diff"] is None:
+                    cells.append("–")
+                    continue
+                cells.append(f"{e['mean_diff']:+.4f} (p = {format_p(e['p'])}, n={e['n']})")
+            lines.append(f"| {a} vs {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
 
 
 def _csv_cell(value: Any) -> Any:
@@ -852,8 +1055,8 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
     list of dict
         ``{"metric", "model", "value", "mean", "std", "n"}`` for every metric of
         :data:`SUMMARY_METRICS`, model and value (``mean``/``std`` None when no run finished),
-        then ``"mcc_prior_only"`` (the learned prior mean's MCC) for the models whose runs
-        report it.
+        then ``"mcc_prior_only"`` (the learned prior mean's MCC) and ``"stopping_regret"``
+        (best traced MCC minus the checkpoint's, issue 5) for the models whose runs report them.
     """
     out = []
     with_prior = [
@@ -861,8 +1064,14 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
         for m in config.models
         if any(r["model"] == m and r.get(PRIOR_ONLY_METRIC) is not None for r in rows)
     ]
-    for metric in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC):
-        for model in config.models if metric != PRIOR_ONLY_METRIC else with_prior:
+    with_regret = [
+        m
+        for m in config.models
+        if any(r["model"] == m and r.get(REGRET_METRIC) is not None for r in rows)
+    ]
+    extra = {PRIOR_ONLY_METRIC: with_prior, REGRET_METRIC: with_regret}
+    for metric in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC):
+        for model in extra.get(metric, config.models):
             for value in config.values:
                 key = format_value(value)
                 vals = np.array(
@@ -948,7 +1157,9 @@ def summary_markdown(
         return f"| _{label}_ | " + " | ".join(cells) + " |"
 
     metrics = [
-        m for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC) if any(e["metric"] == m for e in summary)
+        m
+        for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC)
+        if any(e["metric"] == m for e in summary)
     ]
     for metric in metrics:
         lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]

@@ -37,6 +37,8 @@ LR_GRID = (1e-3, 5e-4, 1e-4, 5e-5, 1e-5)
 LOSSES = ("bce", "mse")
 WD_GRID = (1e-5, 1e-6)
 TOP_K = 5
+#: Checkpoint rules of the latent stage (see :func:`train_latent`).
+STOP_RULES = ("elbo", "ndcg", "epochs")
 
 
 @dataclass
@@ -238,6 +240,7 @@ def train_latent(
     stage: str = "latent",
     progress: Callable[[str], None] | None = None,
     on_epoch: Callable[[int], dict | None] | None = None,
+    stop_on: str = "elbo",
 ) -> list[dict[str, Any]]:
     """Fit a latent model ``net.loss(x, w, t, anneal, generator)`` over users' rows.
 
@@ -251,13 +254,25 @@ def train_latent(
         Per-user mean reconstructed treatment (IViDR's fused model only).
     on_epoch : callable(epoch) -> dict or None
         Called after each epoch; a returned dict is merged into the epoch's history row.
+    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
+        Which checkpoint to keep (none of them looks at the truth): "elbo" = early stopping on
+        the held-out users' negative ELBO (after the annealing); "ndcg" = early stopping, with
+        the same patience, on the held-out users' exposure-reconstruction NDCG@5 (the decoder's
+        logits at the posterior mean rank all items, relevance = the user's own exposures);
+        "epochs" = run all ``epochs`` and keep the last state.
 
     Returns
     -------
     history : list of dict
         stage, epoch, loss (the annealed objective), recon, kl, anneal, val_loss (held-out
-        negative ELBO with the full KL weight), elbo (= -loss at full weight on train users).
+        negative ELBO with the full KL weight), elbo (= -loss at full weight on train users),
+        val_recon_ndcg@5 (see ``stop_on``); the kept epoch's row has ``checkpoint: True``.
     """
+    if stop_on not in STOP_RULES:
+        raise ValueError(
+            f"The 'stop_on' parameter of train_latent must be one of {STOP_RULES}. "
+            f"Got {stop_on!r} instead."
+        )
     gen = torch_generator(rng)
     val_seed = int(rng.integers(0, 2**62))
     n = x.shape[0]
@@ -278,6 +293,7 @@ def train_latent(
     params = [p for p in net.parameters() if p.requires_grad]
     history: list[dict[str, Any]] = []
     best, best_state, since_best, step = math.inf, _clone_state(net), 0, 0
+    best_epoch = -1
     val_gen = torch.Generator()
     for epoch in range(epochs):
         net.train()
@@ -304,6 +320,7 @@ def train_latent(
             val_loss, _, _ = net.loss(
                 x[eval_idx], part(w, eval_idx), part(t, eval_idx), beta_max, val_gen
             )
+            recon_ndcg = exposure_ndcg(net, x[eval_idx], part(w, eval_idx), part(t, eval_idx))
         val_loss = float(val_loss)
         check_finite(val_loss, f"{stage} validation loss at epoch {epoch}")
         row: dict[str, Any] = {
@@ -315,10 +332,12 @@ def train_latent(
             "elbo": -float(tot[1] + beta_max * tot[2]),
             "anneal": anneal,
             "val_loss": val_loss,
+            "val_recon_ndcg@5": recon_ndcg,
         }
         annealed = epoch + 1 >= kl_anneal_epochs
-        if annealed and val_loss < best:
-            best, best_state, since_best = val_loss, _clone_state(net), 0
+        crit = {"elbo": val_loss, "ndcg": -recon_ndcg, "epochs": -float(epoch)}[stop_on]
+        if annealed and crit < best:
+            best, best_state, since_best, best_epoch = crit, _clone_state(net), 0, epoch
         elif annealed:
             since_best += 1
         if on_epoch is not None:
@@ -331,9 +350,35 @@ def train_latent(
                 f"[{stage}] epoch {epoch}: loss {row['loss']:.3f} (recon {row['recon']:.3f}, "
                 f"kl {row['kl']:.3f}, weight {anneal:.2f}) val {val_loss:.3f}"
             )
-        if annealed and since_best >= patience:
+        if annealed and since_best >= patience and stop_on != "epochs":
             break
-    if math.isfinite(best):
+    if stop_on == "epochs" or not math.isfinite(best):
+        best_epoch = len(history) - 1
+    else:
         net.load_state_dict(best_state)
+    if history:
+        history[best_epoch]["checkpoint"] = True
     net.eval()
     return history
+
+
+def exposure_ndcg(net: nn.Module, x: torch.Tensor, w, t, k: int = TOP_K) -> float:
+    """Mean NDCG@k of the decoder's logits at the posterior mean against the users' own exposures.
+
+    Binary relevance = the exposure row ``x`` (n_users, n_items); users without an exposure are
+    skipped (NaN when there is none). Vectorised over users; no randomness.
+    """
+    with torch.no_grad():
+        mean, _ = net.posterior(x, w, t)
+        logits = net.decode(mean)
+        k = min(k, x.shape[1])
+        top = torch.topk(logits, k, dim=1).indices
+        gains = torch.gather(x, 1, top).double()
+        disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+        dcg = (gains * disc).sum(1)
+        n_rel = (x > 0).sum(1).clamp(max=k)
+        ideal = torch.cumsum(disc, 0)[(n_rel - 1).clamp(min=0)]
+        keep = n_rel > 0
+        if not bool(keep.any()):
+            return float("nan")
+        return float((dcg[keep] / ideal[keep]).mean())

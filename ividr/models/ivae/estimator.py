@@ -79,7 +79,8 @@ def fit_latent_stage(
     """Initialise and train ``net`` with the estimator's latent hyperparameters; export latents.
 
     Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_`` and, for a learned prior,
-    ``est.prior_mean_``; appends the epochs to ``est.history_``.
+    ``est.prior_mean_``; appends the epochs to ``est.history_``. The checkpoint rule is
+    ``est.stop_on`` when set (``fit_model`` sets it from ``FitConfig.stop_on``), else "elbo".
     """
     reset_parameters(net, torch_generator(rng))
     if hasattr(net, "reset_projection"):
@@ -109,6 +110,7 @@ def fit_latent_stage(
         stage=stage,
         progress=progress,
         on_epoch=on_epoch,
+        stop_on=getattr(est, "stop_on", "elbo"),
     )
     for row in rows:
         row["selected"] = True
