@@ -19,20 +19,10 @@ import numpy as np
 
 from ividr import __version__
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
+from ividr.cli_common import OneLineCommand
 from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings, write_history_csv
 from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
-
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors print one line ("Error: ...") and exit with code 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            click.echo(f"Error: {exc.format_message()}", err=True)
-            raise click.exceptions.Exit(2) from None
 
 
 def _usage_error(message: str) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_sweep import OneLineCommand
+from ividr.cli_common import OneLineCommand
 from ividr.plots import PLOT_METRICS, PlotError, figure_paths
 
 _OUT_HELP = (

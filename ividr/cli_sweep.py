@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from ividr.cli_common import OneLineCommand
 from ividr.sweep import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
@@ -26,27 +27,6 @@ from ividr.sweep import (
 )
 
 _DEFAULT_VALUES = "0,5,10,15,20"
-
-
-def _one_line_usage_error(exc: click.UsageError) -> click.exceptions.Exit:
-    click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
-    return click.exceptions.Exit(2)
-
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors, while parsing or in its body, print one line and exit 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise _one_line_usage_error(exc) from None
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _one_line_usage_error(exc) from None
 
 
 def _presets() -> tuple[str, ...]:
