@@ -301,8 +301,10 @@ class FitResult:
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
         and the model has latents. Issue 5 diagnostics (:mod:`ividr.diagnostics`):
         "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best", "mcc_best_epoch",
-        "stopping_regret", "n_traced" (MCC traced, see ``trace_every``); "stop_on" (latent
-        models); "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
+        "stopping_regret", "n_traced" (MCC traced, see ``trace_every``); "stop_rules" (with
+        ``stop_on="epochs"`` and the MCC traced every epoch: every rule's checkpoint, MCC and
+        regret, :func:`ividr.diagnostics.replay_stop_rules`); "stop_on" (latent models);
+        "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
         "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
         "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0).
     latents, latents_std : ndarray of shape (n_users, d) or None
@@ -482,6 +484,13 @@ def fit_model(
             metrics["mcc_prior_only"] = float(mcc(truth, prior_mean))
         if diagnostics.latent_trace(est.history_):
             metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
+            if config.stop_on == "epochs" and trace_every == 1:
+                # The whole trajectory is traced: what every rule would have kept, for free.
+                metrics["stop_rules"] = diagnostics.replay_stop_rules(
+                    est.history_,
+                    patience=est.latent_patience,
+                    kl_anneal_epochs=est.kl_anneal_epochs,
+                )
     if est.has_latents:
         metrics["stop_on"] = config.stop_on
     ident = diagnostics.identifiability_checks(est, dataset)

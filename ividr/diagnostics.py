@@ -12,6 +12,9 @@ notebook can run them on a :class:`~ividr.api.FitResult` again.
 - :func:`stopping_summary`: ``mcc_at_checkpoint`` (= the final ``mcc``), ``mcc_best``,
   ``mcc_best_epoch``, ``stopping_regret = mcc_best - mcc_at_checkpoint`` over the traced epochs
   and the checkpoint itself.
+- :func:`replay_stop_rules`: from one run that trained every latent epoch (``stop_on="epochs"``)
+  with MCC traced every epoch, the checkpoint, MCC and regret each stopping rule would have
+  given: the training trajectory does not depend on the rule, so one long run answers for all.
 - :func:`identifiability_checks`: ``metrics.aux_preconditions`` on the proxy codes and
   ``metrics.prior_parameter_matrix_check`` on the learned prior evaluated at each distinct W row.
 - :func:`instrument_checks`: ``metrics.first_stage_strength`` of the learned per-user treatment
@@ -40,6 +43,7 @@ __all__ = [
     "identifiability_checks",
     "instrument_checks",
     "latent_trace",
+    "replay_stop_rules",
     "stopping_summary",
     "trace_callback",
     "write_history_csv",
@@ -128,6 +132,84 @@ def stopping_summary(history: list[dict[str, Any]], mcc_at_checkpoint: float) ->
         "stopping_regret": max(0.0, best - float(mcc_at_checkpoint)),
         "n_traced": len(trace),
     }
+
+
+def replay_stop_rules(
+    history: list[dict[str, Any]],
+    *,
+    patience: int,
+    kl_anneal_epochs: int,
+    rules: tuple[str, ...] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """What each stopping rule would have kept, replayed over a full latent-stage trace.
+
+    Every rule sees the same training trajectory (the rule only decides which state to keep and
+    when to stop), so the history of a run with ``stop_on="epochs"`` and the MCC traced every
+    epoch gives, for every rule, the epoch a real run with that rule would keep
+    (:class:`ividr.training.CheckpointRule` decides in both cases).
+
+    Parameters
+    ----------
+    history : list of dict
+        Rows of a fit; its (last) latent stage must have ``val_loss``, ``val_recon_ndcg@5`` and
+        ``mcc`` on every epoch from 0, and must have run its whole epoch budget.
+    patience, kl_anneal_epochs : int
+        The latent stage's settings (``latent_patience``, ``kl_anneal_epochs``).
+    rules : tuple of str or None
+        Default: every rule of :data:`ividr.training.STOP_RULES`.
+
+    Returns
+    -------
+    dict
+        ``{rule: {"checkpoint_epoch", "stop_epoch", "mcc_at_checkpoint", "mcc_best",
+        "mcc_best_epoch", "stopping_regret", "regret_full"}}``: ``mcc_best`` and
+        ``stopping_regret`` over the epochs that rule would have trained (as a real run reports
+        them); ``regret_full`` against the best MCC of the whole trace (one yardstick for all
+        rules).
+
+    Raises
+    ------
+    ValueError
+        A history without such a trace.
+    """
+    from ividr.training import STOP_RULES, CheckpointRule
+
+    rows = [r for r in history if r.get("stage") == "latent"]
+    starts = [i for i, r in enumerate(rows) if r.get("epoch") == 0]
+    rows = rows[starts[-1] :] if starts else []
+    if not rows or any("mcc" not in r for r in rows):
+        raise ValueError(
+            "replay_stop_rules needs a latent stage with the MCC traced every epoch "
+            "(fit with trace_every=1)."
+        )
+    if [int(r["epoch"]) for r in rows] != list(range(len(rows))):
+        raise ValueError("replay_stop_rules needs the latent epochs 0, 1, 2, ... in order.")
+    mcc = np.array([float(r["mcc"]) for r in rows])
+    out: dict[str, dict[str, Any]] = {}
+    for rule in rules or STOP_RULES:
+        decide = CheckpointRule(rule, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
+        stop = len(rows) - 1
+        for r in rows:
+            decide.update(
+                int(r["epoch"]),
+                val_loss=float(r["val_loss"]),
+                recon_ndcg=float(r["val_recon_ndcg@5"]),
+            )
+            if decide.should_stop:
+                stop = int(r["epoch"])
+                break
+        ckpt = stop if decide.best_epoch < 0 else decide.best_epoch
+        best_epoch = int(np.argmax(mcc[: stop + 1]))
+        out[rule] = {
+            "checkpoint_epoch": ckpt,
+            "stop_epoch": stop,
+            "mcc_at_checkpoint": float(mcc[ckpt]),
+            "mcc_best": float(mcc[best_epoch]),
+            "mcc_best_epoch": best_epoch,
+            "stopping_regret": float(mcc[best_epoch] - mcc[ckpt]),
+            "regret_full": float(mcc.max() - mcc[ckpt]),
+        }
+    return out
 
 
 def write_history_csv(history: list[dict[str, Any]], path: str | Path) -> None:

@@ -555,12 +555,17 @@ def flat_diagnostics(metrics: dict[str, Any]) -> dict[str, Any]:
     """Scalar results-row columns from the nested diagnostics of a fit's metrics (issue 5):
     ``mcc_ci_low/high``, ``ndcg@5_ci_low/high``, ``iv_f_stat``, ``iv_f_median``,
     ``iv_partial_r2``, ``iv_weak``, ``aux_ok``, ``prior_rank``, ``prior_rank_ok``,
-    ``prior_condition``; only those present."""
+    ``prior_condition``, and ``stop_<rule>_<field>`` from a fit's replayed stopping rules
+    (``mcc_at_checkpoint``, ``stopping_regret``, ``regret_full``, ``checkpoint_epoch``); only
+    those present."""
     out: dict[str, Any] = {}
     for name in ("mcc_ci", "ndcg@5_ci"):
         ci = metrics.get(name)
         if isinstance(ci, list | tuple) and len(ci) == 2:
             out[f"{name}_low"], out[f"{name}_high"] = ci
+    for rule, replay in (metrics.get("stop_rules") or {}).items():
+        for src in ("mcc_at_checkpoint", "stopping_regret", "regret_full", "checkpoint_epoch"):
+            out[f"stop_{rule}_{src}"] = replay.get(src)
     iv = metrics.get("instrument")
     if isinstance(iv, dict):
         for src, dst in (

@@ -41,6 +41,51 @@ TOP_K = 5
 STOP_RULES = ("elbo", "ndcg", "epochs")
 
 
+class CheckpointRule:
+    """Which latent epoch to keep, and when to stop: the one place that decides both.
+
+    :func:`train_latent` feeds it every epoch, and :func:`ividr.diagnostics.replay_stop_rules`
+    feeds it a recorded history, so a replayed rule picks exactly the epoch a real run would.
+
+    Parameters
+    ----------
+    rule : {"elbo", "ndcg", "epochs"}
+        "elbo": the lowest held-out negative ELBO; "ndcg": the highest held-out
+        exposure-reconstruction NDCG@5; both counted only once the KL annealing is over, and
+        both stop after ``patience`` epochs without improvement. "epochs": never stops, keeps
+        the last epoch.
+    patience : int
+    kl_anneal_epochs : int
+    """
+
+    def __init__(self, rule: str, *, patience: int, kl_anneal_epochs: int):
+        if rule not in STOP_RULES:
+            raise ValueError(
+                f"The 'stop_on' parameter must be one of {STOP_RULES}. Got {rule!r} instead."
+            )
+        self.rule = rule
+        self.patience = int(patience)
+        self.kl_anneal_epochs = int(kl_anneal_epochs)
+        self.best = math.inf
+        self.best_epoch = -1  # -1: no epoch after the annealing has been seen yet
+        self.since_best = 0
+
+    def update(self, epoch: int, *, val_loss: float, recon_ndcg: float) -> bool:
+        """Record one finished epoch; True when it is the new best (the state to keep)."""
+        if self.rule == "epochs" or epoch + 1 < self.kl_anneal_epochs:
+            return False
+        crit = val_loss if self.rule == "elbo" else -recon_ndcg
+        if crit < self.best:
+            self.best, self.best_epoch, self.since_best = crit, epoch, 0
+            return True
+        self.since_best += 1
+        return False
+
+    @property
+    def should_stop(self) -> bool:
+        return self.rule != "epochs" and self.since_best >= self.patience
+
+
 @dataclass
 class RecommenderData:
     """Train pairs as tensors and the validation ratings."""
@@ -292,8 +337,8 @@ def train_latent(
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     params = [p for p in net.parameters() if p.requires_grad]
     history: list[dict[str, Any]] = []
-    best, best_state, since_best, step = math.inf, _clone_state(net), 0, 0
-    best_epoch = -1
+    checkpoint = CheckpointRule(stop_on, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
+    best_state, step = None, 0
     val_gen = torch.Generator()
     for epoch in range(epochs):
         net.train()
@@ -334,12 +379,8 @@ def train_latent(
             "val_loss": val_loss,
             "val_recon_ndcg@5": recon_ndcg,
         }
-        annealed = epoch + 1 >= kl_anneal_epochs
-        crit = {"elbo": val_loss, "ndcg": -recon_ndcg, "epochs": -float(epoch)}[stop_on]
-        if annealed and crit < best:
-            best, best_state, since_best, best_epoch = crit, _clone_state(net), 0, epoch
-        elif annealed:
-            since_best += 1
+        if checkpoint.update(epoch, val_loss=val_loss, recon_ndcg=recon_ndcg):
+            best_state = _clone_state(net)
         if on_epoch is not None:
             extra = on_epoch(epoch)
             if extra:
@@ -350,9 +391,10 @@ def train_latent(
                 f"[{stage}] epoch {epoch}: loss {row['loss']:.3f} (recon {row['recon']:.3f}, "
                 f"kl {row['kl']:.3f}, weight {anneal:.2f}) val {val_loss:.3f}"
             )
-        if annealed and since_best >= patience and stop_on != "epochs":
+        if checkpoint.should_stop:
             break
-    if stop_on == "epochs" or not math.isfinite(best):
+    best_epoch = checkpoint.best_epoch
+    if best_state is None:  # rule "epochs", or the annealing never ended: keep the last state
         best_epoch = len(history) - 1
     else:
         net.load_state_dict(best_state)

@@ -105,6 +105,50 @@ def test_stop_rules_pick_their_checkpoint(small):
         FitConfig(model="idcf", stop_on="mcc").validate()
 
 
+def test_replayed_rules_pick_what_real_runs_keep(small):
+    # One run over the whole budget answers for every rule: each replayed checkpoint is the one
+    # a real run with that rule keeps (same seed, same trajectory), with the same MCC.
+    base = dict(FAST, kl_anneal_epochs=3, latent_patience=4, n_boot=0, trace_every=1)
+    full = fit_model(small, FitConfig(model="idcf", stop_on="epochs", **{**base, "epochs": 2}))
+    replay = full.metrics["stop_rules"]
+    assert set(replay) == {"elbo", "ndcg", "epochs"}
+    assert replay["epochs"]["checkpoint_epoch"] == FAST["latent_epochs"] - 1
+    assert any(replay[r]["stop_epoch"] < FAST["latent_epochs"] - 1 for r in ("elbo", "ndcg"))
+    for rule in ("elbo", "ndcg"):
+        real = fit_model(small, FitConfig(model="idcf", stop_on=rule, **{**base, "epochs": 2}))
+        latent = [r for r in real.history if r["stage"] == "latent"]
+        assert replay[rule]["stop_epoch"] == latent[-1]["epoch"]
+        assert replay[rule]["checkpoint_epoch"] == real.metrics["checkpoint_epoch"]
+        assert replay[rule]["mcc_at_checkpoint"] == pytest.approx(real.metrics["mcc"], abs=1e-6)
+        assert replay[rule]["stopping_regret"] == pytest.approx(
+            real.metrics["stopping_regret"], abs=1e-6
+        )
+        assert replay[rule]["regret_full"] >= replay[rule]["stopping_regret"] - 1e-12
+
+
+def test_replay_on_a_constructed_trace():
+    val = [9.0, 8.0, 5.0, 6.0, 4.0, 4.5, 4.6, 4.7, 3.0]  # elbo: best 4.0 at 4, stop at 7
+    ndcg = [0.1, 0.2, 0.3, 0.9, 0.5, 0.4, 0.3, 0.2, 0.1]  # ndcg: best 0.9 at 3, stop at 6
+    mcc_ = [0.1, 0.2, 0.3, 0.4, 0.5, 0.9, 0.2, 0.3, 0.6]
+    hist = [{"stage": "mf", "epoch": 0}] + [
+        {"stage": "latent", "epoch": e, "val_loss": v, "val_recon_ndcg@5": n, "mcc": m}
+        for e, (v, n, m) in enumerate(zip(val, ndcg, mcc_, strict=True))
+    ]
+    out = diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
+    assert (out["elbo"]["checkpoint_epoch"], out["elbo"]["stop_epoch"]) == (4, 7)
+    assert (out["ndcg"]["checkpoint_epoch"], out["ndcg"]["stop_epoch"]) == (3, 6)
+    assert (out["epochs"]["checkpoint_epoch"], out["epochs"]["stop_epoch"]) == (8, 8)
+    assert out["elbo"]["stopping_regret"] == pytest.approx(0.9 - 0.5)
+    assert out["ndcg"]["mcc_best_epoch"] == 5 and out["ndcg"]["regret_full"] == pytest.approx(0.5)
+    assert out["epochs"]["stopping_regret"] == pytest.approx(0.9 - 0.6)
+    # Annealing longer than the trace: no rule ever starts counting, every one keeps the last.
+    late = diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=50)
+    assert {r["checkpoint_epoch"] for r in late.values()} == {8}
+    del hist[4]["mcc"]
+    with pytest.raises(ValueError, match="trace_every=1"):
+        diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
+
+
 def test_preconditions_flag_too_few_w_levels_and_pass_presets(small):
     two = dataclasses.replace(
         small, proxy=(small.proxy[:, :1] % 2).astype(small.proxy.dtype), proxy_levels=(2,)
