@@ -20,6 +20,7 @@ from ividr.cli import main
 from ividr.plots import plot_history
 from ividr.sweep import (
     SweepConfig,
+    flat_diagnostics,
     paired_tests,
     run_sweep,
     split_stop,
@@ -147,6 +148,10 @@ def test_replay_on_a_constructed_trace():
     del hist[4]["mcc"]
     with pytest.raises(ValueError, match="trace_every=1"):
         diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
+    # The sweep's results rows carry every rule's figures as flat columns.
+    flat = flat_diagnostics({"stop_rules": out})
+    assert flat["stop_elbo_checkpoint_epoch"] == 4 and flat["stop_ndcg_checkpoint_epoch"] == 3
+    assert flat["stop_epochs_stopping_regret"] == pytest.approx(0.3)
 
 
 def test_preconditions_flag_too_few_w_levels_and_pass_presets(small):
