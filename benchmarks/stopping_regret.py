@@ -31,7 +31,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ividr.sweep import SweepConfig, format_value, parse_values, run_sweep, split_stop  # noqa: E402
+from ividr.sweep import (  # noqa: E402
+    SweepConfig,
+    finished_runs,
+    format_value,
+    parse_values,
+    run_sweep,
+    split_stop,
+)
 from ividr.training import STOP_RULES  # noqa: E402
 
 FIELDS = ("stopping_regret", "regret_full", "mcc_at_checkpoint", "checkpoint_epoch")
@@ -121,6 +128,12 @@ def tables(rows: list[dict], presets: list[str], gammas: list[float], field: str
     default=ROOT / "benchmarks" / "results",
     show_default=True,
 )
+@click.option(
+    "--report-only",
+    is_flag=True,
+    help="Write the tables from the runs finished so far (cells with fewer than 5 seeds say "
+    "n=k); run nothing.",
+)
 @click.option("--quiet", is_flag=True)
 def main(
     presets: str,
@@ -133,6 +146,7 @@ def main(
     jobs: int,
     out_root: Path,
     results_dir: Path,
+    report_only: bool,
     quiet: bool,
 ) -> None:
     """Run the stopping-rule sweeps and write the regret tables."""
@@ -161,6 +175,9 @@ def main(
             if not quiet:
                 print(f"  [{preset} {done}/{todo}] {run_id}", file=sys.stderr, flush=True)
 
+        if report_only:
+            all_rows += rule_rows(list(finished_runs(out_root / preset).values()), preset)
+            continue
         outcome = run_sweep(config, out_root / preset, jobs=jobs, progress=progress)
         ran += len(outcome.ran)
         all_rows += rule_rows(outcome.rows, preset)
@@ -171,7 +188,7 @@ def main(
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         writer.writerows(all_rows)
-    ordered = sorted(gammas)
+    ordered = sorted({float(r["gamma"]) for r in all_rows}) or sorted(gammas)
     md = [
         "# Stopping regret: which rule keeps the epoch with the best MCC?",
         "",
