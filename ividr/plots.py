@@ -599,6 +599,7 @@ def plot_history(run_dirs: Sequence[str | Path], *, labels: Sequence[str] | None
     ax_mcc, ax_loss, ax_val = fig.subplots(1, 3)
     colours = [f"C{i % 10}" for i in range(len(run_dirs))]
     any_mcc = False
+    tails: dict[str, list[float]] = {"loss": [], "val_loss": []}
     for i, run_dir in enumerate(run_dirs):
         rows, metrics = load_history(run_dir)
         name = (
@@ -623,6 +624,11 @@ def plot_history(run_dirs: Sequence[str | Path], *, labels: Sequence[str] | None
                 )
         ax_loss.plot(epochs, [r["loss"] for r in rows], color=col, label=name)
         ax_val.plot(epochs, [r["val_loss"] for r in rows], color=col, label=name)
+        after_warmup = epochs >= max(1.0, 0.05 * epochs.max(initial=0.0))
+        for key in tails:
+            tails[key] += [
+                float(r[key]) for r, keep in zip(rows, after_warmup, strict=True) if keep
+            ]
         ckpt = [r["epoch"] for r in rows if r.get("checkpoint")]
         for ax in (ax_mcc, ax_loss, ax_val):
             for e in ckpt:
@@ -632,6 +638,13 @@ def plot_history(run_dirs: Sequence[str | Path], *, labels: Sequence[str] | None
         ax_mcc.legend(fontsize="small")
     else:
         ax_mcc.text(0.5, 0.5, "no MCC traced", ha="center", va="center", transform=ax_mcc.transAxes)
+    # The first epochs drop by orders of magnitude; zoom on the rest, where the runs differ.
+    for ax, key in ((ax_loss, "loss"), (ax_val, "val_loss")):
+        values = np.array(tails[key])
+        values = values[np.isfinite(values)]
+        if len(values) and values.max() > values.min():
+            pad = 0.05 * (values.max() - values.min())
+            ax.set_ylim(values.min() - pad, values.max() + pad)
     ax_loss.set(title="training loss (annealed neg. ELBO)", xlabel="latent epoch")
     ax_val.set(title="held-out users' neg. ELBO", xlabel="latent epoch")
     ax_val.legend(fontsize="small")
