@@ -71,15 +71,17 @@ def rule_rows(rows: list[dict], preset: str) -> list[dict]:
     return out
 
 
-def cell(values: list[float]) -> str:
+def cell(values: list[float], seeds: int) -> str:
     if not values:
         return "–"
     arr = np.asarray(values, dtype=float)
     std = arr.std(ddof=1) if len(arr) > 1 else 0.0
-    return f"{arr.mean():.3f} ± {std:.3f}" + ("" if len(arr) >= 5 else f" (n={len(arr)})")
+    return f"{arr.mean():.3f} ± {std:.3f}" + ("" if len(arr) >= seeds else f" (n={len(arr)})")
 
 
-def tables(rows: list[dict], presets: list[str], gammas: list[float], field: str) -> list[str]:
+def tables(
+    rows: list[dict], presets: list[str], gammas: list[float], field: str, seeds: int
+) -> list[str]:
     """Markdown lines: per model, rows = preset x rule, columns = gamma."""
     lines: list[str] = []
     header = "| preset | rule | " + " | ".join(f"gamma={format_value(g)}" for g in gammas)
@@ -96,7 +98,8 @@ def tables(rows: list[dict], presets: list[str], gammas: list[float], field: str
                             and r["preset"] == preset
                             and r["rule"] == rule
                             and format_value(r["gamma"]) == format_value(g)
-                        ]
+                        ],
+                        seeds,
                     )
                     for g in gammas
                 ]
@@ -131,8 +134,8 @@ def tables(rows: list[dict], presets: list[str], gammas: list[float], field: str
 @click.option(
     "--report-only",
     is_flag=True,
-    help="Write the tables from the runs finished so far (cells with fewer than 5 seeds say "
-    "n=k); run nothing.",
+    help="Write the tables from the runs finished so far (a cell with fewer runs than --seeds "
+    "says n=k); run nothing.",
 )
 @click.option("--quiet", is_flag=True)
 def main(
@@ -199,13 +202,13 @@ def main(
         + ". Mean ± std over seeds.",
         "",
         "## Stopping regret (best MCC over the epochs the rule trained, minus the MCC it kept)",
-        *tables(all_rows, preset_list, ordered, "stopping_regret"),
+        *tables(all_rows, preset_list, ordered, "stopping_regret", seeds),
         "",
         "## MCC at the kept checkpoint",
-        *tables(all_rows, preset_list, ordered, "mcc_at_checkpoint"),
+        *tables(all_rows, preset_list, ordered, "mcc_at_checkpoint", seeds),
         "",
         "## Regret against the best MCC of the whole budget (one yardstick for all rules)",
-        *tables(all_rows, preset_list, ordered, "regret_full"),
+        *tables(all_rows, preset_list, ordered, "regret_full", seeds),
         "",
         f"Command: `{command}`",
         "",
