@@ -33,6 +33,7 @@ from ividr.sweep import (  # noqa: E402
     parse_values,
     run_sweep,
     summarize,
+    summarize_references,
     summary_markdown,
 )
 
@@ -157,13 +158,19 @@ def main(
         ran = len(outcome.ran)
         grand_runs += ran
         per_hour = ran / outcome.seconds * 3600 if ran else float("nan")
+        fit_total = sum(float(r.get("fit_seconds") or 0.0) for r in outcome.rows)
         timing = (
             f"{ran} runs in {outcome.seconds:.0f} s this invocation "
             f"({per_hour:.0f} runs/hour; {len(outcome.skipped)} already done, "
             f"{len(outcome.failures)} failed), jobs={jobs}, {os.cpu_count()} cores, "
-            f"{platform.node()}"
+            f"{platform.node()}; the {len(outcome.rows)} finished fits took "
+            f"{fit_total / 60:.0f} min of fit wall time in all"
         )
-        md = summary_markdown(summarize(outcome.rows, config), config)
+        md = summary_markdown(
+            summarize(outcome.rows, config),
+            config,
+            references=summarize_references(outcome.rows, config),
+        )
         md += "\n" + paper_table(config, outcome.rows)
         md += f"\nCommand: `{command}`\n\nWall time: {timing}\n"
         target = results_dir / f"table5_{preset}.md"
