@@ -134,8 +134,8 @@ def tables(
 @click.option(
     "--report-only",
     is_flag=True,
-    help="Write the tables from the runs finished so far (a cell with fewer runs than --seeds "
-    "says n=k); run nothing.",
+    help="Write the tables from the runs finished so far, for the gammas of --values (a cell "
+    "with fewer runs than --seeds says n=k); run nothing.",
 )
 @click.option("--quiet", is_flag=True)
 def main(
@@ -185,13 +185,14 @@ def main(
         ran += len(outcome.ran)
         all_rows += rule_rows(outcome.rows, preset)
     seconds = time.perf_counter() - start
+    ordered = sorted(float(g) for g in gammas)
+    all_rows = [r for r in all_rows if float(r["gamma"]) in ordered]
     results_dir.mkdir(parents=True, exist_ok=True)
     with open(results_dir / "stopping_regret_runs.csv", "w", newline="") as fh:
         cols = ["preset", "gamma", "model", "seed", "rule", *FIELDS, "n_users", "n_items"]
         writer = csv.DictWriter(fh, fieldnames=cols)
         writer.writeheader()
         writer.writerows(all_rows)
-    ordered = sorted({float(r["gamma"]) for r in all_rows}) or sorted(gammas)
     md = [
         "# Stopping regret: which rule keeps the epoch with the best MCC?",
         "",
