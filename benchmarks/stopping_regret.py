@@ -31,6 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._options import sweep_output_options  # noqa: E402
 from ividr.sweep import (  # noqa: E402
     SweepConfig,
     finished_runs,
@@ -118,19 +119,7 @@ def tables(
     "--latent-epochs", type=click.IntRange(min=1), default=None, help="Default: the model's."
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=os.cpu_count() or 1, show_default=True)
-@click.option(
-    "--out-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/stopping_regret"),
-    show_default=True,
-    help="Sweep directories, one per preset (resumable).",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "benchmarks" / "results",
-    show_default=True,
-)
+@sweep_output_options("sweep-out/stopping_regret", "Where stopping_regret.md and _runs.csv go.")
 @click.option(
     "--report-only",
     is_flag=True,

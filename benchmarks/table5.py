@@ -26,6 +26,7 @@ import click
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._options import sweep_output_options  # noqa: E402
 from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
 from ividr.sweep import (  # noqa: E402
     SweepConfig,
@@ -92,20 +93,7 @@ def paper_table(config: SweepConfig, rows: list[dict]) -> str:
     help="Runs in parallel (local processes, one torch thread each by default).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run.")
-@click.option(
-    "--out-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/table5"),
-    show_default=True,
-    help="Sweep directories, one per preset (resumable).",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "benchmarks" / "results",
-    show_default=True,
-    help="Where table5_<preset>.md go.",
-)
+@sweep_output_options("sweep-out/table5", "Where table5_<preset>.md go.")
 @click.option("--quiet", is_flag=True)
 def main(
     presets: str,
