@@ -313,11 +313,7 @@ def train_latent(
         negative ELBO with the full KL weight), elbo (= -loss at full weight on train users),
         val_recon_ndcg@5 (see ``stop_on``); the kept epoch's row has ``checkpoint: True``.
     """
-    if stop_on not in STOP_RULES:
-        raise ValueError(
-            f"The 'stop_on' parameter of train_latent must be one of {STOP_RULES}. "
-            f"Got {stop_on!r} instead."
-        )
+    checkpoint = CheckpointRule(stop_on, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
     gen = torch_generator(rng)
     val_seed = int(rng.integers(0, 2**62))
     n = x.shape[0]
@@ -337,7 +333,6 @@ def train_latent(
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     params = [p for p in net.parameters() if p.requires_grad]
     history: list[dict[str, Any]] = []
-    checkpoint = CheckpointRule(stop_on, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
     best_state, step = None, 0
     val_gen = torch.Generator()
     for epoch in range(epochs):
