@@ -20,6 +20,7 @@ import numpy as np
 from ividr import __version__
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
 from ividr.cli_common import OneLineCommand
+from ividr.defaults import DEFAULT_RESTARTS
 from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings, write_history_csv
 from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
@@ -151,6 +152,14 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     "latent epochs keeping the last.",
 )
 @click.option(
+    "--restarts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RESTARTS,
+    show_default=True,
+    help="Independently initialised latent stages on the same data and held-out split; the one "
+    "with the lowest held-out negative ELBO is kept (never the truth). metrics.json lists each.",
+)
+@click.option(
     "--trace-every",
     type=click.IntRange(min=0),
     default=None,
@@ -181,6 +190,7 @@ def fit(
     shuffle_aux: bool,
     references: bool,
     stop_on: str,
+    restarts: int,
     trace_every: int | None,
     n_boot: int,
     overwrite: bool,
@@ -204,6 +214,7 @@ def fit(
         loss=loss,
         shuffle_aux=shuffle_aux,
         stop_on=stop_on,
+        restarts=restarts,
         trace_every=trace_every,
         n_boot=n_boot,
     )

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from ividr.cli_common import OneLineCommand
+from ividr.defaults import DEFAULT_RESTARTS
 from ividr.sweep import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
@@ -78,6 +79,8 @@ def build_config(
     seeds: int,
     epochs: int | None,
     sets: tuple[str, ...],
+    data_seeds: int | None = None,
+    model_seeds: int | None = None,
     fit_overrides: dict | None = None,
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
@@ -132,6 +135,8 @@ def build_config(
             values=chosen,
             models=tuple(model_list),
             seeds=seeds,
+            data_seeds=data_seeds,
+            model_seeds=model_seeds,
             epochs=epochs,
             fit_overrides=fit_overrides or {},
             data=str(data.resolve()),
@@ -172,6 +177,8 @@ def build_config(
         values=parsed,
         models=tuple(model_list),
         seeds=seeds,
+        data_seeds=data_seeds,
+        model_seeds=model_seeds,
         n_users=users,
         n_items=items,
         sim_overrides=overrides,
@@ -265,6 +272,28 @@ def build_config(
     help="Seeds 0..N-1; seed s is both the simulator seed and the model seed.",
 )
 @click.option(
+    "--data-seeds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cross the seeds: simulator seeds 0..N-1 (the dataset draws), each fitted with every "
+    "model seed of --model-seeds; replaces --seeds. The summary splits the spread into "
+    "between-draw and within-draw parts. --data-seeds 1 --model-seeds 5: one draw, 5 fits.",
+)
+@click.option(
+    "--model-seeds",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Cross the seeds: model seeds 0..M-1 (initialisation and split) on every data seed.",
+)
+@click.option(
+    "--restarts",
+    type=click.IntRange(min=1),
+    default=DEFAULT_RESTARTS,
+    show_default=True,
+    help="Latent-stage restarts of every iVAE-based fit, kept by held-out negative ELBO "
+    "(ividr fit --restarts).",
+)
+@click.option(
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
@@ -337,6 +366,9 @@ def sweep(
     values: str,
     models: str,
     seeds: int,
+    data_seeds: int | None,
+    model_seeds: int | None,
+    restarts: int,
     epochs: int | None,
     latent_epochs: int | None,
     stop_on: str | None,
@@ -362,7 +394,13 @@ def sweep(
         raise click.BadParameter(
             "applies to the local backend; Ray schedules by its CPUs", param_hint="'--jobs'"
         )
+    if (data_seeds is not None or model_seeds is not None) and _given(ctx, "seeds"):
+        raise click.BadParameter(
+            "cannot be combined with --data-seeds/--model-seeds", param_hint="'--seeds'"
+        )
     fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+    if restarts != DEFAULT_RESTARTS:
+        fit_overrides["restarts"] = restarts
     if trace_every is not None:
         fit_overrides["trace_every"] = trace_every
     if stop_on is not None:
@@ -377,6 +415,8 @@ def sweep(
         values=values,
         models=models,
         seeds=seeds,
+        data_seeds=data_seeds,
+        model_seeds=model_seeds,
         epochs=epochs,
         sets=sets,
         fit_overrides=fit_overrides,

@@ -22,9 +22,12 @@ Datasets are generated under a per-dataset file lock and written by
 generate it once and never read it half-written. Only the driver process writes results; workers
 return them. One sweep at a time may use a directory (an exclusive lock on ``DIR/.lock``).
 
-Seeds. Run seed ``s`` generates its dataset with simulator seed ``s`` and fits with model seed
-``s``, on every backend, so the local and the Ray backends give the same results (given the same
-number of torch threads per run).
+Seeds. By default (``seeds``) run seed ``s`` generates its dataset with simulator seed ``s`` and
+fits with model seed ``s``. With ``data_seeds`` / ``model_seeds`` the two are crossed: every data
+seed (the simulator's draw) is fitted with every model seed (initialisation and split), run ids
+``...__data=<d>__seed=<t>``, and the summaries split the spread into between-draw and
+within-draw parts (:func:`metrics.variance_split`). The seeds are the same on every backend, so
+the local and the Ray backends give the same results (given the same torch threads per run).
 """
 
 from __future__ import annotations
@@ -53,6 +56,7 @@ from typing import Any
 import numpy as np
 
 from ividr import __version__
+from metrics.spread import variance_split
 
 #: Default grid of the paper's Table 5.
 DEFAULT_KNOB = "gamma"
@@ -77,6 +81,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "value",
     "model",
     "seed",
+    "data_seed",
+    "model_seed",
     "mcc",
     "mcc_weak",
     "ndcg@5",
@@ -291,7 +297,11 @@ class SweepConfig:
         Models fitted on every dataset (``ividr.api.MODEL_NAMES``).
     seeds : int, default 5
         Number of seeds; run seed ``s`` in ``0 .. seeds-1`` is both the simulator seed and the
-        model seed.
+        model seed (unless ``data_seeds`` or ``model_seeds`` is given).
+    data_seeds, model_seeds : int or None, default None
+        Cross the seeds instead: simulator seeds ``0 .. data_seeds-1`` x model seeds
+        ``0 .. model_seeds-1`` (one of them None counts as 1; ``seeds`` is then unused).
+        ``data_seeds=1, model_seeds=5`` is the paper's protocol: one draw, several fits.
     n_users, n_items : int or None, default None
         Dataset size; None keeps the preset's.
     sim_overrides : dict, default {}
@@ -317,6 +327,8 @@ class SweepConfig:
     epochs: int | None = None
     fit_overrides: dict[str, Any] = field(default_factory=dict)
     data: str | None = None
+    data_seeds: int | None = None
+    model_seeds: int | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(_canon_value(v) for v in self.values))
@@ -328,6 +340,8 @@ class SweepConfig:
             ("n_users", self.n_users, 1),
             ("n_items", self.n_items, 1),
             ("epochs", self.epochs, 1),
+            ("data_seeds", self.data_seeds, 1),
+            ("model_seeds", self.model_seeds, 1),
         ):
             if value is None and name != "seeds":
                 continue
@@ -336,6 +350,11 @@ class SweepConfig:
                     f"The {name!r} parameter of SweepConfig must be an int in the range "
                     f"[{low}, inf). Got {value!r} instead."
                 )
+        if self.crossed and self.data is not None and (self.data_seeds or 1) > 1:
+            raise SweepError(
+                "The 'data_seeds' parameter of SweepConfig must be 1 with existing data (one draw "
+                f"per folder). Got {self.data_seeds!r} instead."
+            )
         if not self.values:
             raise SweepError("The 'values' parameter of SweepConfig must not be empty.")
         if len({format_value(v) for v in self.values}) != len(self.values):
@@ -369,12 +388,28 @@ class SweepConfig:
         return cls(**data)
 
     # -- the grid -----------------------------------------------------------------------------
+    @property
+    def crossed(self) -> bool:
+        """Data seeds crossed with model seeds (else paired: seed s is both)."""
+        return self.data_seeds is not None or self.model_seeds is not None
+
+    def seed_pairs(self) -> list[tuple[int | None, int]]:
+        """(data seed, model seed) of every run of a cell; data seed None means paired."""
+        if not self.crossed:
+            return [(None, s) for s in range(self.seeds)]
+        return [(d, t) for d in range(self.data_seeds or 1) for t in range(self.model_seeds or 1)]
+
+    @property
+    def runs_per_cell(self) -> int:
+        """Runs per (knob value, model): the n of a complete summary cell."""
+        return len(self.seed_pairs())
+
     def runs(self) -> list[RunSpec]:
-        """Every run of the sweep, in a fixed order: value, then seed, then model."""
+        """Every run of the sweep, in a fixed order: value, then seeds, then model."""
         return [
-            RunSpec(knob=self.knob, value=v, model=m, seed=s)
+            RunSpec(knob=self.knob, value=v, model=m, seed=t, data_seed=d)
             for v in self.values
-            for s in range(self.seeds)
+            for d, t in self.seed_pairs()
             for m in self.models
         ]
 
@@ -414,20 +449,31 @@ class SweepConfig:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One run: a knob value, a model, a seed."""
+    """One run: a knob value, a model, a model seed and (crossed sweeps) a data seed.
+
+    ``seed`` seeds the model (initialisation and split); ``data_seed`` the simulator, None
+    meaning the same as ``seed`` (a paired sweep).
+    """
 
     knob: str
     value: Any
     model: str
     seed: int
+    data_seed: int | None = None
+
+    @property
+    def sim_seed(self) -> int:
+        """The simulator seed of the run's dataset."""
+        return self.seed if self.data_seed is None else self.data_seed
 
     @property
     def run_id(self) -> str:
-        return f"{self.knob}={format_value(self.value)}__{self.model}__seed={self.seed}"
+        data = "" if self.data_seed is None else f"__data={self.data_seed}"
+        return f"{self.knob}={format_value(self.value)}__{self.model}{data}__seed={self.seed}"
 
     @property
     def data_key(self) -> str:
-        return f"{self.knob}={format_value(self.value)}_seed={self.seed}"
+        return f"{self.knob}={format_value(self.value)}_seed={self.sim_seed}"
 
 
 def data_sweep_values(data: str | Path, knob: str | None = None) -> tuple[str, tuple[Any, ...]]:
@@ -636,7 +682,7 @@ def get_dataset(out_dir: Path, config: SweepConfig, spec: RunSpec):
                 from simulator.generate import generate
                 from simulator.writer import write_dataset
 
-                data = generate(config.sim_config(spec.value, spec.seed))
+                data = generate(config.sim_config(spec.value, spec.sim_seed))
                 write_dataset(data, path, overwrite=path.exists())
     return load_dataset(path)
 
@@ -706,6 +752,8 @@ def execute_run(
             "value": spec.value,
             "model": spec.model,
             "seed": spec.seed,
+            "data_seed": None if config.data is not None else spec.sim_seed,
+            "model_seed": spec.seed,
             "mcc": metrics.pop("mcc", None),
             "mcc_weak": metrics.pop("mcc_weak", None),
             "ndcg@5": metrics.pop("ndcg@5", None),
@@ -857,7 +905,9 @@ def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     writer.writerow(
-        ["metric", "model", config.knob, "mean", "std", "n"] + list(SUMMARY_REFERENCE_COLUMNS)
+        ["metric", "model", config.knob, "mean", "std", "n"]
+        + list(SUMMARY_REFERENCE_COLUMNS)
+        + list(SPREAD_FIELDS)
     )
     for entry in summary:
         key = format_value(entry["value"])
@@ -875,6 +925,7 @@ def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any
                 _csv_cell(ref_at.get((oracle, key)) if is_mcc else None),
                 _csv_cell(ref_at.get(("ref_chance", key)) if chance else None),
                 _csv_cell(ref_at.get(("ref_chance_p95", key)) if chance else None),
+                *(_csv_cell(entry[k]) for k in SPREAD_FIELDS),
             ]
         )
     _atomic_write_text(out_dir / "summary.csv", buf.getvalue())
@@ -885,9 +936,21 @@ def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any
     return rows
 
 
-def _by_seed(rows: list[dict[str, Any]], model: str, key: str, metric: str) -> dict[int, float]:
+def draw_of(row: dict[str, Any]) -> Any:
+    """The dataset draw of a results row: its data seed (rows written before data seeds
+    existed: their seed; runs on existing data: None, one draw)."""
+    return row.get("data_seed", row["seed"])
+
+
+def _run_key(row: dict[str, Any]) -> tuple[Any, int]:
+    return (draw_of(row), int(row["seed"]))
+
+
+def _by_seed(
+    rows: list[dict[str, Any]], model: str, key: str, metric: str
+) -> dict[tuple[Any, int], float]:
     return {
-        int(r["seed"]): float(r[metric])
+        _run_key(r): float(r[metric])
         for r in rows
         if r["model"] == model and format_value(r["value"]) == key and r.get(metric) is not None
     }
@@ -897,7 +960,8 @@ def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[s
     """Paired t-tests between every two models over seeds, per metric and knob value.
 
     For each metric of :data:`TEST_METRICS`, each pair ``(a, b)`` of ``config.models`` (in that
-    order) and each knob value, the runs of ``a`` and ``b`` with the same seed are paired and
+    order) and each knob value, the runs of ``a`` and ``b`` with the same (data seed, model
+    seed) are paired and
     :func:`metrics.paired_t_test` is applied to ``a - b`` (two-sided).
 
     Returns
@@ -1011,6 +1075,8 @@ def _csv_cell(value: Any) -> Any:
 #: for the MCC rows (weak oracle on mcc_weak rows; chance only for strong MCC); blank elsewhere.
 SUMMARY_REFERENCE_COLUMNS = ("proxy_oracle", "chance_mean", "chance_p95")
 PRIOR_ONLY_METRIC = "mcc_prior_only"
+#: Fields of a summary entry that split its spread by draw (:func:`metrics.variance_split`).
+SPREAD_FIELDS = ("sd_between", "sd_within", "share_between")
 METRIC_TITLES[PRIOR_ONLY_METRIC] = "MCC of the learned prior mean mu_w(W) alone (no encoder)"
 
 
@@ -1025,7 +1091,7 @@ def _mean_std(vals: np.ndarray) -> tuple[float | None, float | None]:
 def summarize_references(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
     """Mean and std over seeds (datasets) of each reference level, per knob value.
 
-    Each (value, seed) dataset counts once, whatever the number of models run on it.
+    Each (value, data seed) dataset counts once, whatever the number of runs on it.
 
     Returns
     -------
@@ -1040,7 +1106,7 @@ def summarize_references(rows: list[dict[str, Any]], config: SweepConfig) -> lis
             per_seed: dict[Any, float] = {}
             for r in rows:
                 if format_value(r["value"]) == key and r.get(ref) is not None:
-                    per_seed.setdefault(r["seed"], float(r[ref]))
+                    per_seed.setdefault(draw_of(r), float(r[ref]))
             if not per_seed:
                 continue
             mean, std = _mean_std(np.array(list(per_seed.values()), dtype=float))
@@ -1053,7 +1119,10 @@ def summarize_references(rows: list[dict[str, Any]], config: SweepConfig) -> lis
 def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
     """Mean and std over seeds of each metric, per (model, knob value).
 
-    The std is the sample standard deviation (ddof=1) when there are two seeds or more, else 0.
+    The std is the sample standard deviation (ddof=1) when there are two runs or more, else 0.
+    Each entry also splits the spread by draw (:func:`metrics.variance_split`): ``sd_between``
+    (std of the draw means), ``sd_within`` (pooled std across model seeds on one draw) and
+    ``share_between``; None where a part is not defined (a paired sweep has one run per draw).
 
     Returns
     -------
@@ -1079,27 +1148,33 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
         for model in extra.get(metric, config.models):
             for value in config.values:
                 key = format_value(value)
-                vals = np.array(
-                    [
-                        float(r[metric])
-                        for r in rows
-                        if r["model"] == model
-                        and format_value(r["value"]) == key
-                        and r.get(metric) is not None
-                    ],
-                    dtype=float,
-                )
+                cell = [
+                    r
+                    for r in rows
+                    if r["model"] == model
+                    and format_value(r["value"]) == key
+                    and r.get(metric) is not None
+                ]
+                vals = np.array([float(r[metric]) for r in cell], dtype=float)
                 n = len(vals)
-                out.append(
-                    {
-                        "metric": metric,
-                        "model": model,
-                        "value": value,
-                        "mean": float(vals.mean()) if n else None,
-                        "std": float(vals.std(ddof=1)) if n > 1 else (0.0 if n else None),
-                        "n": n,
-                    }
-                )
+                entry = {
+                    "metric": metric,
+                    "model": model,
+                    "value": value,
+                    "mean": float(vals.mean()) if n else None,
+                    "std": float(vals.std(ddof=1)) if n > 1 else (0.0 if n else None),
+                    "n": n,
+                    "sd_between": None,
+                    "sd_within": None,
+                    "share_between": None,
+                }
+                if n and np.all(np.isfinite(vals)):
+                    groups: dict[Any, list[float]] = {}
+                    for r, v in zip(cell, vals, strict=True):
+                        groups.setdefault(draw_of(r), []).append(float(v))
+                    split = variance_split(groups)
+                    entry.update({k: split[k] for k in SPREAD_FIELDS})
+                out.append(entry)
     return out
 
 
@@ -1123,10 +1198,10 @@ def summary_markdown(
         source = f"preset `{config.preset}`"
         size = f", {users} users x {items} items"
     lines = [
-        f"# Sweep over {config.knob}: {source}{size}, {config.seeds} seed(s)",
+        f"# Sweep over {config.knob}: {source}{size}, {seeds_label(config)}",
         "",
-        "Mean ± std over seeds (sample std, ddof=1); `(n=k)` marks a cell with fewer runs than "
-        "seeds.",
+        "Mean ± std over runs (sample std, ddof=1); `(n=k)` marks a cell with fewer runs than "
+        "planned.",
     ]
     if config.preset == "ividr-code" and config.data is None:
         lines += [
@@ -1184,7 +1259,7 @@ def summary_markdown(
                     cells.append("–")
                     continue
                 cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-                if entry["n"] < config.seeds:
+                if entry["n"] < config.runs_per_cell:
                     cell += f" (n={entry['n']})"
                 cells.append(cell)
             lines.append(f"| {model} | " + " | ".join(cells) + " |")
@@ -1195,6 +1270,8 @@ def summary_markdown(
             )
         elif references and metric == "mcc_weak":
             lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle_weak"]))
+    if config.crossed:
+        lines += spread_markdown(summary, config, header, rule)
     if references:
         lines += [
             "",
@@ -1216,6 +1293,59 @@ def summary_markdown(
                     f"| {label} | " + " | ".join(ref_cell(ref, v) for v in config.values) + " |"
                 )
     return "\n".join(lines) + "\n"
+
+
+def seeds_label(config: SweepConfig) -> str:
+    """How a sweep seeds its runs, in words."""
+    if not config.crossed:
+        return f"{config.seeds} seed(s)"
+    return (
+        f"{config.data_seeds or 1} data seed(s) x {config.model_seeds or 1} model seed(s) per value"
+    )
+
+
+def spread_markdown(
+    summary: list[dict[str, Any]], config: SweepConfig, header: str, rule: str
+) -> list[str]:
+    """Lines of the 'where the spread comes from' table of a crossed sweep (strong MCC, and the
+    test NDCG@5)."""
+    lines: list[str] = []
+    for metric in ("mcc", "ndcg@5"):
+        entries = [e for e in summary if e["metric"] == metric and e["n"]]
+        if not entries:
+            continue
+        lines += [
+            "",
+            f"## Spread of {METRIC_TITLES.get(metric, metric)}: between draws / within a draw",
+            "",
+            "Std of the draw means (data seeds) / pooled std across model seeds on one draw, "
+            "and the between-draw share of one run's variance (random-effects estimate; "
+            "`metrics.variance_split`).",
+            "",
+            header + " |",
+            rule,
+        ]
+        for model in config.models:
+            cells = []
+            for value in config.values:
+                e = next(
+                    (
+                        x
+                        for x in entries
+                        if x["model"] == model and format_value(x["value"]) == format_value(value)
+                    ),
+                    None,
+                )
+                if e is None:
+                    cells.append("–")
+                    continue
+                parts = [
+                    "–" if e[k] is None else f"{e[k]:.4f}" for k in ("sd_between", "sd_within")
+                ]
+                share = e["share_between"]
+                cells.append(" / ".join(parts) + ("" if share is None else f" ({share:.0%})"))
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def load_results(sweep_dir: str | Path) -> tuple[SweepConfig, list[dict[str, Any]]]:

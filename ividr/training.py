@@ -56,9 +56,15 @@ class CheckpointRule:
         the last epoch.
     patience : int
     kl_anneal_epochs : int
+    from_start : bool, default False
+        Count every epoch from epoch 0, annealing included (the released codes' protocol: the
+        held-out loss is taken with the full KL weight, so it is comparable across epochs);
+        by default only the epochs after the annealing count.
     """
 
-    def __init__(self, rule: str, *, patience: int, kl_anneal_epochs: int):
+    def __init__(
+        self, rule: str, *, patience: int, kl_anneal_epochs: int, from_start: bool = False
+    ):
         if rule not in STOP_RULES:
             raise ValueError(
                 f"The 'stop_on' parameter must be one of {STOP_RULES}. Got {rule!r} instead."
@@ -66,13 +72,14 @@ class CheckpointRule:
         self.rule = rule
         self.patience = int(patience)
         self.kl_anneal_epochs = int(kl_anneal_epochs)
+        self.from_start = bool(from_start)
         self.best = math.inf
         self.best_epoch = -1  # -1: no epoch after the annealing has been seen yet
         self.since_best = 0
 
     def update(self, epoch: int, *, val_loss: float, recon_ndcg: float) -> bool:
         """Record one finished epoch; True when it is the new best (the state to keep)."""
-        if self.rule == "epochs" or epoch + 1 < self.kl_anneal_epochs:
+        if self.rule == "epochs" or (not self.from_start and epoch + 1 < self.kl_anneal_epochs):
             return False
         crit = val_loss if self.rule == "elbo" else -recon_ndcg
         if crit < self.best:
@@ -266,6 +273,185 @@ def search_recommender(
     return best[1], best[2], history
 
 
+@dataclass
+class LatentSplit:
+    """Which users a latent stage trains on and which it holds out, and the held-out noise seed.
+
+    Restarts of one latent stage share it, so their held-out losses compare like with like.
+    """
+
+    train_idx: torch.Tensor
+    val_idx: torch.Tensor
+    val_seed: int
+
+    @classmethod
+    def draw(cls, n_users: int, val_fraction: float, rng: np.random.Generator) -> LatentSplit:
+        """Hold out ``round(val_fraction * n_users)`` users (none when that leaves no one)."""
+        val_seed = int(rng.integers(0, 2**62))
+        perm = torch.from_numpy(rng.permutation(n_users))
+        n_val = int(round(val_fraction * n_users))
+        if n_users - n_val < 1:
+            n_val = 0
+        return cls(train_idx=perm[n_val:], val_idx=perm[:n_val], val_seed=val_seed)
+
+
+class LatentTrainer:
+    """One latent stage, trained epoch by epoch: ``net.loss(x, w, t, anneal, generator)``.
+
+    The state (optimiser, batch generator, checkpoint rule, best state) lives here, so a caller
+    can train several restarts side by side and stop the poor ones early
+    (:func:`ividr.models.ivae.estimator.fit_latent_stage`). :func:`train_latent` runs one to
+    the end. Parameters as :func:`train_latent`, plus the shared ``split`` and this run's
+    torch ``generator`` (batch order and sampling).
+    """
+
+    def __init__(
+        self,
+        net: nn.Module,
+        x: torch.Tensor,
+        w: torch.Tensor | None,
+        t: torch.Tensor | None,
+        *,
+        split: LatentSplit,
+        generator: torch.Generator,
+        epochs: int,
+        lr: float,
+        weight_decay: float,
+        batch_size: int,
+        patience: int,
+        kl_anneal_epochs: int,
+        beta_max: float,
+        l2_penalty: float,
+        stage: str = "latent",
+        progress: Callable[[str], None] | None = None,
+        on_epoch: Callable[[int], dict | None] | None = None,
+        stop_on: str = "elbo",
+        patience_from_start: bool = False,
+    ):
+        self.checkpoint = CheckpointRule(
+            stop_on,
+            patience=patience,
+            kl_anneal_epochs=kl_anneal_epochs,
+            from_start=patience_from_start,
+        )
+        self.net, self.x, self.w, self.t = net, x, w, t
+        self.split, self.gen = split, generator
+        self.max_epochs, self.beta_max, self.l2_penalty = int(epochs), beta_max, l2_penalty
+        self.stage, self.progress, self.on_epoch = stage, progress, on_epoch
+        self.n_train = len(split.train_idx)
+        self.batch_size = min(int(batch_size), self.n_train)
+        steps = math.ceil(self.n_train / self.batch_size)
+        self.anneal_steps = max(1, kl_anneal_epochs * steps)
+        self.opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
+        self.params = [p for p in net.parameters() if p.requires_grad]
+        self.history: list[dict[str, Any]] = []
+        self.best_state: dict[str, torch.Tensor] | None = None
+        self.step = 0
+        self.stopped = False
+        self.val_gen = torch.Generator()
+
+    @property
+    def epoch(self) -> int:
+        """Epochs trained so far."""
+        return len(self.history)
+
+    @property
+    def done(self) -> bool:
+        """The rule stopped the run or the epoch budget is spent."""
+        return self.stopped or self.epoch >= self.max_epochs
+
+    @property
+    def best_val_loss(self) -> float:
+        """The lowest held-out negative ELBO so far (inf before the first epoch)."""
+        return min((r["val_loss"] for r in self.history), default=math.inf)
+
+    def _part(self, tensor: torch.Tensor | None, idx: torch.Tensor) -> torch.Tensor | None:
+        return None if tensor is None else tensor[idx]
+
+    def _train_epoch(self) -> tuple[torch.Tensor, float]:
+        net, train_idx = self.net, self.split.train_idx
+        net.train()
+        order = train_idx[torch.randperm(self.n_train, generator=self.gen)]
+        tot = torch.zeros(3)
+        anneal = 0.0
+        for start in range(0, self.n_train, self.batch_size):
+            idx = order[start : start + self.batch_size]
+            anneal = min(self.beta_max, self.beta_max * self.step / self.anneal_steps)
+            loss, recon, kl = net.loss(
+                self.x[idx], self._part(self.w, idx), self._part(self.t, idx), anneal, self.gen
+            )
+            obj = loss
+            if self.l2_penalty > 0:
+                obj = obj + self.l2_penalty * sum(p.norm() for p in self.params)
+            self.opt.zero_grad()
+            obj.backward()
+            self.opt.step()
+            self.step += 1
+            tot += torch.stack((loss.detach(), recon.detach(), kl.detach())) * len(idx)
+        return tot / self.n_train, anneal
+
+    def run(self, until: int | None = None) -> LatentTrainer:
+        """Train until ``until`` epochs in all (default: the budget) or until the rule stops."""
+        limit = self.max_epochs if until is None else min(int(until), self.max_epochs)
+        while not self.stopped and self.epoch < limit:
+            self._run_epoch()
+        return self
+
+    def _run_epoch(self) -> None:
+        net, epoch, stage = self.net, self.epoch, self.stage
+        tot, anneal = self._train_epoch()
+        check_finite(float(tot[0]), f"{stage} loss at epoch {epoch}")
+        net.eval()
+        split = self.split
+        eval_idx = split.val_idx if len(split.val_idx) > 0 else split.train_idx
+        x, w, t = self.x[eval_idx], self._part(self.w, eval_idx), self._part(self.t, eval_idx)
+        with torch.no_grad():
+            self.val_gen.manual_seed(split.val_seed)
+            val_loss, _, _ = net.loss(x, w, t, self.beta_max, self.val_gen)
+            recon_ndcg = exposure_ndcg(net, x, w, t)
+        val_loss = float(val_loss)
+        check_finite(val_loss, f"{stage} validation loss at epoch {epoch}")
+        row: dict[str, Any] = {
+            "stage": stage,
+            "epoch": epoch,
+            "loss": float(tot[0]),
+            "recon": float(tot[1]),
+            "kl": float(tot[2]),
+            "elbo": -float(tot[1] + self.beta_max * tot[2]),
+            "anneal": anneal,
+            "val_loss": val_loss,
+            "val_recon_ndcg@5": recon_ndcg,
+        }
+        if self.checkpoint.update(epoch, val_loss=val_loss, recon_ndcg=recon_ndcg):
+            self.best_state = _clone_state(net)
+        if self.on_epoch is not None:
+            extra = self.on_epoch(epoch)
+            if extra:
+                row.update(extra)
+        self.history.append(row)
+        if self.progress is not None:
+            self.progress(
+                f"[{stage}] epoch {epoch}: loss {row['loss']:.3f} (recon {row['recon']:.3f}, "
+                f"kl {row['kl']:.3f}, weight {anneal:.2f}) val {val_loss:.3f}"
+            )
+        self.stopped = self.checkpoint.should_stop
+
+    def kept_epoch(self) -> int:
+        """The epoch whose state :meth:`finish` keeps (the last one when the rule kept none)."""
+        if self.best_state is None:  # rule "epochs", or the annealing never ended
+            return len(self.history) - 1
+        return self.checkpoint.best_epoch
+
+    def finish(self) -> list[dict[str, Any]]:
+        """Load the kept state, mark its history row ``checkpoint: True``; the history."""
+        if self.best_state is not None:
+            self.net.load_state_dict(self.best_state)
+        if self.history:
+            self.history[self.kept_epoch()]["checkpoint"] = True
+        self.net.eval()
+        return self.history
+
+
 def train_latent(
     net: nn.Module,
     x: torch.Tensor,
@@ -286,6 +472,7 @@ def train_latent(
     progress: Callable[[str], None] | None = None,
     on_epoch: Callable[[int], dict | None] | None = None,
     stop_on: str = "elbo",
+    patience_from_start: bool = False,
 ) -> list[dict[str, Any]]:
     """Fit a latent model ``net.loss(x, w, t, anneal, generator)`` over users' rows.
 
@@ -297,6 +484,9 @@ def train_latent(
         One-hot proxy W.
     t : Tensor of shape (n_users, iv_dim) or None
         Per-user mean reconstructed treatment (IViDR's fused model only).
+    rng : numpy Generator
+        Draws, in this order, the batch/sampling generator, then the held-out users
+        (:meth:`LatentSplit.draw`).
     on_epoch : callable(epoch) -> dict or None
         Called after each epoch; a returned dict is merged into the epoch's history row.
     stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
@@ -305,6 +495,8 @@ def train_latent(
         the same patience, on the held-out users' exposure-reconstruction NDCG@5 (the decoder's
         logits at the posterior mean rank all items, relevance = the user's own exposures);
         "epochs" = run all ``epochs`` and keep the last state.
+    patience_from_start : bool, default False
+        Count the patience from epoch 0 (see :class:`CheckpointRule`).
 
     Returns
     -------
@@ -313,90 +505,30 @@ def train_latent(
         negative ELBO with the full KL weight), elbo (= -loss at full weight on train users),
         val_recon_ndcg@5 (see ``stop_on``); the kept epoch's row has ``checkpoint: True``.
     """
-    checkpoint = CheckpointRule(stop_on, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
     gen = torch_generator(rng)
-    val_seed = int(rng.integers(0, 2**62))
-    n = x.shape[0]
-    perm = torch.from_numpy(rng.permutation(n))
-    n_val = int(round(val_fraction * n))
-    if n - n_val < 1:
-        n_val = 0
-    val_idx, train_idx = perm[:n_val], perm[n_val:]
-    n_train = len(train_idx)
-    bs = min(int(batch_size), n_train)
-    steps = math.ceil(n_train / bs)
-    anneal_steps = max(1, kl_anneal_epochs * steps)
-
-    def part(tensor, idx):
-        return None if tensor is None else tensor[idx]
-
-    opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
-    params = [p for p in net.parameters() if p.requires_grad]
-    history: list[dict[str, Any]] = []
-    best_state, step = None, 0
-    val_gen = torch.Generator()
-    for epoch in range(epochs):
-        net.train()
-        order = train_idx[torch.randperm(n_train, generator=gen)]
-        tot = torch.zeros(3)
-        for start in range(0, n_train, bs):
-            idx = order[start : start + bs]
-            anneal = min(beta_max, beta_max * step / anneal_steps)
-            loss, recon, kl = net.loss(x[idx], part(w, idx), part(t, idx), anneal, gen)
-            obj = loss
-            if l2_penalty > 0:
-                obj = obj + l2_penalty * sum(p.norm() for p in params)
-            opt.zero_grad()
-            obj.backward()
-            opt.step()
-            step += 1
-            tot += torch.stack((loss.detach(), recon.detach(), kl.detach())) * len(idx)
-        tot = tot / n_train
-        check_finite(float(tot[0]), f"{stage} loss at epoch {epoch}")
-        net.eval()
-        eval_idx = val_idx if n_val > 0 else train_idx
-        with torch.no_grad():
-            val_gen.manual_seed(val_seed)
-            val_loss, _, _ = net.loss(
-                x[eval_idx], part(w, eval_idx), part(t, eval_idx), beta_max, val_gen
-            )
-            recon_ndcg = exposure_ndcg(net, x[eval_idx], part(w, eval_idx), part(t, eval_idx))
-        val_loss = float(val_loss)
-        check_finite(val_loss, f"{stage} validation loss at epoch {epoch}")
-        row: dict[str, Any] = {
-            "stage": stage,
-            "epoch": epoch,
-            "loss": float(tot[0]),
-            "recon": float(tot[1]),
-            "kl": float(tot[2]),
-            "elbo": -float(tot[1] + beta_max * tot[2]),
-            "anneal": anneal,
-            "val_loss": val_loss,
-            "val_recon_ndcg@5": recon_ndcg,
-        }
-        if checkpoint.update(epoch, val_loss=val_loss, recon_ndcg=recon_ndcg):
-            best_state = _clone_state(net)
-        if on_epoch is not None:
-            extra = on_epoch(epoch)
-            if extra:
-                row.update(extra)
-        history.append(row)
-        if progress is not None:
-            progress(
-                f"[{stage}] epoch {epoch}: loss {row['loss']:.3f} (recon {row['recon']:.3f}, "
-                f"kl {row['kl']:.3f}, weight {anneal:.2f}) val {val_loss:.3f}"
-            )
-        if checkpoint.should_stop:
-            break
-    best_epoch = checkpoint.best_epoch
-    if best_state is None:  # rule "epochs", or the annealing never ended: keep the last state
-        best_epoch = len(history) - 1
-    else:
-        net.load_state_dict(best_state)
-    if history:
-        history[best_epoch]["checkpoint"] = True
-    net.eval()
-    return history
+    split = LatentSplit.draw(x.shape[0], val_fraction, rng)
+    trainer = LatentTrainer(
+        net,
+        x,
+        w,
+        t,
+        split=split,
+        generator=gen,
+        epochs=epochs,
+        lr=lr,
+        weight_decay=weight_decay,
+        batch_size=batch_size,
+        patience=patience,
+        kl_anneal_epochs=kl_anneal_epochs,
+        beta_max=beta_max,
+        l2_penalty=l2_penalty,
+        stage=stage,
+        progress=progress,
+        on_epoch=on_epoch,
+        stop_on=stop_on,
+        patience_from_start=patience_from_start,
+    )
+    return trainer.run().finish()
 
 
 def exposure_ndcg(net: nn.Module, x: torch.Tensor, w, t, k: int = TOP_K) -> float:

@@ -14,6 +14,7 @@ from metrics.iv import WEAK_INSTRUMENT_F, first_stage_strength
 from metrics.mcc import MCCMatch, align_latents, correlation_matrix, mcc, mcc_all, mcc_matching
 from metrics.ranking import ground_truth_ndcg_at_k, ndcg_recall_at_k, per_user_ndcg_recall
 from metrics.reference import chance_mcc, exposure_r2, group_means, proxy_oracle
+from metrics.spread import variance_split
 
 __all__ = [
     "WEAK_INSTRUMENT_F",
@@ -37,4 +38,5 @@ __all__ = [
     "per_user_ndcg_recall",
     "prior_parameter_matrix_check",
     "proxy_oracle",
+    "variance_split",
 ]

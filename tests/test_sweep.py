@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from ividr.sweep import (
     finished_runs,
     load_results,
     run_sweep,
+    summarize,
 )
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -122,6 +124,84 @@ def test_parallel_local_equals_serial(tmp_path):
         assert a == (tmp_path / "b" / "data" / name / "train.csv").read_bytes()
 
 
+def test_crossed_data_and_model_seeds(tmp_path):
+    """--data-seeds 2 --model-seeds 3: 2 x 3 fits per value and model, on 2 datasets."""
+    config = tiny_config(data_seeds=2, model_seeds=3)
+    out = tmp_path / "sweep"
+    outcome = run_sweep(config, out, fit_fn=fake_fit)
+    assert not outcome.failures and len(outcome.ran) == 2 * 2 * 2 * 3
+    rows = read_csv(out / "results.csv")
+    for value in ("0", "5"):
+        for model in ("idcf", "ividr"):
+            cell = [r for r in rows if r["value"] == value and r["model"] == model]
+            assert sorted((r["data_seed"], r["model_seed"]) for r in cell) == [
+                (str(d), str(t)) for d in range(2) for t in range(3)
+            ]
+            # Model seed t seeds the fit; data seed d the draw: one dataset per (value, d).
+            assert all(r["seed"] == r["model_seed"] for r in cell)
+            by_draw = {r["data_seed"]: r["n_train"] for r in cell}
+            assert all(r["n_train"] == by_draw[r["data_seed"]] for r in cell)
+            assert by_draw["0"] != by_draw["1"]
+    assert sorted(p.name for p in (out / "data").iterdir() if not p.name.startswith(".")) == [
+        f"gamma={v}_seed={d}" for v in (0, 5) for d in (0, 1)
+    ]
+    summary = read_csv(out / "summary.csv")
+    cell = next(
+        x for x in summary if x["metric"] == "mcc" and x["model"] == "idcf" and x["gamma"] == "5"
+    )
+    groups = {
+        d: [
+            float(r["mcc"])
+            for r in rows
+            if r["model"] == "idcf" and r["value"] == "5" and r["data_seed"] == d
+        ]
+        for d in ("0", "1")
+    }
+    means = [np.mean(g) for g in groups.values()]
+    assert cell["n"] == "6"
+    assert float(cell["sd_between"]) == pytest.approx(np.std(means, ddof=1))
+    pooled = np.sqrt(np.mean([np.var(g, ddof=1) for g in groups.values()]))
+    assert float(cell["sd_within"]) == pytest.approx(pooled)
+    md = (out / "summary.md").read_text()
+    assert "2 data seed(s) x 3 model seed(s)" in md and "between draws / within a draw" in md
+    # Paired tests pair runs by (data seed, model seed): 6 pairs a cell.
+    tests = read_csv(out / "summary_tests.csv")
+    assert {t["n"] for t in tests} == {"6"}
+    # Resumed: nothing redone, one row per run.
+    shutil.rmtree(out / "runs" / "gamma=5__ividr__data=1__seed=2")
+    again = run_sweep(config, out, fit_fn=fake_fit)
+    assert again.ran == ["gamma=5__ividr__data=1__seed=2"]
+    rows = read_csv(out / "results.csv")
+    assert len(rows) == len({r["run_id"] for r in rows}) == 24
+
+
+def test_variance_split_of_a_constructed_results_table():
+    """Rows x = a_d + b_t: the split finds the draw effect between and the seed effect within."""
+    draw_effect, seed_effect = [0.2, 0.5, 0.9], [0.0, 0.1, -0.1, 0.3]
+    rows = [
+        {"value": 0.0, "model": "idcf", "seed": t, "data_seed": d, "mcc": a + b}
+        for d, a in enumerate(draw_effect)
+        for t, b in enumerate(seed_effect)
+    ]
+    config = tiny_config(values=(0.0,), models=("idcf",), data_seeds=3, model_seeds=4)
+    entry = next(e for e in summarize(rows, config) if e["metric"] == "mcc")
+    assert entry["n"] == 12
+    means = np.array(draw_effect) + np.mean(seed_effect)
+    assert entry["sd_between"] == pytest.approx(np.std(means, ddof=1))
+    assert entry["sd_within"] == pytest.approx(np.std(seed_effect, ddof=1))
+    v_w = np.var(seed_effect, ddof=1)
+    v_b = np.var(means, ddof=1) - v_w / 4
+    assert entry["share_between"] == pytest.approx(v_b / (v_b + v_w))
+    # A paired sweep has one run per draw: no within-draw part.
+    paired = [dict(r, data_seed=r["seed"]) for r in rows if r["data_seed"] == 0]
+    entry = next(
+        e
+        for e in summarize(paired, tiny_config(values=(0.0,), models=("idcf",)))
+        if e["metric"] == "mcc"
+    )
+    assert entry["sd_within"] is None and entry["share_between"] is None
+
+
 def test_existing_data_folder_of_gammas(tmp_path):
     config = SweepConfig(
         preset="data", knob="gamma", values=(0, 20), models=("idcf",), seeds=1, data=str(IDCF_SIM)
@@ -177,6 +257,9 @@ def test_refuses_a_different_sweep_in_the_same_dir(tmp_path):
         (["--knob", "n_users", "--values", "10,2.5"], "--values"),
         (["--models", "idcf,nope"], "--models"),
         (["--seeds", "0"], "--seeds"),
+        (["--seeds", "2", "--data-seeds", "2"], "--seeds"),
+        (["--model-seeds", "0"], "--model-seeds"),
+        (["--restarts", "0"], "--restarts"),
         (["--jobs", "0"], "--jobs"),
         (["--users", "0"], "--users"),
         (["--preset", "nope"], "--preset"),

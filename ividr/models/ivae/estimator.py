@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 import numpy as np
@@ -9,7 +10,7 @@ import torch
 
 from ividr.models.base import BaseRecommender, reset_parameters, torch_generator
 from ividr.models.ivae.net import IVAENet
-from ividr.training import train_latent
+from ividr.training import LatentSplit, LatentTrainer
 
 LATENT_DOC = """
     latent_dim : int or None, default None
@@ -29,6 +30,15 @@ LATENT_DOC = """
         Epochs without a better held-out negative ELBO (counted after the annealing).
     kl_anneal_epochs : int, default 100
         Epochs over which the KL weight grows linearly from 0 to ``beta_max``.
+    patience_from_start : bool, default False
+        Count the early-stopping patience from epoch 0 (the released codes) instead of from the
+        end of the annealing.
+    restarts : int, default 1
+        Independently initialised latent stages on the same data and held-out split; the one
+        with the lowest held-out negative ELBO is kept (never the truth; DESIGN §4.3).
+    restart_screen_epochs : int, default 0
+        With ``restarts`` > 1: prune the restarts by successive halving on the held-out negative
+        ELBO at this epoch, twice it, ... (0: train every restart to its end, then choose).
     beta_max : float, default 1.0
     l2_penalty : float, default 0.0
         Weight of the sum of parameter norms added to the loss (iDCF's ``l2_penalty``).
@@ -65,6 +75,31 @@ def latent_inputs(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.from_numpy(dataset.exposure()), torch.from_numpy(dataset.proxy_onehot())
 
 
+#: Mixed into a restart's seed so that restart r >= 1 has streams of its own (restart 0 uses the
+#: estimator's own stream, so that one restart is exactly a plain fit).
+RESTART_STREAM = 0x7E57A27
+
+
+def restart_rng(seed: int, restart: int) -> np.random.Generator:
+    """The random stream of restart ``restart`` >= 1 of a latent stage fitted with ``seed``."""
+    return np.random.default_rng([int(seed), RESTART_STREAM, int(restart)])
+
+
+def halving_schedule(restarts: int, screen_epochs: int) -> list[tuple[int, int]]:
+    """Successive halving: (epoch, restarts kept after it) until one restart is left.
+
+    Every live restart trains up to the rung's epoch; then the half (rounded up) with the lowest
+    held-out negative ELBO so far goes on. Rungs at ``screen_epochs``, twice that, ...;
+    ``screen_epochs`` 0 or one restart: no rung (every restart trains to its end).
+    """
+    rungs, alive, epoch = [], int(restarts), int(screen_epochs)
+    while screen_epochs > 0 and alive > 1:
+        alive = (alive + 1) // 2
+        rungs.append((epoch, alive))
+        epoch *= 2
+    return rungs
+
+
 def fit_latent_stage(
     est: BaseRecommender,
     net: IVAENet,
@@ -75,47 +110,109 @@ def fit_latent_stage(
     progress,
     callback,
     stage: str = "latent",
-) -> None:
-    """Initialise and train ``net`` with the estimator's latent hyperparameters; export latents.
+) -> IVAENet:
+    """Train ``est.restarts`` initialisations of ``net``; keep the lowest held-out neg. ELBO.
 
-    Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_`` and, for a learned prior,
-    ``est.prior_mean_``; appends the epochs to ``est.history_``. The checkpoint rule is
-    ``est.stop_on`` when set (``fit_model`` sets it from ``FitConfig.stop_on``), else "elbo".
+    Restart 0 is initialised and batched from ``rng`` exactly as a plain fit (so one restart is
+    a plain fit); restart r >= 1 from :func:`restart_rng`. All share one held-out split
+    (:class:`~ividr.training.LatentSplit`, drawn from ``rng``). With ``est.restart_screen_epochs``
+    > 0 the restarts are pruned by successive halving on the held-out negative ELBO
+    (:func:`halving_schedule`); the survivor is kept. Otherwise every restart trains to its
+    end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
+    truth is never read.
+
+    Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_``, ``est.prior_mean_`` (a
+    learned prior), ``est.restarts_`` (one dict per restart: restart, seed, epochs,
+    kept_epoch, val_loss at the kept epoch, pruned_at, kept) and ``est.restart_latents_`` (each
+    restart's posterior mean at its kept epoch); appends the kept restart's epochs to
+    ``est.history_`` as ``stage`` rows and the others' as ``"<stage>-restart"`` rows
+    (``selected: False``). Returns the kept net. The checkpoint rule is ``est.stop_on``.
     """
-    reset_parameters(net, torch_generator(rng))
-    if hasattr(net, "reset_projection"):
-        net.reset_projection()
+    restarts = int(est.restarts)
+    nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
+    streams = [rng] + [restart_rng(est.seed, r) for r in range(1, restarts)]
+    init_gens = [torch_generator(stream) for stream in streams]
+    batch_gens = [torch_generator(rng)]
+    split = LatentSplit.draw(x.shape[0], est.val_fraction, rng)
+    batch_gens += [torch_generator(stream) for stream in streams[1:]]
+    trainers = []
+    for r, (member, init_gen, batch_gen) in enumerate(
+        zip(nets, init_gens, batch_gens, strict=True)
+    ):
+        reset_parameters(member, init_gen)
+        if hasattr(member, "reset_projection"):
+            member.reset_projection()
 
-    def on_epoch(epoch: int):
-        if callback is None:
-            return None
-        export_latents(est, net, x, w, t)
-        return callback(epoch, est)
+        def on_epoch(epoch: int, member=member):
+            if callback is None:
+                return None
+            export_latents(est, member, x, w, t)
+            return callback(epoch, est)
 
-    rows = train_latent(
-        net,
-        x,
-        w,
-        t,
-        epochs=est.latent_epochs,
-        lr=est.latent_lr,
-        weight_decay=est.latent_weight_decay,
-        batch_size=est.latent_batch_size,
-        patience=est.latent_patience,
-        kl_anneal_epochs=est.kl_anneal_epochs,
-        beta_max=est.beta_max,
-        l2_penalty=est.l2_penalty,
-        val_fraction=est.val_fraction,
-        rng=rng,
-        stage=stage,
-        progress=progress,
-        on_epoch=on_epoch,
-        stop_on=getattr(est, "stop_on", "elbo"),
-    )
-    for row in rows:
-        row["selected"] = True
-    est.history_.extend(rows)
-    export_latents(est, net, x, w, t)
+        trainers.append(
+            LatentTrainer(
+                member,
+                x,
+                w,
+                t,
+                split=split,
+                generator=batch_gen,
+                epochs=est.latent_epochs,
+                lr=est.latent_lr,
+                weight_decay=est.latent_weight_decay,
+                batch_size=est.latent_batch_size,
+                patience=est.latent_patience,
+                kl_anneal_epochs=est.kl_anneal_epochs,
+                beta_max=est.beta_max,
+                l2_penalty=est.l2_penalty,
+                stage=stage if restarts == 1 else f"{stage} {r}",
+                progress=progress,
+                on_epoch=on_epoch,
+                stop_on=getattr(est, "stop_on", "elbo"),
+                patience_from_start=est.patience_from_start,
+            )
+        )
+    alive = list(range(restarts))
+    pruned_at: dict[int, int] = {}
+    for epoch, keep in halving_schedule(restarts, est.restart_screen_epochs):
+        for r in alive:
+            trainers[r].run(until=epoch)
+        ranked = sorted(alive, key=lambda r: (trainers[r].best_val_loss, r))
+        for r in ranked[keep:]:
+            pruned_at[r] = trainers[r].epoch
+        alive = sorted(ranked[:keep])
+    for r in alive:
+        trainers[r].run()
+    for trainer in trainers:
+        trainer.finish()
+    kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
+    kept = min(alive, key=lambda r: (kept_loss[r], r))
+    est.restarts_, est.restart_latents_ = [], []
+    for r, trainer in enumerate(trainers):
+        kept_epoch = trainer.kept_epoch()
+        est.restarts_.append(
+            {
+                "restart": r,
+                "seed": [int(est.seed)] if r == 0 else [int(est.seed), RESTART_STREAM, r],
+                "epochs": trainer.epoch,
+                "kept_epoch": kept_epoch,
+                "val_loss": trainer.history[kept_epoch]["val_loss"],
+                "pruned_at": pruned_at.get(r),
+                "kept": r == kept,
+            }
+        )
+        export_latents(est, trainer.net, x, w, t)
+        est.restart_latents_.append(est.user_latents_)
+        for row in trainer.history:
+            row["stage"] = stage if r == kept else f"{stage}-restart"
+            row["selected"] = r == kept
+            if restarts > 1:
+                row["restart"] = r
+        if r != kept:
+            est.history_.extend(trainer.history)
+    est.history_.extend(trainers[kept].history)
+    export_latents(est, nets[kept], x, w, t)
+    return nets[kept]
 
 
 def export_latents(est, net: IVAENet, x, w, t) -> None:
@@ -146,7 +243,9 @@ def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, 
         "learned_prior": est.learned_prior,
     }
     net = IVAENet(**spec)
-    fit_latent_stage(est, net, x, w if est.learned_prior else None, None, rng, progress, callback)
+    net = fit_latent_stage(
+        est, net, x, w if est.learned_prior else None, None, rng, progress, callback
+    )
     est._add_net("latent", net, spec)
 
 
@@ -167,6 +266,9 @@ class _LatentModel(BaseRecommender):
         latent_batch_size: int = 1024,
         latent_patience: int = 50,
         kl_anneal_epochs: int = 100,
+        patience_from_start: bool = False,
+        restarts: int = 1,
+        restart_screen_epochs: int = 0,
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
@@ -181,6 +283,9 @@ class _LatentModel(BaseRecommender):
         self.latent_batch_size = latent_batch_size
         self.latent_patience = latent_patience
         self.kl_anneal_epochs = kl_anneal_epochs
+        self.patience_from_start = patience_from_start
+        self.restarts = restarts
+        self.restart_screen_epochs = restart_screen_epochs
         self.beta_max = beta_max
         self.l2_penalty = l2_penalty
         self.val_fraction = val_fraction

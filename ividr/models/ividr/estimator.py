@@ -82,6 +82,9 @@ class IViDR(BaseRecommender):
         latent_batch_size: int = 1024,
         latent_patience: int = 50,
         kl_anneal_epochs: int = 100,
+        patience_from_start: bool = False,
+        restarts: int = 1,
+        restart_screen_epochs: int = 0,
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
@@ -126,7 +129,7 @@ class IViDR(BaseRecommender):
             "tau": float(self.tau),
         }
         net = FusedIVAENet(**spec)
-        fit_latent_stage(self, net, x, w, t, rng, progress, callback)
+        net = fit_latent_stage(self, net, x, w, t, rng, progress, callback)
         self._add_net("latent", net, spec)
         # Stage 3: Eq. 24 with C from the fused posterior.
         fit_latent_head(self, dataset, val, rng, progress, phi=self.phi, lam=self.lam)
