@@ -24,6 +24,7 @@ DISPLAY_NAMES = {
     "ividr-t": "IViDR-T",
     "ividr-f": "IViDR-F",
     "ividr-r": "IViDR-R",
+    "ividr-released": "IViDR (released code)",
     "iv4r-mf": "IV4R-MF",
     "iv4r": "IV4R-MF",
     "mf": "MF",
@@ -61,6 +62,8 @@ def display_name(model: str) -> str:
 ORACLE_LABEL = "proxy oracle E[C|W]"
 ORACLE_BAND_LABEL = "proxy oracle ± std"
 CHANCE_LABEL = "chance (mean to p95)"
+SUPERVISED_LABEL = "supervised ceiling (A, W)"
+SUPERVISED_A_LABEL = "supervised ceiling (A only)"
 PRIOR_ONLY_SUFFIX = " prior only"
 
 
@@ -454,7 +457,8 @@ def plot_sweep(
     # Models (and the paper's figures) in the main legend; the reference levels in a second one.
     handles, labels = ax.get_legend_handles_labels()
     is_ref = [
-        lab in (ORACLE_LABEL, ORACLE_BAND_LABEL, CHANCE_LABEL) or lab.endswith(PRIOR_ONLY_SUFFIX)
+        lab in (ORACLE_LABEL, ORACLE_BAND_LABEL, CHANCE_LABEL, SUPERVISED_LABEL, SUPERVISED_A_LABEL)
+        or lab.endswith(PRIOR_ONLY_SUFFIX)
         for lab in labels
     ]
     if any(is_ref):
@@ -523,6 +527,13 @@ def _draw_references(ax, xs, config, rows, metric, colours, summarize_references
             ax.fill_between(
                 xs, low, high, color="grey", alpha=0.35, linewidth=0, label=CHANCE_LABEL
             )
+        for name, colour, label in (
+            ("ref_supervised_exposure_w", "black", SUPERVISED_LABEL),
+            ("ref_supervised_exposure", "grey", SUPERVISED_A_LABEL),
+        ):
+            ceiling, _ = series(name)
+            if np.isfinite(ceiling).any():
+                ax.plot(xs, ceiling, color=colour, linestyle="--", linewidth=1.0, label=label)
 
 
 def figure_paths(out: str | Path) -> list[Path]:

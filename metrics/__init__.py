@@ -13,7 +13,13 @@ from metrics.identifiability import (
 from metrics.iv import WEAK_INSTRUMENT_F, first_stage_strength
 from metrics.mcc import MCCMatch, align_latents, correlation_matrix, mcc, mcc_all, mcc_matching
 from metrics.ranking import ground_truth_ndcg_at_k, ndcg_recall_at_k, per_user_ndcg_recall
-from metrics.reference import chance_mcc, exposure_r2, group_means, proxy_oracle
+from metrics.reference import (
+    chance_mcc,
+    exposure_r2,
+    group_means,
+    mcc_supervised,
+    proxy_oracle,
+)
 from metrics.spread import variance_split
 
 __all__ = [
@@ -33,6 +39,7 @@ __all__ = [
     "mcc",
     "mcc_all",
     "mcc_matching",
+    "mcc_supervised",
     "ndcg_recall_at_k",
     "paired_t_test",
     "per_user_ndcg_recall",

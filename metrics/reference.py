@@ -7,6 +7,9 @@
   simulation, with an analytic approximation beside it.
 - :func:`exposure_r2`: held-out R^2 of a ridge regression of C on the exposure row, on W alone and
   on both: how much the exposures themselves say about C.
+- :func:`mcc_supervised`: the supervised ceiling, the strong MCC of a cross-fitted nonlinear
+  regressor of C from the exposure row and W (and from the exposure row alone): what an encoder
+  q(C | A, W) could reach if it were trained on the truth.
 """
 
 from __future__ import annotations
@@ -15,8 +18,11 @@ import numpy as np
 from scipy import integrate, sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import norm, rankdata
+from sklearn.decomposition import TruncatedSVD
+from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
+from sklearn.model_selection import KFold
 
 from metrics._validation import (
     MetricInputError,
@@ -29,10 +35,17 @@ from metrics._validation import (
 )
 from metrics.mcc import METHODS, _match, mcc
 
-__all__ = ["chance_mcc", "exposure_r2", "group_means", "proxy_oracle"]
+__all__ = ["chance_mcc", "exposure_r2", "group_means", "mcc_supervised", "proxy_oracle"]
 
 #: Ridge penalties searched (by efficient leave-one-out CV on the training users) in exposure_r2.
 RIDGE_ALPHAS = tuple(np.logspace(-2, 4, 13))
+#: Components of the truncated SVD of the exposure rows in mcc_supervised (fewer items: raw rows).
+SUPERVISED_SVD_COMPONENTS = 64
+#: Boosting settings of mcc_supervised's HistGradientBoostingRegressor (one per dimension of C).
+SUPERVISED_MAX_ITER = 300
+SUPERVISED_PATIENCE = 20
+#: Training users from which the boosting stops early on a 10% validation share of them.
+SUPERVISED_EARLY_STOPPING_MIN = 200
 
 
 def group_means(values: np.ndarray, codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -281,3 +294,151 @@ def exposure_r2(
         out[f"alpha_{name}"] = float(model.alpha_)
     out["n_train"], out["n_test"] = int(len(train)), int(len(test))
     return out
+
+
+def mcc_supervised(
+    true,
+    exposure,
+    proxy_codes=None,
+    *,
+    method: str = "pearson",
+    n_splits: int = 5,
+    random_state: int | np.random.Generator | None = 0,
+) -> dict[str, float | str]:
+    """Supervised ceiling: strong MCC of a cross-fitted regressor of C from the exposures (and W).
+
+    The regressor is trained on the true confounder, which no latent model sees, so its held-out
+    MCC bounds what any encoder q(C | A, W) can reach from the same inputs, up to estimation
+    error (a model with more capacity or data could do a little better; an encoder that does
+    much better has found something the inputs do not hold, i.e. a bug or a leak).
+
+    Cross-fitting: the users are split into ``n_splits`` folds (:class:`sklearn.model_selection.
+    KFold`, shuffled with a seed drawn from ``random_state``); for each fold the regressor is
+    fitted on the other folds and predicts the held-out fold, so every user gets an
+    out-of-fold prediction; the predictions are centred within each fold; the score is
+    :func:`metrics.mcc.mcc` (strong) between ``true`` and those predictions. The centring
+    removes an artefact of cross-fitting: an uninformative (constant) fit predicts for each
+    fold the mean of C over the other folds, which is anti-correlated with the fold's own mean
+    and would score about ``sqrt((n_splits - 1) / n_users)`` (0.16 for 150 users) instead of 0;
+    what it drops otherwise is the folds' mean differences, of order ``1 / sqrt(n_users)``.
+
+    Estimator: the exposure rows are reduced by :class:`sklearn.decomposition.TruncatedSVD`
+    (``SUPERVISED_SVD_COMPONENTS`` = 64 components, fitted on the training folds only; with at
+    most 64 items the raw rows are used), one-hot W is appended when given, and one
+    :class:`sklearn.ensemble.HistGradientBoostingRegressor` per dimension of C (at most 300
+    iterations, early stopping with patience 20 on 10% of the training users when there are at
+    least 200 of them) maps the features to C. Why: it fits nonlinear functions and interactions
+    of the features with no tuning, and is fast. Measured on the IViDR paper's data (10,000 x
+    1,000, gamma 0; 1 thread on a shared 2-core machine), both MCCs in one call: this estimator
+    0.945 (exposure + W) and 0.790 (exposure) in 10 s (gamma 20: 0.939 and 0.064 in 7 s);
+    ``MLPRegressor`` (64, 64) with early stopping on the raw sparse rows 0.909 and 0.702 in
+    11 s. 16, 64 or 128 SVD components gave the same MCC to 0.001 (2 s, 11 s, 21 s).
+
+    Parameters
+    ----------
+    true : array-like of shape (n_users, d) or (n_users,)
+        The true confounder C.
+    exposure : array-like or scipy sparse matrix of shape (n_users, n_items)
+        The exposure row of each user (e.g. ``RecDataset.exposure_csr()``).
+    proxy_codes : array-like of shape (n_users, n_fields) or (n_users,), or None
+        Categorical proxy W (raw codes, one-hot encoded here field by field). None: only the
+        exposure-alone figure.
+    method : {"pearson", "spearman"}, default "pearson"
+    n_splits : int, default 5
+        Folds of the cross-fitting, in [2, n_users].
+    random_state : int, Generator or None, default 0
+        Seeds the fold split, the SVD and the boosting.
+
+    Returns
+    -------
+    dict
+        ``exposure_w`` (strong MCC from the exposures and W; only when ``proxy_codes`` is
+        given), ``exposure`` (from the exposures alone), floats in [0, 1]; ``estimator``: a
+        short description of the regressor.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.integers(0, 3, 600)
+    >>> c = np.c_[w, (w - 1) ** 2] + 0.1 * rng.normal(size=(600, 2))
+    >>> a = (rng.random((600, 40)) < 0.2).astype(float)
+    >>> r = mcc_supervised(c, a, w)
+    >>> r["exposure_w"] > 0.95, r["exposure"] < 0.2
+    (True, True)
+    """
+    func = "mcc_supervised"
+    check_choice(method, "method", func, METHODS)
+    true = check_matrix(true, "true", func, min_rows=2)
+    exposure = check_matrix(exposure, "exposure", func, min_rows=2, allow_sparse=True)
+    arrays = {"true": true, "exposure": exposure}
+    codes = None
+    if proxy_codes is not None:
+        codes = check_codes(proxy_codes, "proxy_codes", func)
+        arrays["proxy_codes"] = codes
+    n = check_same_rows(func, **arrays)
+    n_splits = check_int(n_splits, "n_splits", func, 2, n)
+    rng = check_random_state(random_state, func)
+    seed = int(rng.integers(0, 2**31 - 1))
+
+    use_svd = exposure.shape[1] > SUPERVISED_SVD_COMPONENTS
+    if not use_svd and sparse.issparse(exposure):
+        exposure = exposure.toarray()
+    onehot = None if codes is None else _onehot_fields(codes)
+    folds = list(KFold(n_splits=n_splits, shuffle=True, random_state=seed).split(true))
+    reduced = []
+    for train, test in folds:
+        if use_svd:
+            svd = TruncatedSVD(SUPERVISED_SVD_COMPONENTS, random_state=seed).fit(exposure[train])
+            reduced.append((svd.transform(exposure[train]), svd.transform(exposure[test])))
+        else:
+            reduced.append((exposure[train], exposure[test]))
+
+    def cross_fit(with_w: bool) -> float:
+        pred = np.zeros_like(true)
+        for (train, test), (x_train, x_test) in zip(folds, reduced, strict=True):
+            if with_w:
+                x_train, x_test = np.c_[x_train, onehot[train]], np.c_[x_test, onehot[test]]
+            for k in range(true.shape[1]):
+                model = HistGradientBoostingRegressor(
+                    max_iter=SUPERVISED_MAX_ITER,
+                    early_stopping=len(train) >= SUPERVISED_EARLY_STOPPING_MIN,
+                    validation_fraction=0.1,
+                    n_iter_no_change=SUPERVISED_PATIENCE,
+                    random_state=seed,
+                )
+                pred[test, k] = model.fit(x_train, true[train, k]).predict(x_test)
+            # Centred within the fold: a fold-to-fold shift of the predictions (a constant fit
+            # on each training part is the mean of the other folds) would otherwise correlate
+            # with the folds' own means of C and score about sqrt((n_splits - 1) / n_users).
+            # A constant block becomes exact zeros (its mean could differ from it by rounding).
+            block = pred[test]
+            pred[test] = block - np.where(np.ptp(block, axis=0) == 0, block[0], block.mean(axis=0))
+        return float(mcc(true, pred, method=method))
+
+    features = (
+        f"TruncatedSVD({SUPERVISED_SVD_COMPONENTS}) of the exposure rows"
+        if use_svd
+        else "the raw exposure rows"
+    )
+    out: dict[str, float | str] = {}
+    if onehot is not None:
+        out["exposure_w"] = cross_fit(True)
+    out["exposure"] = cross_fit(False)
+    with_w = " (+ one-hot W)" if onehot is not None else ""
+    out["estimator"] = (
+        f"HistGradientBoostingRegressor per dimension on {features}{with_w}, "
+        f"{n_splits}-fold cross-fitted"
+    )
+    return out
+
+
+def _onehot_fields(codes: np.ndarray) -> np.ndarray:
+    """One-hot encoding of every field of ``codes`` (n_users, n_fields), concatenated."""
+    blocks = []
+    for f in range(codes.shape[1]):
+        _, inverse = np.unique(codes[:, f], return_inverse=True)
+        inverse = inverse.reshape(-1)
+        block = np.zeros((len(inverse), int(inverse.max()) + 1))
+        block[np.arange(len(inverse)), inverse] = 1.0
+        blocks.append(block)
+    return np.hstack(blocks)

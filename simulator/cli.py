@@ -319,6 +319,11 @@ def simgen(
             f"R^2 exposure {r2.get('exposure', float('nan')):.3f} / W "
             f"{r2.get('proxy', float('nan')):.3f}"
         )
+        sup = refs.get("mcc_supervised") or {}
+        click.echo(
+            f"  supervised MCC:    exposure + W {sup.get('exposure_w', float('nan')):.3f}, "
+            f"exposure {sup.get('exposure', float('nan')):.3f} (cross-fitted ceiling)"
+        )
     click.echo(f"wrote {path}")
 
 

@@ -11,7 +11,14 @@ Every MCC of a learned confounder should be read against two lines that depend o
 and one figure on how much the exposures themselves say about C:
 
 - ``r2_exposure``: held-out R^2 of a ridge regression of C on the exposure row, on one-hot W and on
-  both (:func:`metrics.reference.exposure_r2`).
+  both (:func:`metrics.reference.exposure_r2`);
+
+and the supervised ceiling (DESIGN §5):
+
+- ``mcc_supervised``: strong MCC of a cross-fitted nonlinear regressor of C trained on the truth,
+  from the exposure row and W (``exposure_w``) and from the exposure row alone (``exposure``)
+  (:func:`metrics.reference.mcc_supervised`): no encoder q(C | A, W) can beat ``exposure_w`` by
+  more than estimation error.
 
 :func:`dataset_references` computes them from a :class:`~simulator.dataset.RecDataset`;
 :func:`references_for` adds the cache: for a ``simgen`` directory the figures are written to
@@ -51,8 +58,11 @@ __all__ = [
 
 REFERENCES_FILE = "references.json"
 REFERENCES_FORMAT = "ividr-references"
-#: Bumped whenever the figures' definition changes, so stale caches are recomputed.
-REFERENCES_VERSION = 1
+#: Bumped whenever the figures' definition changes, so stale caches are recomputed
+#: (2: the supervised ceiling ``mcc_supervised`` was added).
+REFERENCES_VERSION = 2
+#: Top-level keys a cached file must hold to be used (older caches lack some: recomputed).
+REFERENCES_KEYS = ("mcc_proxy_oracle", "mcc_chance", "r2_exposure", "mcc_supervised")
 DEFAULT_N_DRAWS = 200
 
 _MEMO: dict[tuple[str, float, int, int], dict[str, Any]] = {}
@@ -61,7 +71,7 @@ _MEMO: dict[tuple[str, float, int, int], dict[str, Any]] = {}
 def dataset_references(
     dataset, *, n_draws: int = DEFAULT_N_DRAWS, random_state: int = 0
 ) -> dict[str, Any]:
-    """Proxy-oracle MCC, chance MCC and exposure R^2 of a dataset with a true confounder.
+    """Proxy-oracle MCC, chance MCC, exposure R^2 and supervised ceiling of a dataset with a truth.
 
     Parameters
     ----------
@@ -70,7 +80,8 @@ def dataset_references(
     n_draws : int, default 200
         Simulated draws of the chance level.
     random_state : int, default 0
-        Seeds the weak-MCC half split, the chance draws and the ridge's 70/30 user split.
+        Seeds the weak-MCC half split, the chance draws, the ridge's 70/30 user split and the
+        supervised ceiling's folds.
 
     Returns
     -------
@@ -79,7 +90,9 @@ def dataset_references(
         min_group_size}; ``mcc_chance``: {mean, std, p95, analytic, analytic_upper, n_draws,
         d_learned}; ``r2_exposure``: {exposure, proxy, exposure_and_proxy, alpha_exposure,
         alpha_proxy, alpha_exposure_and_proxy, n_train, n_test} or None when it is undefined
-        (a constant column of C, fewer than 4 users); plus ``n_users``, ``d_true``,
+        (a constant column of C, fewer than 4 users); ``mcc_supervised``: {exposure_w, exposure,
+        estimator} (5-fold cross-fitted strong MCC from the exposures and W / the exposures
+        alone) or None when it is undefined (fewer than 5 users); plus ``n_users``, ``d_true``,
         ``random_state``, ``format``, ``version``.
 
     Raises
@@ -88,7 +101,7 @@ def dataset_references(
         When the dataset carries no true confounder.
     """
     from metrics._validation import MetricInputError
-    from metrics.reference import chance_mcc, exposure_r2, proxy_oracle
+    from metrics.reference import chance_mcc, exposure_r2, mcc_supervised, proxy_oracle
 
     truth = dataset.confounder
     if truth is None:
@@ -115,6 +128,15 @@ def dataset_references(
         }
     except MetricInputError:
         r2_out = None
+    try:
+        sup = mcc_supervised(c, dataset.exposure_csr(), dataset.proxy, random_state=random_state)
+        sup_out: dict[str, Any] | None = {
+            "exposure_w": float(sup["exposure_w"]),
+            "exposure": float(sup["exposure"]),
+            "estimator": str(sup["estimator"]),
+        }
+    except MetricInputError:
+        sup_out = None
     return {
         "format": REFERENCES_FORMAT,
         "version": REFERENCES_VERSION,
@@ -138,6 +160,7 @@ def dataset_references(
             "d_learned": int(d),
         },
         "r2_exposure": r2_out,
+        "mcc_supervised": sup_out,
     }
 
 
@@ -146,11 +169,14 @@ def flat_references(refs: dict[str, Any] | None) -> dict[str, float | None]:
 
     ``ref_oracle`` / ``ref_oracle_weak`` (proxy-oracle strong / weak MCC), ``ref_chance`` /
     ``ref_chance_p95`` (chance MCC mean / 95th percentile), ``ref_r2_exposure`` /
-    ``ref_r2_proxy`` (held-out ridge R^2 from the exposures / from W). Empty for None.
+    ``ref_r2_proxy`` (held-out ridge R^2 from the exposures / from W),
+    ``ref_supervised_exposure_w`` / ``ref_supervised_exposure`` (supervised ceiling: strong MCC
+    from the exposures and W / from the exposures alone; None when undefined). Empty for None.
     """
     if not refs:
         return {}
     r2 = refs.get("r2_exposure") or {}
+    sup = refs.get("mcc_supervised") or {}
     return {
         "ref_oracle": refs["mcc_proxy_oracle"]["strong"],
         "ref_oracle_weak": refs["mcc_proxy_oracle"]["weak"],
@@ -158,6 +184,8 @@ def flat_references(refs: dict[str, Any] | None) -> dict[str, float | None]:
         "ref_chance_p95": refs["mcc_chance"]["p95"],
         "ref_r2_exposure": r2.get("exposure"),
         "ref_r2_proxy": r2.get("proxy"),
+        "ref_supervised_exposure_w": sup.get("exposure_w"),
+        "ref_supervised_exposure": sup.get("exposure"),
     }
 
 
@@ -176,6 +204,7 @@ def read_references(path: str | Path, *, n_draws: int = DEFAULT_N_DRAWS, random_
             and refs.get("meta_sha256") == _meta_digest(path)
             and refs.get("random_state") == random_state
             and refs.get("mcc_chance", {}).get("n_draws") == n_draws
+            and all(key in refs for key in REFERENCES_KEYS)
         )
     except (OSError, ValueError, AttributeError):
         return None

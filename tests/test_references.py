@@ -81,6 +81,10 @@ def test_proxy_oracle_is_one_when_c_is_a_function_of_w():
     assert refs["mcc_proxy_oracle"]["r2"] == pytest.approx(1.0)
     assert refs["r2_exposure"]["proxy"] > 0.99
     assert refs["mcc_chance"]["p95"] < 0.2 and refs["d_true"] == 2
+    # The supervised ceiling reaches the oracle from W; the random exposures alone say nothing.
+    assert refs["mcc_supervised"]["exposure_w"] > 0.99
+    assert refs["mcc_supervised"]["exposure"] < 0.3
+    assert "HistGradientBoostingRegressor" in refs["mcc_supervised"]["estimator"]
 
 
 def test_proxy_oracle_is_near_chance_when_c_is_independent_of_w():
@@ -127,6 +131,8 @@ def test_no_truth_raises_and_flat_references():
         "ref_chance_p95",
         "ref_r2_exposure",
         "ref_r2_proxy",
+        "ref_supervised_exposure_w",
+        "ref_supervised_exposure",
     }
 
 
@@ -160,6 +166,30 @@ def test_references_are_cached_beside_meta(tmp_path, monkeypatch):
     (path / "meta.json").write_text(json.dumps(meta))
     with pytest.raises(AssertionError, match="recomputed"):
         references_for(path, write=False)
+
+
+def test_an_old_cache_without_the_supervised_ceiling_is_recomputed(tmp_path):
+    from simulator.config import SimConfig
+    from simulator.generate import generate
+    from simulator.references import REFERENCES_VERSION, read_references
+    from simulator.writer import write_dataset
+
+    path = tmp_path / "data"
+    write_dataset(generate(SimConfig.from_preset("idcf", seed=1, **TINY_SIM)), path)
+    refs = references_for(path)
+    sup = refs["mcc_supervised"]
+    assert 0 <= sup["exposure"] <= 1 and 0.8 < sup["exposure_w"] <= 1
+    assert flat_references(refs)["ref_supervised_exposure_w"] == sup["exposure_w"]
+    # A cache written before the ceiling existed: version 1, no "mcc_supervised" key.
+    old = {k: v for k, v in refs.items() if k != "mcc_supervised"}
+    for version in (1, REFERENCES_VERSION):  # also a current version stamp missing the key
+        (path / REFERENCES_FILE).write_text(json.dumps({**old, "version": version}))
+        assert read_references(path) is None
+        assert references_for(path) == refs  # recomputed, not a KeyError
+        assert json.loads((path / REFERENCES_FILE).read_text()) == refs  # and rewritten
+    # An old figure set read through flat_references gives None for the ceiling.
+    flat = flat_references(old)
+    assert flat["ref_supervised_exposure_w"] is None and flat["ref_supervised_exposure"] is None
 
 
 def test_other_layouts_are_never_written(tmp_path):

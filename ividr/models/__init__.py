@@ -5,7 +5,7 @@ from ividr.models.base import BaseRecommender, NotFittedError, TrainingDivergedE
 from ividr.models.idcf import IDCF, IDCFW
 from ividr.models.iv4r import IV4RMF
 from ividr.models.ivae import IVAE, VAE
-from ividr.models.ividr import IViDR
+from ividr.models.ividr import IViDR, IViDRReleased
 from ividr.models.mf import MF, MFWF
 
 __all__ = [
@@ -18,6 +18,7 @@ __all__ = [
     "VAE",
     "BaseRecommender",
     "IViDR",
+    "IViDRReleased",
     "NotFittedError",
     "TrainingDivergedError",
 ]
