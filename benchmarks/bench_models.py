@@ -1,12 +1,17 @@
-"""Speed of the latent stage and of a whole iDCF fit on the default 10,000 x 1,000 dataset.
+"""Speed of the latent stage and of whole fits on the default 10,000 x 1,000 dataset.
 
-Prints:
-- seconds per iVAE epoch (mini-batches of 1,024 users, plus the held-out evaluation), beside
-  the yardstick: one forward and backward pass of the same network on the whole exposure
-  matrix in a single batch (goal: an epoch within 3x the yardstick);
-- the wall time of a whole iDCF fit with the defaults (goal: under 2 minutes on 2 cores).
+    .venv/bin/python benchmarks/bench_models.py --threads 1          # the README's figures
+    .venv/bin/python benchmarks/bench_models.py --users 2000 --items 300 --fits idcf --restarts 2
 
-Usage: ``python benchmarks/bench_models.py [--users 10000] [--items 1000] [--threads N]``.
+Prints, in one run:
+- the yardstick: one forward and backward pass of the iVAE on the whole exposure matrix in a
+  single batch, with the exposure rows as a dense matrix and as sparse rows;
+- seconds per latent epoch (mini-batches of users plus the held-out evaluation) for each speed
+  measure on its own: the former dense path (dense input, held-out exposure NDCG every epoch),
+  sparse input rows, no exposure NDCG when no rule reads it, a larger batch, and torch.compile;
+- whole fits with the defaults (``--fits``), their latent and recommender epochs and MCC, and
+  the same fit with ``--restarts`` restarts, with and without successive halving, as a ratio to
+  one fit.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import time
 import numpy as np
 import torch
 
+import ividr.models.ivae.net as ivae_net
 from ividr.api import FitConfig, fit_model
 from ividr.models.base import reset_parameters
 from ividr.models.ivae.estimator import latent_inputs
@@ -24,47 +30,28 @@ from ividr.models.ivae.net import IVAENet
 from ividr.training import train_latent
 from simulator import SimConfig, generate
 
+#: The first successive-halving rung timed with --restarts.
+SCREEN_EPOCHS = 25
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=20, help="epochs timed")
-    args = parser.parse_args()
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(f"torch threads: {torch.get_num_threads()}")
 
-    start = time.perf_counter()
-    data = generate(SimConfig(n_users=args.users, n_items=args.items, seed=0)).to_dataset()
-    print(
-        f"data: {data.n_users} x {data.n_items}, {len(data.train)} exposures "
-        f"(generated in {time.perf_counter() - start:.1f} s)"
-    )
-    x, w = latent_inputs(data)
-    net = IVAENet(data.n_items, w.shape[1], 2, 64, 3, learned_prior=True)
-    reset_parameters(net, torch.Generator().manual_seed(0))
-
-    # Yardstick: one forward + backward on the whole matrix in one batch.
+def yardstick(net: IVAENet, x: torch.Tensor, w: torch.Tensor, repeats: int = 5) -> float:
+    """Median seconds of one forward + backward pass on the whole matrix in one batch."""
     gen = torch.Generator().manual_seed(0)
     times = []
-    for _ in range(6):
+    for _ in range(repeats + 1):
         t0 = time.perf_counter()
         loss, _, _ = net.loss(x, w, None, 1.0, gen)
         net.zero_grad()
         loss.backward()
         times.append(time.perf_counter() - t0)
-    yard = float(np.median(times[1:]))
+    return float(np.median(times[1:]))
 
-    t0 = time.perf_counter()
-    train_latent(
-        net,
-        x,
-        w,
-        None,
-        epochs=args.epochs,
-        lr=1e-3,
+
+def epoch_seconds(net: IVAENet, x, w, epochs: int, **changes) -> float:
+    """Seconds per latent epoch with the default settings and ``changes``."""
+    settings = dict(
+        epochs=epochs,
+        lr=5e-4,
         weight_decay=1e-6,
         batch_size=1024,
         patience=10**9,
@@ -73,23 +60,114 @@ def main() -> None:
         l2_penalty=0.0,
         val_fraction=0.2,
         rng=np.random.default_rng(0),
+        recon_ndcg=False,
     )
-    epoch = (time.perf_counter() - t0) / args.epochs
-    print(
-        f"iVAE epoch: {epoch:.4f} s   yardstick (1 fwd+bwd, whole matrix): {yard:.4f} s   "
-        f"ratio {epoch / yard:.2f}x"
+    settings.update(changes)
+    reset_parameters(net, torch.Generator().manual_seed(0))
+    t0 = time.perf_counter()
+    train_latent(net, x, w, None, **settings)
+    return (time.perf_counter() - t0) / epochs
+
+
+def dense_input(enabled: bool) -> None:
+    """Force the dense first-layer product (the former path) or restore the automatic choice."""
+    ivae_net.SPARSE_INPUT_DENSITY = -1.0 if enabled else 0.25
+
+
+def fit_line(data, model: str, **changes) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    res = fit_model(data, FitConfig(model=model, seed=0, n_boot=0, trace_every=0, **changes))
+    wall = time.perf_counter() - t0
+    m = res.metrics
+    latent = sum(1 for r in res.history if r["stage"] == "latent")
+    restarts = m.get("restarts") or []
+    trained = sum(r["epochs"] for r in restarts) if restarts else latent
+    mcc = f"MCC {m['mcc']:.3f}" if "mcc" in m else "no truth"
+    return wall, (
+        f"{wall:6.1f} s  ({latent} latent epochs kept run, {trained} trained in all, "
+        f"{m['epochs_run'] - latent} recommender epochs; {mcc})"
     )
 
-    t0 = time.perf_counter()
-    result = fit_model(data, FitConfig(model="idcf", seed=0))
-    wall = time.perf_counter() - t0
-    m = result.metrics
-    latent_epochs = sum(1 for r in result.history if r["stage"] == "latent")
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=10000)
+    parser.add_argument("--items", type=int, default=1000)
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--epochs", type=int, default=10, help="latent epochs timed per measure")
+    parser.add_argument("--fits", default="idcf,ividr", help="whole fits timed ('' = none)")
+    parser.add_argument("--restarts", type=int, default=4, help="restarts timed (1 = skip)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"torch {torch.__version__}, threads: {torch.get_num_threads()}")
+
+    start = time.perf_counter()
+    data = generate(SimConfig(n_users=args.users, n_items=args.items, seed=0)).to_dataset()
     print(
-        f"whole iDCF fit: {wall:.1f} s ({latent_epochs} latent epochs, "
-        f"{m['epochs_run'] - latent_epochs} recommender epochs); MCC {m['mcc']:.3f}, "
-        f"test NDCG@5 {m['ndcg@5']:.4f}"
+        f"data: {data.n_users} x {data.n_items}, {len(data.train)} exposures, density "
+        f"{len(data.train) / (data.n_users * data.n_items):.3f} "
+        f"(generated in {time.perf_counter() - start:.1f} s)"
     )
+    x, w = latent_inputs(data)
+    net = IVAENet(data.n_items, w.shape[1], 2, 64, 3, learned_prior=True)
+    reset_parameters(net, torch.Generator().manual_seed(0))
+
+    dense_input(True)
+    yard_dense = yardstick(net, x, w)
+    dense_input(False)
+    yard = yardstick(net, x, w)
+    print(
+        f"yardstick, 1 fwd+bwd on the whole matrix: dense {yard_dense:.4f} s, sparse {yard:.4f} s"
+    )
+
+    rows = []
+    dense_input(True)
+    rows.append(("dense input + exposure NDCG each epoch (before)", x, dict(recon_ndcg=True)))
+    measures = [
+        ("sparse input + exposure NDCG each epoch", dict(recon_ndcg=True)),
+        ("sparse input, no exposure NDCG (default)", {}),
+        ("sparse input, batch 2048", dict(batch_size=2048)),
+    ]
+    before = epoch_seconds(net, x, w, args.epochs, recon_ndcg=True)
+    print(
+        f"latent epoch, {rows[0][0]}: {before:.4f} s ({before / yard_dense:.2f}x dense yardstick)"
+    )
+    dense_input(False)
+    for label, changes in measures:
+        sec = epoch_seconds(net, x, w, args.epochs, **changes)
+        print(f"latent epoch, {label}: {sec:.4f} s ({before / sec:.2f}x faster than before)")
+    if not args.no_compile:
+        compiled = IVAENet(data.n_items, w.shape[1], 2, 64, 3, learned_prior=True)
+        dense_input(True)  # nonzero() has a data-dependent shape: compile the dense path
+        compiled.loss = torch.compile(compiled.loss, dynamic=False)
+        t0 = time.perf_counter()
+        try:
+            epoch_seconds(compiled, x, w, 1)  # compiles
+            warm = time.perf_counter() - t0
+            sec = epoch_seconds(compiled, x, w, args.epochs)
+            print(
+                f"latent epoch, torch.compile (dense input): {sec:.4f} s "
+                f"({before / sec:.2f}x faster than before) after {warm:.0f} s of compilation"
+            )
+        except Exception as exc:  # noqa: BLE001 - a missing compiler is a figure, not a crash
+            print(f"latent epoch, torch.compile: failed ({type(exc).__name__}: {exc})")
+        dense_input(False)
+
+    for model in [m for m in args.fits.split(",") if m]:
+        one, line = fit_line(data, model)
+        print(f"whole {model} fit, defaults: {line}")
+        if args.restarts > 1:
+            for screen in (0, SCREEN_EPOCHS):
+                wall, line = fit_line(
+                    data, model, restarts=args.restarts, restart_screen_epochs=screen
+                )
+                label = "to the end" if screen == 0 else f"halving from epoch {screen}"
+                print(
+                    f"whole {model} fit, {args.restarts} restarts ({label}): {line}; "
+                    f"{wall / one:.2f}x one fit"
+                )
 
 
 if __name__ == "__main__":

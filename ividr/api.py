@@ -27,12 +27,13 @@ import numpy as np
 import torch
 
 from ividr import diagnostics
-from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR
+from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR, IViDRReleased
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.iv4r.net import IV4RMFNet
 from ividr.models.ivae.net import IVAENet
 from ividr.models.ividr.net import FusedIVAENet
+from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.training import LOSSES, STOP_RULES, ranking_metrics
 
@@ -62,6 +63,7 @@ MODEL_NAMES = (
     "ividr-t",
     "ividr-f",
     "ividr-r",
+    "ividr-released",
 )
 
 #: Model name -> (estimator class, fixed keyword arguments).
@@ -77,10 +79,20 @@ _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
     "ividr-t": (IViDR, {"variant": "t"}),
     "ividr-f": (IViDR, {"variant": "f"}),
     "ividr-r": (IViDR, {"variant": "r"}),
+    "ividr-released": (IViDRReleased, {"variant": "full"}),
 }
 _CLASSES = {cls.__name__: cls for cls, _ in _ESTIMATORS.values()}
 _NETS = {
-    cls.__name__: cls for cls in (MFNet, MFWFNet, IVAENet, FusedIVAENet, LatentMFNet, IV4RMFNet)
+    cls.__name__: cls
+    for cls in (
+        MFNet,
+        MFWFNet,
+        IVAENet,
+        FusedIVAENet,
+        ReleasedFusedIVAENet,
+        LatentMFNet,
+        IV4RMFNet,
+    )
 }
 LATENT_ONLY = ("vae", "ivae")
 
@@ -530,6 +542,7 @@ def fit_model(
                     est.history_,
                     patience=est.latent_patience,
                     kl_anneal_epochs=est.kl_anneal_epochs,
+                    from_start=est.patience_from_start,
                 )
     if est.has_latents:
         metrics["stop_on"] = config.stop_on

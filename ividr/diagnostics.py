@@ -140,6 +140,7 @@ def replay_stop_rules(
     patience: int,
     kl_anneal_epochs: int,
     rules: tuple[str, ...] | None = None,
+    from_start: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """What each stopping rule would have kept, replayed over a full latent-stage trace.
 
@@ -157,6 +158,8 @@ def replay_stop_rules(
         The latent stage's settings (``latent_patience``, ``kl_anneal_epochs``).
     rules : tuple of str or None
         Default: every rule of :data:`ividr.training.STOP_RULES`.
+    from_start : bool, default False
+        The run's ``patience_from_start``.
 
     Returns
     -------
@@ -187,7 +190,9 @@ def replay_stop_rules(
     mcc = np.array([float(r["mcc"]) for r in rows])
     out: dict[str, dict[str, Any]] = {}
     for rule in rules or STOP_RULES:
-        decide = CheckpointRule(rule, patience=patience, kl_anneal_epochs=kl_anneal_epochs)
+        decide = CheckpointRule(
+            rule, patience=patience, kl_anneal_epochs=kl_anneal_epochs, from_start=from_start
+        )
         stop = len(rows) - 1
         for r in rows:
             decide.update(

@@ -301,8 +301,9 @@ class LatentTrainer:
     The state (optimiser, batch generator, checkpoint rule, best state) lives here, so a caller
     can train several restarts side by side and stop the poor ones early
     (:func:`ividr.models.ivae.estimator.fit_latent_stage`). :func:`train_latent` runs one to
-    the end. Parameters as :func:`train_latent`, plus the shared ``split`` and this run's
-    torch ``generator`` (batch order and sampling).
+    the end. Parameters as :func:`train_latent`, plus the shared ``split``, this run's torch
+    ``generator`` (batch order and sampling) and ``recon_ndcg``: whether to compute the held-out
+    exposure-reconstruction NDCG@5 every epoch (default: when the rule reads it; NaN otherwise).
     """
 
     def __init__(
@@ -327,6 +328,7 @@ class LatentTrainer:
         on_epoch: Callable[[int], dict | None] | None = None,
         stop_on: str = "elbo",
         patience_from_start: bool = False,
+        recon_ndcg: bool | None = None,
     ):
         self.checkpoint = CheckpointRule(
             stop_on,
@@ -349,6 +351,9 @@ class LatentTrainer:
         self.step = 0
         self.stopped = False
         self.val_gen = torch.Generator()
+        # The held-out exposure-reconstruction NDCG costs a second decoder pass: only when a
+        # rule or a trace reads it.
+        self.recon_ndcg = stop_on != "elbo" if recon_ndcg is None else bool(recon_ndcg)
 
     @property
     def epoch(self) -> int:
@@ -408,7 +413,7 @@ class LatentTrainer:
         with torch.no_grad():
             self.val_gen.manual_seed(split.val_seed)
             val_loss, _, _ = net.loss(x, w, t, self.beta_max, self.val_gen)
-            recon_ndcg = exposure_ndcg(net, x, w, t)
+            recon_ndcg = exposure_ndcg(net, x, w, t) if self.recon_ndcg else math.nan
         val_loss = float(val_loss)
         check_finite(val_loss, f"{stage} validation loss at epoch {epoch}")
         row: dict[str, Any] = {
@@ -473,6 +478,7 @@ def train_latent(
     on_epoch: Callable[[int], dict | None] | None = None,
     stop_on: str = "elbo",
     patience_from_start: bool = False,
+    recon_ndcg: bool = True,
 ) -> list[dict[str, Any]]:
     """Fit a latent model ``net.loss(x, w, t, anneal, generator)`` over users' rows.
 
@@ -497,6 +503,8 @@ def train_latent(
         "epochs" = run all ``epochs`` and keep the last state.
     patience_from_start : bool, default False
         Count the patience from epoch 0 (see :class:`CheckpointRule`).
+    recon_ndcg : bool, default True
+        Compute ``val_recon_ndcg@5`` every epoch (NaN otherwise; the "ndcg" rule needs it).
 
     Returns
     -------
@@ -527,6 +535,7 @@ def train_latent(
         on_epoch=on_epoch,
         stop_on=stop_on,
         patience_from_start=patience_from_start,
+        recon_ndcg=recon_ndcg or stop_on == "ndcg",
     )
     return trainer.run().finish()
 

@@ -170,6 +170,7 @@ def fit_latent_stage(
                 on_epoch=on_epoch,
                 stop_on=getattr(est, "stop_on", "elbo"),
                 patience_from_start=est.patience_from_start,
+                recon_ndcg=callback is not None or getattr(est, "stop_on", "elbo") != "elbo",
             )
         )
     alive = list(range(restarts))

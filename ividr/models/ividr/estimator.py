@@ -128,11 +128,16 @@ class IViDR(BaseRecommender):
             "rho": float(self.rho),
             "tau": float(self.tau),
         }
-        net = FusedIVAENet(**spec)
+        net = self._latent_net(spec, rng)
         net = fit_latent_stage(self, net, x, w, t, rng, progress, callback)
         self._add_net("latent", net, spec)
         # Stage 3: Eq. 24 with C from the fused posterior.
         fit_latent_head(self, dataset, val, rng, progress, phi=self.phi, lam=self.lam)
+
+    def _latent_net(self, spec: dict, rng: np.random.Generator) -> FusedIVAENet:
+        """Stage 2's net built from ``spec`` (a hook: the audit variant ``ividr-released``
+        builds its own net here and adds its keys to ``spec``, which the model file saves)."""
+        return FusedIVAENet(**spec)
 
     def _score(self, users, items):
         return self.nets_["recommender"](users, items)

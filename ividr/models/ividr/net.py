@@ -56,8 +56,7 @@ class FusedIVAENet(IVAENet):
         if self.rho == 0.0:
             # C1 has weight 0: the fused posterior is q(C2 | A, W) itself (exactly the iVAE).
             return self.tau * mean2, log_var2 + 2.0 * torch.log(torch.tensor(abs(self.tau)))
-        x_re = x + self.proj(t)
-        mean1, log_var1 = self.encode(x_re, w)
+        mean1, log_var1 = self.encode(x, w, shift=(t, self.proj.weight))  # X^re = X + P t
         mean = self.rho * mean1 + self.tau * mean2
         var = self.rho**2 * log_var1.exp() + self.tau**2 * log_var2.exp()
         return mean, var.log()
