@@ -18,10 +18,11 @@ import click
 import numpy as np
 
 from ividr import __version__
-from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
+from ividr.api import MODEL_NAMES, FitConfig, fit_model, protocol_overrides, save_model
 from ividr.cli_common import OneLineCommand
 from ividr.defaults import DEFAULT_RESTARTS
 from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings, write_history_csv
+from ividr.protocols import PROTOCOLS
 from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
 
@@ -44,6 +45,7 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
         "version": __version__,
         "estimator": type(result.estimator).__name__,
         "estimator_params": result.estimator.get_params(),
+        "protocol_settings": protocol_overrides(result.config),
     }
     (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
     (tmp / "history.json").write_text(json.dumps(result.history, default=float) + "\n")
@@ -160,6 +162,28 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     "with the lowest held-out negative ELBO is kept (never the truth). metrics.json lists each.",
 )
 @click.option(
+    "--latent-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Maximum epochs of the latent (iVAE) stage [default: 1000; --protocol released: the "
+    "released code's, 2000 for iDCF, 1000 for IViDR].",
+)
+@click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default="ours",
+    show_default=True,
+    help="Latent-stage training schedule: ours, or the released codes' (max epochs and lr of the "
+    "model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
+    "1024); saved in config.json with the values in effect.",
+)
+@click.option(
+    "--latent-grid",
+    is_flag=True,
+    help="Fit the latent stage at latent lr 1e-3, 5e-4 x L2 penalty 0, 0.01 and keep the lowest "
+    "held-out negative ELBO (never the truth); metrics.json lists every point.",
+)
+@click.option(
     "--trace-every",
     type=click.IntRange(min=0),
     default=None,
@@ -191,6 +215,9 @@ def fit(
     references: bool,
     stop_on: str,
     restarts: int,
+    latent_epochs: int | None,
+    protocol: str,
+    latent_grid: bool,
     trace_every: int | None,
     n_boot: int,
     overwrite: bool,
@@ -215,6 +242,9 @@ def fit(
         shuffle_aux=shuffle_aux,
         stop_on=stop_on,
         restarts=restarts,
+        latent_epochs=latent_epochs,
+        protocol=protocol,
+        latent_grid=latent_grid,
         trace_every=trace_every,
         n_boot=n_boot,
     )

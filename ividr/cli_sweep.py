@@ -9,6 +9,7 @@ import click
 
 from ividr.cli_common import OneLineCommand
 from ividr.defaults import DEFAULT_RESTARTS
+from ividr.protocols import PROTOCOLS
 from ividr.sweep import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
@@ -294,6 +295,20 @@ def build_config(
     "(ividr fit --restarts).",
 )
 @click.option(
+    "--protocol",
+    type=click.Choice(PROTOCOLS),
+    default="ours",
+    show_default=True,
+    help="Latent-stage training schedule of every fit: ours, or the released codes' (ividr fit "
+    "--protocol).",
+)
+@click.option(
+    "--latent-grid",
+    is_flag=True,
+    help="Every latent stage searches latent lr x L2 penalty and keeps the lowest held-out "
+    "negative ELBO (ividr fit --latent-grid).",
+)
+@click.option(
     "--epochs",
     type=click.IntRange(min=1),
     default=None,
@@ -369,6 +384,8 @@ def sweep(
     data_seeds: int | None,
     model_seeds: int | None,
     restarts: int,
+    protocol: str,
+    latent_grid: bool,
     epochs: int | None,
     latent_epochs: int | None,
     stop_on: str | None,
@@ -401,6 +418,10 @@ def sweep(
     fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
     if restarts != DEFAULT_RESTARTS:
         fit_overrides["restarts"] = restarts
+    if protocol != "ours":
+        fit_overrides["protocol"] = protocol
+    if latent_grid:
+        fit_overrides["latent_grid"] = True
     if trace_every is not None:
         fit_overrides["trace_every"] = trace_every
     if stop_on is not None:

@@ -589,9 +589,10 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
     dict
         ``metrics`` (dict of float: mcc, mcc_weak, ndcg@5, recall@5, seconds, ...),
         ``latents`` (ndarray of shape (n_users, d) or None: the posterior mean),
-        ``config`` (the FitConfig as a dict).
+        ``config`` (the FitConfig as a dict, plus ``protocol_settings``: what its protocol set,
+        :func:`ividr.api.protocol_overrides`).
     """
-    from ividr.api import fit_model
+    from ividr.api import fit_model, protocol_overrides
 
     fit_config = config.fit_config(spec.model, spec.seed)
     result = fit_model(dataset, fit_config)
@@ -605,7 +606,8 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
             metrics["mcc"] = mcc(truth, latents)
         if "mcc_weak" not in metrics:
             metrics["mcc_weak"] = mcc(truth, latents, weak=True)
-    return {"metrics": metrics, "latents": latents, "config": fit_config.to_dict()}
+    saved = {**fit_config.to_dict(), "protocol_settings": protocol_overrides(fit_config)}
+    return {"metrics": metrics, "latents": latents, "config": saved}
 
 
 def flat_diagnostics(metrics: dict[str, Any]) -> dict[str, Any]:

@@ -241,5 +241,43 @@ def test_demo_small_end_to_end(tmp_path):
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
     for model in ("idcf", "ividr"):
         assert 0.0 <= float(lines[model][1]) <= 1.0  # its MCC
+        # beside it: prior-only, proxy oracle, the two supervised ceilings and chance
+        assert all(0.0 <= float(cell) <= 1.0 for cell in lines[model][2:7])
+    assert lines["model"][:3] == ["model", "MCC", "prior-only"]
+    assert "How" in lines and "proxy oracle" in result.stdout
     assert (out / "figure3.png").stat().st_size > 0 and (out / "figure3.pdf").stat().st_size > 0
     assert (out / "data" / "meta.json").is_file()
+
+
+def test_demo_table_puts_each_mcc_beside_its_reference_levels():
+    from ividr.demo import READING, format_results
+
+    row = {
+        "mcc": 0.61,
+        "mcc_prior_only": 0.72,
+        "ref_oracle": 0.94,
+        "ref_supervised_exposure_w": 0.9,
+        "ref_supervised_exposure": 0.5,
+        "ref_chance": 0.02,
+        "mcc_weak": 0.7,
+        "ndcg@5": 0.8,
+        "recall@5": 0.6,
+        "fit_seconds": 12.0,
+    }
+    lines = format_results({"idcf": row, "ividr": {"mcc": 0.5, "mcc_weak": 0.6}})
+    head = lines[0].split()
+    assert head[:3] == ["model", "MCC", "prior-only"]
+    assert lines[0].index("oracle") < lines[0].index("ceil A+W") < lines[0].index("chance")
+    assert lines[1].split()[:7] == [
+        "idcf",
+        "0.6100",
+        "0.7200",
+        "0.9400",
+        "0.9000",
+        "0.5000",
+        "0.0200",
+    ]
+    # A figure the row lacks (no truth, no reference) prints as "-"; the columns stay aligned.
+    assert lines[2].split()[:3] == ["ividr", "0.5000", "-"]
+    assert len({len(line) for line in lines[:3]}) == 1
+    assert lines[-1] == READING and READING.startswith("How to read it")

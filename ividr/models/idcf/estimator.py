@@ -83,7 +83,7 @@ class IDCF(BaseRecommender):
         hidden_dim: int = 64,
         n_layers: int = 3,
         latent_epochs: int = 1000,
-        latent_lr: float = 1e-3,
+        latent_lr: float = 5e-4,
         latent_weight_decay: float = 1e-6,
         latent_batch_size: int = 1024,
         latent_patience: int = 50,
@@ -94,6 +94,7 @@ class IDCF(BaseRecommender):
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
+        latent_grid: bool = False,
         n_samples: int = 10,
         standardize_latents: bool = False,
     ):

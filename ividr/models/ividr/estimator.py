@@ -20,7 +20,7 @@ from ividr.models.idcf.estimator import HEAD_DOC, fit_latent_head
 from ividr.models.iv4r.estimator import IV_DOC, fit_iv4r_stage
 from ividr.models.ivae.estimator import (
     LATENT_DOC,
-    fit_latent_stage,
+    fit_latent_search,
     latent_inputs,
     resolve_latent_dim,
 )
@@ -77,7 +77,7 @@ class IViDR(BaseRecommender):
         hidden_dim: int = 64,
         n_layers: int = 3,
         latent_epochs: int = 1000,
-        latent_lr: float = 1e-3,
+        latent_lr: float = 5e-4,
         latent_weight_decay: float = 1e-6,
         latent_batch_size: int = 1024,
         latent_patience: int = 50,
@@ -88,6 +88,7 @@ class IViDR(BaseRecommender):
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
+        latent_grid: bool = False,
         n_samples: int = 10,
         standardize_latents: bool = False,
         iv_dim: int | None = None,
@@ -129,7 +130,7 @@ class IViDR(BaseRecommender):
             "tau": float(self.tau),
         }
         net = self._latent_net(spec, rng)
-        net = fit_latent_stage(self, net, x, w, t, rng, progress, callback)
+        net = fit_latent_search(self, net, x, w, t, rng, progress, callback)
         self._add_net("latent", net, spec)
         # Stage 3: Eq. 24 with C from the fused posterior.
         fit_latent_head(self, dataset, val, rng, progress, phi=self.phi, lam=self.lam)

@@ -1,0 +1,763 @@
+"""Table 5 on the paper's own draw: iDCF, IViDR and ``ividr-released`` on ividr-sim (issue 12).
+
+    .venv/bin/python benchmarks/ividr_sim.py             # 5 models x gamma 0..20 x 5 model seeds
+    .venv/bin/python benchmarks/ividr_sim.py --factors   # and where the gap to the paper comes from
+    .venv/bin/python benchmarks/ividr_sim.py --users 300 --values 0 --factor-values 0 \\
+        --model-seeds 1 --latent-epochs 5 --epochs 2 --factors \\
+        --out /tmp/ividr-sim --results-dir /tmp/ividr-sim   # a smoke run on 300 users
+
+Data: any folder of ``gamma_<G>`` dataset folders (``--data``; default
+``../shared/datasets/ividr-sim``, the draw behind the IViDR paper's Table 5, 10,000 users x 1,000
+items, read in place and never copied into the repository; ``../shared/datasets/idcf-sim`` works
+too, with ``--name`` to name its report). One draw, several fits: ``--data-seeds 1
+--model-seeds M`` of :class:`ividr.sweep.SweepConfig` (the seed seeds the model's initialisation
+and the validation/test split only).
+
+The main table (``RESULTS_DIR/<name>.md``, one row per run in ``<name>_runs.csv``): iDCF, IViDR
+and the audit variant ``ividr-released`` (the released forward pass, DESIGN §4.3), each with
+``+shuffle`` where given (the W-shuffled MCC: the same fit with W permuted across users), at every
+gamma. Beside each model's MCC (mean ± std over the model seeds): its learned prior mean's MCC
+(prior-only), the W-shuffled MCC, the proxy oracle E[C | W], chance, the supervised ceiling (from
+the exposures and W, and from the exposures alone) and the paper's figure.
+
+``--factors`` (issue 12 item 4) also fits iDCF and IViDR at ``--factor-values`` (0, 10, 20) with
+one factor changed at a time from our defaults: ``--protocol released`` (the released training
+schedule), the latent lr x L2 grid kept by held-out ELBO (``latent_grid``), 4 restarts kept by
+held-out ELBO; the baseline ("ours") and the released forward pass (``ividr-released``) are the
+main table's own runs, which ``--factors`` therefore runs too. Written to
+``RESULTS_DIR/<name>_factors.md`` and ``<name>_factors_runs.csv``.
+
+Every sweep is resumable (run the same command again after an interruption; finished runs are
+kept) and lives under ``--out`` (default ``sweep-out/ividr-sim``, gitignored): ``main/`` and
+``factors/<factor>/``; with ``--users N`` under ``users-N/``, beside the subsampled data (the
+first N users of every gamma folder, written there in the same layout). Nothing is chosen by the
+truth: latent stages keep their checkpoint, restart and grid point by held-out negative ELBO;
+C only scores the final posterior mean.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import shlex
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import click
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+for _path in (ROOT, ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from idcf_sim import _add_wall, load_text  # noqa: E402
+
+from ividr.sweep import (  # noqa: E402
+    SHUFFLE_SUFFIX,
+    SweepConfig,
+    data_sweep_values,
+    format_value,
+    parse_values,
+    run_sweep,
+)
+
+DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ividr-sim"
+DEFAULT_MODELS = "idcf,ividr,ividr-released,idcf+shuffle,ividr+shuffle"
+DEFAULT_FACTOR_VALUES = "0,10,20"
+DEFAULT_FACTOR_MODELS = "idcf,ividr"
+MODEL_LABELS = {"idcf": "iDCF", "ividr": "IViDR", "ividr-released": "ividr-released (audit)"}
+
+#: The IViDR paper's Table 5 (single runs) on this draw, by gamma (ividr-sim/README.md).
+PAPER_GAMMAS = (0, 5, 10, 15, 20)
+PAPER = {
+    "idcf": (0.8162, 0.7034, 0.6475, 0.5449, 0.4264),
+    "ividr": (0.8405, 0.7826, 0.7659, 0.6879, 0.6262),
+}
+#: The folder whose draw the paper's figures are about.
+PAPER_DATA_NAME = "ividr-sim"
+
+#: Factors of item 4 (one at a time from our defaults): name -> (label, FitConfig overrides).
+FACTORS: dict[str, tuple[str, dict]] = {
+    "released": (
+        "protocol released (released max epochs and lr, anneal 20%, patience 100 from 0, "
+        "batch 1024)",
+        {"protocol": "released"},
+    ),
+    "grid": ("lr x L2 grid kept by held-out ELBO", {"latent_grid": True}),
+    "restarts4": ("4 restarts kept by held-out ELBO", {"restarts": 4}),
+}
+#: The factor read from the main sweep's ``ividr-released`` runs (IViDR's column only).
+FORWARD_LABEL = "released forward pass (model ividr-released)"
+
+RUN_COLUMNS = (
+    "gamma",
+    "model",
+    "seed",
+    "mcc",
+    "mcc_weak",
+    "mcc_prior_only",
+    "ndcg@5",
+    "recall@5",
+    "epochs_run",
+    "fit_seconds",
+    "latent_grid_lr",
+    "latent_grid_l2",
+    "ref_oracle",
+    "ref_chance",
+    "ref_chance_p95",
+    "ref_supervised_exposure_w",
+    "ref_supervised_exposure",
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Data
+# --------------------------------------------------------------------------------------------
+def subsample_users(src: Path, dest: Path, n_users: int, values: Sequence) -> Path:
+    """The first ``n_users`` users of every ``gamma_<v>`` folder of ``src``, written to ``dest``.
+
+    Same layout (``gamma_<v>/train.csv``, ``random.csv``; ``user_feat_label.csv`` and
+    ``z_true.npy`` at the top), for smoke runs; each folder is written once (into a temporary
+    sibling, then renamed) and reused afterwards.
+    """
+    from simulator.loaders import load_dataset
+
+    dest.mkdir(parents=True, exist_ok=True)
+    for value in values:
+        target = dest / f"gamma_{format_value(value)}"
+        if (target / "random.csv").is_file() and (dest / "z_true.npy").is_file():
+            continue
+        data = load_dataset(src / f"gamma_{format_value(value)}")
+        if n_users > data.n_users:
+            raise click.BadParameter(
+                f"must be at most {data.n_users} (the data's users). Got {n_users} instead.",
+                param_hint="'--users'",
+            )
+        if not (dest / "z_true.npy").is_file():
+            labels = data.proxy[:n_users, :1]
+            np.savetxt(dest / "user_feat_label.csv", labels, fmt="%d", header="0", comments="")
+            np.save(dest / "z_true.npy", data.confounder[:n_users].astype(np.float32))
+        if (target / "random.csv").is_file():
+            continue
+        tmp = dest / f".{target.name}.tmp-{os.getpid()}"
+        tmp.mkdir(parents=True, exist_ok=True)
+        for name, part in (("train.csv", data.train), ("random.csv", data.unbiased)):
+            keep = part.user < n_users
+            rows = np.column_stack([part.user[keep], part.item[keep], part.rating[keep]])
+            np.savetxt(
+                tmp / name,
+                rows.astype(np.int64),
+                fmt="%d",
+                delimiter=",",
+                header="user_id,item_id,rating",
+                comments="",
+            )
+        os.replace(tmp, target)
+    return dest
+
+
+# --------------------------------------------------------------------------------------------
+# Figures from results rows
+# --------------------------------------------------------------------------------------------
+def _values_of(rows: list[dict], model: str, value, column: str) -> list[float]:
+    key = format_value(value)
+    return [
+        float(r[column])
+        for r in rows
+        if r["model"] == model
+        and format_value(r["value"]) == key
+        and r.get(column) is not None
+        and np.isfinite(float(r[column]))
+    ]
+
+
+def _ref(rows: list[dict], value, column: str) -> float | None:
+    key = format_value(value)
+    found = [
+        r[column] for r in rows if format_value(r["value"]) == key and r.get(column) is not None
+    ]
+    return float(found[0]) if found else None
+
+
+def mean_std(vals: list[float], digits: int = 4, spread: bool = False) -> str:
+    """``mean ± std (n=k)``; with ``spread`` also ``[min, max]``; ``–`` for no value."""
+    if not vals:
+        return "–"
+    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
+    text = f"{np.mean(vals):.{digits}f} ± {std:.{digits}f}"
+    if spread and len(vals) > 1:
+        text += f" [{min(vals):.{digits - 1}f}, {max(vals):.{digits - 1}f}]"
+    return text + f" (n={len(vals)})"
+
+
+def _num(value: float | None, digits: int = 4) -> str:
+    return "–" if value is None else f"{value:.{digits}f}"
+
+
+def paper_figure(model: str, value, show: bool) -> float | None:
+    """The paper's Table 5 MCC of ``model`` at gamma ``value`` (None where it has none)."""
+    if not show or model not in PAPER:
+        return None
+    try:
+        return PAPER[model][PAPER_GAMMAS.index(int(float(value)))]
+    except ValueError:
+        return None
+
+
+def base_models(models: Sequence[str]) -> list[str]:
+    """The models of a sweep without their ``+shuffle`` twins."""
+    return [m for m in models if not m.endswith(SHUFFLE_SUFFIX)]
+
+
+def main_table(rows: list[dict], models: Sequence[str], values: Sequence, paper: bool) -> list[str]:
+    """One row per (model, gamma): MCC and every level to read it against."""
+    header = (
+        "| model | γ | MCC (ours) | paper | prior-only MCC | W-shuffled MCC | proxy oracle | "
+        "chance (mean / p95) | ceiling: exposures + W | ceiling: exposures |"
+    )
+    lines = [header, "|---|---|" + "---|" * 8]
+    for model in base_models(models):
+        for v in values:
+            chance, p95 = _ref(rows, v, "ref_chance"), _ref(rows, v, "ref_chance_p95")
+            cells = [
+                MODEL_LABELS.get(model, model),
+                format_value(v),
+                mean_std(_values_of(rows, model, v, "mcc"), spread=True),
+                _num(paper_figure(model, v, paper)),
+                mean_std(_values_of(rows, model, v, "mcc_prior_only")),
+                mean_std(_values_of(rows, model + SHUFFLE_SUFFIX, v, "mcc")),
+                _num(_ref(rows, v, "ref_oracle")),
+                "–" if chance is None else f"{chance:.4f} / {_num(p95)}",
+                _num(_ref(rows, v, "ref_supervised_exposure_w")),
+                _num(_ref(rows, v, "ref_supervised_exposure")),
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return lines
+
+
+def wide_table(rows: list[dict], models: Sequence[str], values: Sequence, paper: bool) -> list[str]:
+    """Models x gammas: our mean MCC beside the paper's (the shape of Table 5)."""
+    lines = [
+        "| model | " + " | ".join(f"γ={format_value(v)}" for v in values) + " |",
+        "|---|" + "---|" * len(values),
+    ]
+    for model in base_models(models):
+        cells = []
+        for v in values:
+            vals = _values_of(rows, model, v, "mcc")
+            ours = f"{np.mean(vals):.4f}" if vals else "–"
+            ref = paper_figure(model, v, paper)
+            cells.append(ours if ref is None else f"{ours} (paper {ref:.4f})")
+        lines.append(f"| {MODEL_LABELS.get(model, model)} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def factor_rows(
+    main_rows: list[dict], factor_rows_by: dict[str, list[dict]]
+) -> list[tuple[str, str, list[dict]]]:
+    """(key, label, rows) of every factor, the baseline first, the forward pass last."""
+    out = [("ours", "ours (defaults)", [r for r in main_rows if r["model"] in ("idcf", "ividr")])]
+    for key, (label, _overrides) in FACTORS.items():
+        if key in factor_rows_by:
+            out.append((key, label, factor_rows_by[key]))
+    forward = [dict(r, model="ividr") for r in main_rows if r["model"] == "ividr-released"]
+    out.append(("forward", FORWARD_LABEL, forward))
+    return out
+
+
+def factors_table(
+    factors: list[tuple[str, str, list[dict]]],
+    models: Sequence[str],
+    values: Sequence,
+    paper: bool,
+    column: str = "mcc",
+) -> list[str]:
+    """Factors x (model, gamma): mean ± std and the change from ours in the mean."""
+    heads = [f"{MODEL_LABELS.get(m, m)} γ={format_value(v)}" for m in models for v in values]
+    lines = ["| factor | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
+    base = {
+        (m, format_value(v)): _values_of(factors[0][2], m, v, column)
+        for m in models
+        for v in values
+    }
+    for key, label, rows in factors:
+        cells = []
+        for m in models:
+            for v in values:
+                vals = _values_of(rows, m, v, column)
+                cell = mean_std(vals)
+                ref = base[(m, format_value(v))]
+                if key != "ours" and vals and ref:
+                    cell += f" (Δ {np.mean(vals) - np.mean(ref):+.4f})"
+                cells.append(cell)
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if paper and column == "mcc":
+        cells = [_num(paper_figure(m, v, True)) for m in models for v in values]
+        lines.append("| paper (Table 5, single runs) | " + " | ".join(cells) + " |")
+    return lines
+
+
+def grid_choice_line(rows: list[dict], models: Sequence[str]) -> list[str]:
+    """How often each grid point was kept, per model."""
+    parts = []
+    for m in models:
+        picks = [
+            (r.get("latent_grid_lr"), r.get("latent_grid_l2"))
+            for r in rows
+            if r["model"] == m and r.get("latent_grid_lr") is not None
+        ]
+        if picks:
+            counts: dict[tuple, int] = {}
+            for p in picks:
+                counts[p] = counts.get(p, 0) + 1
+            text = ", ".join(
+                f"lr {lr:g} / L2 {l2:g} in {n} fit(s)" for (lr, l2), n in sorted(counts.items())
+            )
+            parts.append(f"{MODEL_LABELS.get(m, m)}: {text}")
+    if not parts:
+        return []
+    return ["Grid point kept by the held-out ELBO: " + "; ".join(parts) + ".", ""]
+
+
+def write_runs_csv(path: Path, rows: list[dict], factor: dict[int, str] | None = None) -> None:
+    """One line per run; with ``factor`` (row index -> factor key) a leading ``factor`` column."""
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        writer = csv.writer(fh, lineterminator="\n")
+        writer.writerow((("factor",) if factor is not None else ()) + RUN_COLUMNS)
+        for i, r in enumerate(rows):
+            cells = [factor[i]] if factor is not None else []
+            for col in RUN_COLUMNS:
+                value = format_value(r.get("value")) if col == "gamma" else r.get(col)
+                if isinstance(value, float):
+                    value = f"{value:.6g}"
+                cells.append("" if value is None else value)
+            writer.writerow(cells)
+
+
+# --------------------------------------------------------------------------------------------
+# Reports
+# --------------------------------------------------------------------------------------------
+READING = (
+    "How to read it: chance is what latents unrelated to C score. The proxy oracle E[C | W] is "
+    "what a model that only embedded W reaches, so an MCC above it needs information from the "
+    "exposures beyond W. The supervised ceiling (a regressor of C trained on the truth, "
+    "cross-fitted) is what any encoder of (exposures, W) can reach, and from the exposures alone "
+    "what they carry on their own. Prior-only is the MCC of the learned prior mean mu_w(W) alone "
+    "(what the model made of W); the W-shuffled MCC is the same model fitted with W permuted "
+    "across users, i.e. what it learns from the exposures alone."
+)
+
+
+def _header(title: str, source: Path, config: SweepConfig, n_users: int | None) -> list[str]:
+    seeds = config.model_seeds or 1
+    shown = os.path.relpath(source, ROOT) if source.is_relative_to(ROOT.parent) else str(source)
+    lines = [
+        f"# {title}",
+        "",
+        f"Data: `{shown}` (`gamma_<γ>` folders"
+        + (f", subsampled to its first {n_users} users" if n_users else "")
+        + f"); one draw, model seeds 0..{seeds - 1} (each seeds the initialisation and the 30/70 "
+        "validation/test split of the random set). Settings: `ividr.api.FitConfig` defaults"
+        + (f" except {config.fit_overrides}" if config.fit_overrides else "")
+        + (f", recommender epochs={config.epochs}" if config.epochs is not None else "")
+        + ". Nothing is chosen by the truth (checkpoints, restarts and grid points by held-out "
+        "negative ELBO; the recommender by validation NDCG@5); C only scores the kept posterior "
+        "mean (strong MCC, Pearson).",
+        "",
+    ]
+    if source.name == PAPER_DATA_NAME:
+        lines += [
+            "The paper's figures are single runs of the released code on this very draw (its "
+            "README). Its instrument is W itself (the released layout), so Z is not independent "
+            "of W here (DESIGN §2).",
+            "",
+        ]
+    return lines
+
+
+def _footer(command: str, wall: dict, invocation: str, runs_csv: str) -> list[str]:
+    return [
+        "## How this was run",
+        "",
+        f"Command: `{command}`",
+        "",
+        f"Wall time: {wall['seconds']:.0f} s ({wall['seconds'] / 60:.1f} min) summed over "
+        f"{len(wall.get('invocations', []))} invocation(s); {invocation}. "
+        f"{load_text(wall)}. Machine: {os.cpu_count()} cores, {platform.node()}, "
+        f"{platform.processor() or platform.machine()}.",
+        "",
+        f"Per-run rows: `{runs_csv}`; sweep directories (gitignored): under the command's `--out`.",
+        "",
+    ]
+
+
+def write_main_report(
+    rows: list[dict],
+    config: SweepConfig,
+    *,
+    source: Path,
+    n_users: int | None,
+    results_dir: Path,
+    name: str,
+    command: str,
+    wall: dict,
+    invocation: str,
+) -> Path:
+    """``<name>.md`` and ``<name>_runs.csv``."""
+    paper = source.name == PAPER_DATA_NAME
+    lines = _header("Table 5 on its own data: MCC against γ", source, config, n_users)
+    lines += [
+        "## MCC and the levels to read it against",
+        "",
+        "Mean ± std over model seeds [min, max] (n = fits); `–`: not run or not defined "
+        "(the paper gives iDCF and IViDR only; W-shuffled only where `<model>+shuffle` ran).",
+        "",
+        *main_table(rows, config.models, config.values, paper),
+        "",
+        READING,
+        "",
+        "## Ours against the paper (mean MCC)",
+        "",
+        *wide_table(rows, config.models, config.values, paper),
+        "",
+        "`ividr-released` is not IViDR: it is the released code's latent forward pass (a fresh "
+        "random untrained layer on every call, two samples fused, KL on one branch, that "
+        "branch's mean scored), kept to show what that code computes.",
+        "",
+        *_footer(command, wall, invocation, f"{name}_runs.csv"),
+    ]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    target = results_dir / f"{name}.md"
+    target.write_text("\n".join(lines), encoding="utf-8")
+    write_runs_csv(results_dir / f"{name}_runs.csv", rows)
+    return target
+
+
+def write_factors_report(
+    main_rows: list[dict],
+    factor_rows_by: dict[str, list[dict]],
+    config: SweepConfig,
+    *,
+    models: Sequence[str],
+    values: Sequence,
+    source: Path,
+    n_users: int | None,
+    results_dir: Path,
+    name: str,
+    command: str,
+    wall: dict,
+    invocation: str,
+) -> Path:
+    """``<name>_factors.md`` and ``<name>_factors_runs.csv``."""
+    paper = source.name == PAPER_DATA_NAME
+    at = {format_value(v) for v in values}
+    main_sub = [r for r in main_rows if format_value(r["value"]) in at]
+    factors = factor_rows(main_sub, factor_rows_by)
+    lines = _header(
+        "Where the gap to the paper comes from: one factor at a time", source, config, n_users
+    )
+    lines += [
+        "Each row changes one thing from ours (the first row, the main table's own runs at these "
+        "γ): the released training protocol (`--protocol released`: the max epochs and lr of "
+        "the model's released code, KL annealing over 20% of the max epochs, patience 100 "
+        "counted from epoch 0, batch 1024; `ividr.protocols`), the latent lr x L2 grid kept by "
+        "held-out ELBO (`--latent-grid`: lr 1e-3, 5e-4 x L2 0, 0.01, as the released tuning mode "
+        "does on a larger grid), 4 restarts kept by held-out ELBO (`--restarts 4`), and, for "
+        "IViDR, the released forward pass (the audit model `ividr-released`, from the main "
+        "table). Δ: change of the mean from ours.",
+        "",
+        "## MCC (strong)",
+        "",
+        *factors_table(factors, models, values, paper),
+        "",
+        *grid_choice_line(factor_rows_by.get("grid", []), models),
+        "## Prior-only MCC (the learned prior mean mu_w(W) alone)",
+        "",
+        *factors_table(factors, models, values, False, column="mcc_prior_only"),
+        "",
+        *_footer(command, wall, invocation, f"{name}_factors_runs.csv"),
+    ]
+    results_dir.mkdir(parents=True, exist_ok=True)
+    target = results_dir / f"{name}_factors.md"
+    target.write_text("\n".join(lines), encoding="utf-8")
+    flat, keys = [], {}
+    for key, _label, rows in factors:
+        for r in rows:
+            keys[len(flat)] = key
+            flat.append(r)
+    write_runs_csv(results_dir / f"{name}_factors_runs.csv", flat, keys)
+    return target
+
+
+# --------------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------------
+def _pick(found: Sequence, text: str | None, option: str) -> tuple:
+    if text is None:
+        return tuple(found)
+    try:
+        wanted = parse_values(text, float)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
+    known = {format_value(v): v for v in found}
+    missing = [format_value(v) for v in wanted if format_value(v) not in known]
+    if missing:
+        raise click.BadParameter(
+            f"must be among {list(known)}. Got {missing} instead.", param_hint=f"'{option}'"
+        )
+    return tuple(known[format_value(v)] for v in wanted)
+
+
+def run_benchmark(
+    data: Path = DEFAULT_DATA,
+    *,
+    values: str | None = None,
+    models: str = DEFAULT_MODELS,
+    model_seeds: int = 5,
+    epochs: int | None = None,
+    latent_epochs: int | None = None,
+    users: int | None = None,
+    factors: bool = False,
+    factor_values: str = DEFAULT_FACTOR_VALUES,
+    factor_models: str = DEFAULT_FACTOR_MODELS,
+    jobs: int = 2,
+    threads: int = 1,
+    out: Path = Path("sweep-out/ividr-sim"),
+    results_dir: Path = ROOT / "benchmarks" / "results",
+    name: str = "ividr_sim",
+    command: str = "",
+    log: Callable[[str], None] | None = None,
+) -> dict[str, Path]:
+    """Run the main sweep (and with ``factors`` the factor sweeps); write the reports.
+
+    Returns ``{"main": path, "factors": path}`` (``factors`` only with ``factors``). Raises
+    click.ClickException when runs failed (after writing what finished).
+    """
+    say = log or (lambda _msg: None)
+    source = Path(data).resolve()
+    try:
+        knob, found = data_sweep_values(source)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    chosen = _pick(found, values, "--values")
+    model_list = tuple(m.strip() for m in models.split(","))
+    fmodels = tuple(m.strip() for m in factor_models.split(","))
+    fvalues: tuple = ()
+    if factors:
+        fvalues = _pick(found, factor_values, "--factor-values")
+        missing = [format_value(v) for v in fvalues if v not in chosen]
+        if missing:
+            raise click.BadParameter(
+                f"must be among --values (the baseline is the main table's runs). Got {missing}.",
+                param_hint="'--factor-values'",
+            )
+        absent = [m for m in (*fmodels, "ividr-released") if m not in model_list]
+        if absent:
+            raise click.BadParameter(
+                f"must hold {absent} (the factors' baseline and forward pass are its runs).",
+                param_hint="'--models'",
+            )
+    out = Path(out)
+    root = out if users is None else out / f"users-{users}"
+    path = source if users is None else subsample_users(source, root / "data", users, chosen)
+    base_overrides = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+
+    def sweep_config(vals, mods, extra) -> SweepConfig:
+        return SweepConfig(
+            preset="data",
+            knob=knob,
+            values=tuple(vals),
+            models=tuple(mods),
+            data_seeds=1,
+            model_seeds=model_seeds,
+            epochs=epochs,
+            fit_overrides={**base_overrides, **extra},
+            data=str(path.resolve()),
+        )
+
+    plan = [("main", root / "main", sweep_config(chosen, model_list, {}))]
+    if factors:
+        plan += [
+            (key, root / "factors" / key, sweep_config(fvalues, fmodels, overrides))
+            for key, (_label, overrides) in FACTORS.items()
+        ]
+    start = time.perf_counter()
+    rows_by: dict[str, list[dict]] = {}
+    ran = skipped = 0
+    failures: dict[str, str] = {}
+    walls: dict[str, dict] = {}
+    for key, sweep_dir, config in plan:
+        total = len(config.runs())
+        say(f"{name} [{key}]: {total} runs into {sweep_dir}")
+        loads: list[float] = []
+        t0 = time.perf_counter()
+
+        def progress(done: int, todo: int, run_id: str, key=key, t0=t0, loads=loads) -> None:
+            loads.append(os.getloadavg()[0])
+            say(f"  [{key} {done}/{todo} {time.perf_counter() - t0:.0f} s] {run_id}")
+
+        n_ran = 0
+        try:
+            outcome = run_sweep(config, sweep_dir, jobs=jobs, threads=threads, progress=progress)
+            n_ran = len(outcome.ran)
+        finally:
+            walls[key] = _add_wall(sweep_dir, time.perf_counter() - t0, n_ran, jobs, loads)
+        rows_by[key] = outcome.rows
+        ran += n_ran
+        skipped += len(outcome.skipped)
+        failures.update({f"{key}: {k}": v for k, v in outcome.failures.items()})
+    seconds = time.perf_counter() - start
+    invocation = (
+        f"this invocation of the command (every sweep) {seconds:.0f} s for {ran} fits "
+        f"({skipped} already done, "
+        f"{len(failures)} failed), jobs={jobs}, {threads} torch thread(s) per fit"
+    )
+    main_config = plan[0][2]
+    paths = {
+        "main": write_main_report(
+            rows_by["main"],
+            main_config,
+            source=source,
+            n_users=users,
+            results_dir=results_dir,
+            name=name,
+            command=command,
+            wall=walls["main"],
+            invocation=invocation,
+        )
+    }
+    if factors:
+        total_wall = {
+            "seconds": sum(w["seconds"] for w in walls.values()),
+            "invocations": [i for w in walls.values() for i in w.get("invocations", [])],
+        }
+        paths["factors"] = write_factors_report(
+            rows_by["main"],
+            {k: v for k, v in rows_by.items() if k != "main"},
+            main_config,
+            models=fmodels,
+            values=fvalues,
+            source=source,
+            n_users=users,
+            results_dir=results_dir,
+            name=name,
+            command=command,
+            wall=total_wall,
+            invocation=invocation,
+        )
+    say(f"wall time: {seconds:.0f} s; {invocation}")
+    if failures:
+        for run_id, error in failures.items():
+            say(f"  failed: {run_id}: {error}")
+        raise click.ClickException(f"{len(failures)} run(s) failed; run again to retry")
+    return paths
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--data",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=DEFAULT_DATA,
+    show_default=True,
+    help="Folder of gamma_<v> dataset folders (ividr-sim, idcf-sim, or any such folder).",
+)
+@click.option("--values", default=None, help="Gammas of the main table. Default: every folder.")
+@click.option("--models", default=DEFAULT_MODELS, show_default=True)
+@click.option(
+    "--model-seeds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Model seeds 0..M-1 on the one draw (--data-seeds 1 --model-seeds M of ividr sweep).",
+)
+@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Recommender epochs.")
+@click.option(
+    "--latent-epochs", type=click.IntRange(min=1), default=None, help="Max latent epochs."
+)
+@click.option(
+    "--users",
+    type=click.IntRange(min=10),
+    default=None,
+    help="Subsample: the first N users of every gamma folder (smoke runs). Default: all.",
+)
+@click.option("--factors", is_flag=True, help="Also run the one-factor-at-a-time sweeps (item 4).")
+@click.option("--factor-values", default=DEFAULT_FACTOR_VALUES, show_default=True)
+@click.option("--factor-models", default=DEFAULT_FACTOR_MODELS, show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sweep-out/ividr-sim"),
+    show_default=True,
+    help="Sweep directories (resumable).",
+)
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=ROOT / "benchmarks" / "results",
+    show_default=True,
+)
+@click.option(
+    "--name",
+    default="ividr_sim",
+    show_default=True,
+    help="Report names: NAME.md, NAME_runs.csv, NAME_factors.md, NAME_factors_runs.csv.",
+)
+@click.option("--quiet", is_flag=True, help="No per-run progress on stderr.")
+def main(
+    data: Path,
+    values: str | None,
+    models: str,
+    model_seeds: int,
+    epochs: int | None,
+    latent_epochs: int | None,
+    users: int | None,
+    factors: bool,
+    factor_values: str,
+    factor_models: str,
+    jobs: int,
+    threads: int,
+    out: Path,
+    results_dir: Path,
+    name: str,
+    quiet: bool,
+) -> None:
+    """Run the ividr-sim benchmark (and its factors) and write the Markdown reports."""
+    command = " ".join(
+        [".venv/bin/python", "benchmarks/ividr_sim.py", *map(shlex.quote, sys.argv[1:])]
+    )
+
+    def log(msg: str) -> None:
+        if not quiet:
+            print(msg, file=sys.stderr, flush=True)
+
+    paths = run_benchmark(
+        data,
+        values=values,
+        models=models,
+        model_seeds=model_seeds,
+        epochs=epochs,
+        latent_epochs=latent_epochs,
+        users=users,
+        factors=factors,
+        factor_values=factor_values,
+        factor_models=factor_models,
+        jobs=jobs,
+        threads=threads,
+        out=out,
+        results_dir=results_dir,
+        name=name,
+        command=command,
+        log=log,
+    )
+    for path in paths.values():
+        print(path)
+
+
+if __name__ == "__main__":
+    main()

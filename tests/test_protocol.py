@@ -1,0 +1,203 @@
+"""``--protocol released`` changes exactly the settings it names and is saved; the latent lr x L2
+grid keeps the point with the lowest held-out negative ELBO, never the truth (issues 12, 14)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+import ividr.models.ivae.estimator as ivae_estimator
+from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
+from ividr.cli import main
+from ividr.protocols import RELEASED_SETTINGS, protocol_fields, protocol_settings
+from ividr.sweep import RunSpec, SweepConfig, default_fit
+from simulator import SimConfig, generate
+from simulator.writer import write_dataset
+
+#: Short settings that still train the latent stage (4 steps an epoch at a high rate).
+FAST = dict(
+    latent_epochs=20,
+    kl_anneal_epochs=4,
+    latent_patience=5,
+    latent_batch_size=64,
+    n_boot=0,
+    trace_every=0,
+)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def sim():
+    return generate(SimConfig.from_preset("idcf", n_users=300, n_items=60, seed=2))
+
+
+@pytest.fixture(scope="module")
+def small(sim):
+    return sim.to_dataset()
+
+
+# -- protocol --------------------------------------------------------------------------------
+@pytest.mark.parametrize("model", MODEL_NAMES)
+def test_released_changes_exactly_the_named_settings(model):
+    ours = build_estimator(FitConfig(model=model)).get_params()
+    released = build_estimator(FitConfig(model=model, protocol="released")).get_params()
+    changed = {k for k in ours if ours[k] != released[k]}
+    assert changed <= set(protocol_fields())
+    expected = protocol_settings("released", model)
+    for key, value in expected.items():
+        assert released[key] == value
+    if model in RELEASED_SETTINGS:
+        code = RELEASED_SETTINGS[model]
+        assert expected == {
+            "latent_epochs": code["latent_epochs"],
+            "latent_lr": code["latent_lr"],
+            "kl_anneal_epochs": round(0.2 * code["latent_epochs"]),
+            "latent_patience": 100,
+            "patience_from_start": True,
+            "latent_batch_size": 1024,
+        }
+    else:  # no latent stage: nothing to change
+        assert expected == {} and changed == set()
+
+
+def test_released_values_per_code_and_explicit_latent_epochs_kept():
+    idcf = build_estimator(FitConfig(model="idcf", protocol="released"))
+    assert (idcf.latent_epochs, idcf.latent_lr, idcf.kl_anneal_epochs) == (2000, 5e-4, 400)
+    ividr = build_estimator(FitConfig(model="ividr", protocol="released"))
+    assert (ividr.latent_epochs, ividr.latent_lr, ividr.kl_anneal_epochs) == (1000, 1e-3, 200)
+    # An explicit maximum is kept and the annealing follows it (20% of it).
+    est = build_estimator(FitConfig(model="ividr", protocol="released", latent_epochs=50))
+    assert (est.latent_epochs, est.kl_anneal_epochs, est.latent_patience) == (50, 10, 100)
+    est = build_estimator(FitConfig(model="ivae", protocol="released", epochs=30))
+    assert (est.latent_epochs, est.kl_anneal_epochs) == (30, 6)
+    # The config itself is not rewritten: it records the protocol, the estimator the values.
+    config = FitConfig(model="idcf", protocol="released")
+    build_estimator(config)
+    assert config.latent_patience == 50 and config.to_dict()["protocol"] == "released"
+
+
+def test_protocol_validated():
+    with pytest.raises(ValueError, match="'protocol' parameter of FitConfig"):
+        FitConfig(model="idcf", protocol="paper").validate()
+    with pytest.raises(ValueError, match="'latent_grid' parameter of FitConfig"):
+        FitConfig(model="idcf", latent_grid=1).validate()
+
+
+def test_fit_cli_saves_the_protocol_in_config_json(sim, tmp_path):
+    data = tmp_path / "data"
+    write_dataset(sim, data)
+    out = tmp_path / "run"
+    args = ["fit", "--data", str(data), "--model", "idcf", "--out", str(out), "--quiet"]
+    args += ["--protocol", "released", "--latent-epochs", "5", "--epochs", "1", "--n-boot", "0"]
+    args += ["--no-references", "--threads", "1"]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    config = json.loads((out / "config.json").read_text())
+    assert config["protocol"] == "released"
+    assert config["protocol_settings"] == {
+        "latent_epochs": 5,
+        "latent_lr": 5e-4,
+        "kl_anneal_epochs": 1,
+        "latent_patience": 100,
+        "patience_from_start": True,
+        "latent_batch_size": 1024,
+    }
+    params = config["estimator_params"]
+    for key, value in config["protocol_settings"].items():
+        assert params[key] == value
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["protocol"] == "released"
+    assert metrics["protocol_settings"] == config["protocol_settings"]
+    # "ours" is the default and sets nothing.
+    plain = tmp_path / "plain"
+    res = CliRunner().invoke(main, [*args[:6], str(plain), "--quiet", "--latent-epochs", "5"])
+    assert res.exit_code == 0, res.output
+    config = json.loads((plain / "config.json").read_text())
+    assert config["protocol"] == "ours" and config["protocol_settings"] == {}
+    assert config["estimator_params"]["latent_patience"] == 50
+    # A bad value is a one-line usage error.
+    bad = CliRunner().invoke(main, [*args[:6], str(tmp_path / "bad"), "--protocol", "paper"])
+    assert bad.exit_code == 2 and not (tmp_path / "bad").exists()
+
+
+def test_sweep_passes_protocol_and_grid_to_every_fit(small):
+    config = SweepConfig(fit_overrides={"protocol": "released", "latent_grid": True})
+    fit = config.fit_config("ividr+shuffle", 3)
+    assert (fit.protocol, fit.latent_grid, fit.shuffle_aux, fit.seed) == ("released", True, True, 3)
+    # A sweep run's saved config carries the protocol and what it set.
+    config = SweepConfig(fit_overrides={"protocol": "released", "latent_epochs": 3}, epochs=1)
+    outcome = default_fit(small, config, RunSpec("gamma", 0, "idcf", 0))
+    assert outcome["config"]["protocol"] == "released"
+    assert outcome["config"]["protocol_settings"]["latent_patience"] == 100
+    assert outcome["metrics"]["protocol_settings"]["kl_anneal_epochs"] == 1
+
+
+# -- latent lr x L2 grid ---------------------------------------------------------------------
+@pytest.mark.parametrize("with_truth", [True, False])
+@pytest.mark.parametrize("order", [1, -1])
+def test_grid_keeps_the_lowest_heldout_elbo(small, monkeypatch, with_truth, order):
+    # A grid with a point that barely trains (lr 1e-7): its held-out ELBO is worse, in either
+    # order; the kept point is the one with the lowest held-out negative ELBO.
+    points = [(1e-7, 0.0), (1e-2, 0.01)][::order]
+    monkeypatch.setattr(ivae_estimator, "latent_grid_points", lambda: list(points))
+    data = small if with_truth else dataclasses.replace(small, truth=None)
+    res = fit_model(data, FitConfig(model="ivae", seed=0, latent_grid=True, **FAST))
+    grid = res.metrics["latent_grid"]
+    assert [(p["latent_lr"], p["l2_penalty"]) for p in grid] == points
+    losses = [p["val_loss"] for p in grid]
+    kept = int(np.argmin(losses))
+    assert [p["kept"] for p in grid] == [i == kept for i in range(len(points))]
+    assert grid[kept]["latent_lr"] == 1e-2  # the trained point
+    assert res.metrics["latent_grid_lr"] == 1e-2 and res.metrics["latent_grid_l2"] == 0.01
+    assert res.metrics["chosen"]["latent"]["val_loss"] == pytest.approx(losses[kept])
+    assert all(("mcc" in p) == with_truth for p in grid)
+    assert ("latent_grid_choice_best_mcc" in res.metrics) == with_truth
+    # The estimator's own settings are left as given.
+    assert res.estimator.latent_lr == FitConfig(model="ivae").latent_lr
+    # History: the kept point's rows are the latent stage, the others marked as grid rows.
+    latent = [r for r in res.history if r["stage"] == "latent"]
+    assert latent and all(r["grid_point"] == kept and r["selected"] for r in latent)
+    others = [r for r in res.history if r["stage"] == "latent-grid"]
+    assert others and all(not r["selected"] and r["grid_point"] != kept for r in others)
+    assert res.metrics["epochs_run"] == len(latent)
+
+
+def test_every_grid_point_is_a_plain_fit_with_its_settings(small):
+    # Every point sees the same split, initialisation and batches: the kept one reproduces a
+    # plain fit with its lr and L2 exactly, recommender stage included.
+    config = FitConfig(model="idcf", seed=1, epochs=2, latent_grid=True, **FAST)
+    res = fit_model(small, config)
+    kept = next(p for p in res.metrics["latent_grid"] if p["kept"])
+    plain = fit_model(
+        small,
+        dataclasses.replace(
+            config, latent_grid=False, latent_lr=kept["latent_lr"], l2_penalty=kept["l2_penalty"]
+        ),
+    )
+    np.testing.assert_array_equal(res.latents, plain.latents)
+    assert res.metrics["ndcg@5"] == plain.metrics["ndcg@5"]
+    for point, z in zip(
+        res.metrics["latent_grid"], res.estimator.latent_grid_latents_, strict=True
+    ):
+        single = fit_model(
+            small,
+            dataclasses.replace(
+                config,
+                latent_grid=False,
+                latent_lr=point["latent_lr"],
+                l2_penalty=point["l2_penalty"],
+            ),
+        )
+        np.testing.assert_array_equal(z, single.latents)
