@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ividr import diagnostics
+from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
 from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR, IViDRReleased
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.models.idcf.net import LatentMFNet
@@ -142,7 +143,7 @@ class FitConfig:
     kl_anneal_epochs : int, default 100
     patience_from_start : bool, default False
         Count the latent early-stopping patience from epoch 0 (the released codes).
-    restarts : int, default 1
+    restarts : int, default 4
         Latent stages fitted from independent initialisations on the same data and held-out
         split; the one with the lowest held-out negative ELBO is kept (DESIGN §4.3). metrics
         lists every restart ("restarts") and, with the truth, each one's MCC.
@@ -209,8 +210,8 @@ class FitConfig:
     latent_patience: int = 50
     kl_anneal_epochs: int = 100
     patience_from_start: bool = False
-    restarts: int = 1
-    restart_screen_epochs: int = 0
+    restarts: int = DEFAULT_RESTARTS
+    restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS
     beta_max: float = 1.0
     l2_penalty: float = 0.0
     n_samples: int = 10

@@ -416,8 +416,9 @@ def sweep(
             "cannot be combined with --data-seeds/--model-seeds", param_hint="'--seeds'"
         )
     fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
-    if restarts != DEFAULT_RESTARTS:
-        fit_overrides["restarts"] = restarts
+    # Recorded in sweep.json even at its default, so that a sweep begun under another default
+    # refuses to resume rather than mixing settings.
+    fit_overrides["restarts"] = restarts
     if protocol != "ours":
         fit_overrides["protocol"] = protocol
     if latent_grid:

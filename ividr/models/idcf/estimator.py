@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
 from ividr.models.base import BaseRecommender
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.ivae.estimator import LATENT_DOC, fit_ivae
@@ -89,8 +90,8 @@ class IDCF(BaseRecommender):
         latent_patience: int = 50,
         kl_anneal_epochs: int = 100,
         patience_from_start: bool = False,
-        restarts: int = 1,
-        restart_screen_epochs: int = 0,
+        restarts: int = DEFAULT_RESTARTS,
+        restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,

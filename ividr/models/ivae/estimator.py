@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
 from ividr.models.base import BaseRecommender, reset_parameters, torch_generator
 from ividr.models.ivae.net import IVAENet
 from ividr.training import LatentSplit, LatentTrainer
@@ -36,7 +37,7 @@ LATENT_DOC = """
     patience_from_start : bool, default False
         Count the early-stopping patience from epoch 0 (the released codes) instead of from the
         end of the annealing.
-    restarts : int, default 1
+    restarts : int, default 4
         Independently initialised latent stages on the same data and held-out split; the one
         with the lowest held-out negative ELBO is kept (never the truth; DESIGN §4.3).
     restart_screen_epochs : int, default 0
@@ -379,8 +380,8 @@ class _LatentModel(BaseRecommender):
         latent_patience: int = 50,
         kl_anneal_epochs: int = 100,
         patience_from_start: bool = False,
-        restarts: int = 1,
-        restart_screen_epochs: int = 0,
+        restarts: int = DEFAULT_RESTARTS,
+        restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
