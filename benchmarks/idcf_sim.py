@@ -615,6 +615,13 @@ def write_report(
     help="Latent restarts per fit. Default: the model's.",
 )
 @click.option(
+    "--trace-every",
+    type=click.IntRange(min=0),
+    default=None,
+    help="MCC trace every K latent epochs (0 = off: faster, no stopping-regret figures). "
+    "Default: the fit's (every epoch).",
+)
+@click.option(
     "--jobs",
     type=click.IntRange(min=1),
     default=2,
@@ -658,6 +665,7 @@ def main(
     epochs: int | None,
     latent_epochs: int | None,
     restarts: int | None,
+    trace_every: int | None,
     jobs: int,
     threads: int,
     out: Path,
@@ -689,7 +697,11 @@ def main(
         epochs=epochs,
         fit_overrides={
             k: v
-            for k, v in (("latent_epochs", latent_epochs), ("restarts", restarts))
+            for k, v in (
+                ("latent_epochs", latent_epochs),
+                ("restarts", restarts),
+                ("trace_every", trace_every),
+            )
             if v is not None
         },
         data=str(data.resolve()),

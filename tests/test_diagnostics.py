@@ -33,7 +33,7 @@ from metrics.mcc import mcc
 from simulator import PRESETS, SimConfig, generate
 
 IDCF_GAMMA0 = "../shared/datasets/idcf-sim/gamma_0"
-FAST = dict(epochs=3, latent_epochs=30, kl_anneal_epochs=5, latent_patience=5, lr=5e-3)
+FAST = dict(epochs=3, latent_epochs=30, kl_anneal_epochs=5, latent_patience=5, lr=5e-3, restarts=1)
 
 
 @pytest.fixture(autouse=True)

@@ -25,8 +25,11 @@ COAT = "../shared/datasets/coat"
 IDCF_GAMMA0 = "../shared/datasets/idcf-sim/gamma_0"
 LATENT_ONLY = ("vae", "ivae")
 RECOMMENDERS = tuple(m for m in MODEL_NAMES if m not in LATENT_ONLY)
-#: Short settings so that every model trains in about a second.
-FAST = dict(epochs=20, latent_epochs=60, kl_anneal_epochs=10, latent_patience=10, lr=5e-3)
+#: Short settings so that every model trains in about a second (one latent restart: restarts
+#: are tested in test_restarts.py).
+FAST = dict(
+    epochs=20, latent_epochs=60, kl_anneal_epochs=10, latent_patience=10, lr=5e-3, restarts=1
+)
 
 
 @pytest.fixture(scope="module")

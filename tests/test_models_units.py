@@ -139,3 +139,20 @@ def test_gaussian_kl_matches_closed_form():
     q = torch.distributions.Normal(pm, (0.5 * plv).exp())
     expected = torch.distributions.kl_divergence(p, q).sum(-1)
     torch.testing.assert_close(gaussian_kl(mean, log_var, pm, plv), expected)
+
+
+def test_shifted_encoding_equals_encoding_the_shifted_rows():
+    """IViDR's X^re = X + P t enters the encoder as W_x X + (W_x P) t: the same function."""
+    from ividr.models.ividr.net import FusedIVAENet
+
+    torch.manual_seed(0)
+    net = FusedIVAENet(40, 3, 2, 8, 3, iv_dim=5)
+    torch.nn.init.normal_(net.proj.weight)
+    x = (torch.rand(30, 40) < 0.1).float()
+    w = torch.eye(3)[torch.randint(0, 3, (30,))]
+    t = torch.randn(30, 5)
+    mean, log_var = net.encode(x, w, shift=(t, net.proj.weight))
+    ref_mean, ref_log_var = net.encode(x + net.proj(t), w)
+    torch.testing.assert_close(mean, ref_mean, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(log_var, ref_log_var, rtol=1e-5, atol=1e-5)
+    assert not torch.equal(mean, net.encode(x, w)[0])  # the shift matters

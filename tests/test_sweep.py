@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 IDCF_SIM = ROOT.parent / "shared" / "datasets" / "idcf-sim"
 IVIDR = Path(sys.executable).with_name("ividr")
 TINY = ["--preset", "idcf", "--users", "300", "--items", "60", "--epochs", "2"]
-TINY += ["--latent-epochs", "20"]
+TINY += ["--latent-epochs", "20", "--restarts", "1"]
 
 
 def fake_fit(dataset, config, spec):

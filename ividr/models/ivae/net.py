@@ -8,26 +8,6 @@ from torch.nn import functional as F
 
 from ividr.models.base import mlp
 
-#: Below this share of non-zero entries an exposure batch enters the encoder as a sparse sum
-#: of weight columns (an embedding bag) instead of a dense matrix product.
-SPARSE_INPUT_DENSITY = 0.25
-
-
-def rows_times_columns(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``x @ weight.T`` for a batch of mostly-zero rows ``x`` (B, n) and ``weight`` (h, n).
-
-    Exposure rows are 90-95% zeros on the simulated data: summing the weight columns of each
-    row's non-zero entries (``F.embedding_bag``) does a few percent of the dense product's work,
-    in the forward and the backward pass. The same value as the dense product up to float
-    rounding; dense rows take the dense product.
-    """
-    if SPARSE_INPUT_DENSITY <= 0 or int(torch.count_nonzero(x)) > SPARSE_INPUT_DENSITY * x.numel():
-        return x @ weight.t()
-    rows, cols = x.nonzero(as_tuple=True)
-    counts = torch.bincount(rows, minlength=x.shape[0])
-    offsets = torch.cumsum(counts, 0) - counts
-    return F.embedding_bag(cols, weight.t(), offsets, mode="sum", per_sample_weights=x[rows, cols])
-
 
 def gaussian_kl(
     mean: torch.Tensor, log_var: torch.Tensor, prior_mean: torch.Tensor, prior_log_var: torch.Tensor
@@ -90,23 +70,24 @@ class IVAENet(nn.Module):
         """Posterior mean and log-variance of q(C | x, w), each (B, latent_dim).
 
         ``shift = (t, P)`` encodes ``x + t @ P.T`` instead of ``x`` (IViDR's X^re, Eq. 10)
-        without forming that dense (B, n_items) matrix: the first layer's W_x (x + P t) is
+        without forming that dense (B, n_items) shift: the first layer's W_x (x + P t) is
         computed as W_x x + (W_x P) t.
         """
-        return self._encoder(self.enc_mean, x, w, shift), self._encoder(
+        if shift is None:
+            xw = x if (w is None or self.aux_dim == 0) else torch.cat((x, w), dim=1)
+            return self.enc_mean(xw), self.enc_log_var(xw)
+        return self._shifted(self.enc_mean, x, w, shift), self._shifted(
             self.enc_log_var, x, w, shift
         )
 
-    def _encoder(self, net: nn.Sequential, x, w, shift) -> torch.Tensor:
-        """``net(cat(x, w))`` with the first layer split into its x and w columns (no cat)."""
+    def _shifted(self, net: nn.Sequential, x, w, shift) -> torch.Tensor:
+        """``net(cat(x + t @ P.T, w))`` with the first layer split into its x and w columns."""
+        t, proj = shift
         first = net[0]
         w_x = first.weight[:, : self.n_items]
-        h = rows_times_columns(x, w_x) + first.bias
+        h = x @ w_x.t() + t @ (w_x @ proj).t() + first.bias
         if w is not None and self.aux_dim:
             h = h + w @ first.weight[:, self.n_items :].t()
-        if shift is not None:
-            t, proj = shift
-            h = h + t @ (w_x @ proj).t()
         return net[1:](h)
 
     def prior(self, w: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
