@@ -303,7 +303,8 @@ class LatentTrainer:
     (:func:`ividr.models.ivae.estimator.fit_latent_stage`). :func:`train_latent` runs one to
     the end. Parameters as :func:`train_latent`, plus the shared ``split``, this run's torch
     ``generator`` (batch order and sampling) and ``recon_ndcg``: whether to compute the held-out
-    exposure-reconstruction NDCG@5 every epoch (default: when the rule reads it; NaN otherwise).
+    exposure-reconstruction NDCG@5 every epoch (default: when the rule reads it; NaN otherwise)
+    and ``restart``: this run's restart number, shown in the progress lines (None: not shown).
     """
 
     def __init__(
@@ -329,7 +330,9 @@ class LatentTrainer:
         stop_on: str = "elbo",
         patience_from_start: bool = False,
         recon_ndcg: bool | None = None,
+        restart: int | None = None,
     ):
+        self.restart = restart
         self.checkpoint = CheckpointRule(
             stop_on,
             patience=patience,
@@ -435,9 +438,11 @@ class LatentTrainer:
                 row.update(extra)
         self.history.append(row)
         if self.progress is not None:
+            restart = "" if self.restart is None else f"restart {self.restart}, "
             self.progress(
-                f"[{stage}] epoch {epoch}: loss {row['loss']:.3f} (recon {row['recon']:.3f}, "
-                f"kl {row['kl']:.3f}, weight {anneal:.2f}) val {val_loss:.3f}"
+                f"[{stage}] {restart}epoch {epoch}: loss {row['loss']:.3f} "
+                f"(recon {row['recon']:.3f}, kl {row['kl']:.3f}, weight {anneal:.2f}) "
+                f"val {val_loss:.3f}"
             )
         self.stopped = self.checkpoint.should_stop
 

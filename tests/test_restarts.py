@@ -37,7 +37,7 @@ def crippled_trainer(bad: int):
     class Crippled(LatentTrainer):
         def __init__(self, *args, **kwargs):
             super().__init__(*args, **kwargs)
-            if self.stage == f"latent {bad}":
+            if self.restart == bad:
                 self.max_epochs = 1
 
     return Crippled

@@ -174,12 +174,13 @@ def fit_latent_stage(
                 kl_anneal_epochs=est.kl_anneal_epochs,
                 beta_max=est.beta_max,
                 l2_penalty=est.l2_penalty,
-                stage=stage if restarts == 1 else f"{stage} {r}",
+                stage=stage,
                 progress=progress,
                 on_epoch=on_epoch,
                 stop_on=getattr(est, "stop_on", "elbo"),
                 patience_from_start=est.patience_from_start,
                 recon_ndcg=callback is not None or getattr(est, "stop_on", "elbo") != "elbo",
+                restart=r if restarts > 1 else None,
             )
         )
     alive = list(range(restarts))
