@@ -172,8 +172,9 @@ def sweep_plot(
     SWEEP_DIR is what `ividr sweep --out` writes. MCC plots also show the data's reference
     levels (proxy oracle E[C|W], chance) and the models' prior-only MCC.
     """
+    from ividr.experiments.grid import SweepError
+    from ividr.experiments.store import load_results
     from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
-    from ividr.sweep import SweepError, load_results
 
     _check_out(out)
     try:

@@ -9,33 +9,23 @@ import click
 
 from ividr.cli_common import OneLineCommand
 from ividr.defaults import DEFAULT_RESTARTS
-from ividr.protocols import PROTOCOLS
-from ividr.sweep import (
+from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
-    FALLBACK_PRESETS,
     SweepConfig,
     SweepError,
-    available_models,
     available_presets,
-    check_resumable,
     data_sweep_values,
-    finished_runs,
     format_value,
     knob_kind,
     parse_values,
-    run_sweep,
-    with_stop_rules,
 )
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import check_resumable, finished_runs
+from ividr.protocols import PROTOCOLS
+from ividr.registry import available_models, with_stop_rules
 
 _DEFAULT_VALUES = "0,5,10,15,20"
-
-
-def _presets() -> tuple[str, ...]:
-    try:
-        return available_presets()
-    except Exception:  # the simulator failing to import must not break `ividr --help`
-        return FALLBACK_PRESETS
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -143,7 +133,8 @@ def build_config(
             data=str(data.resolve()),
         )
         # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
-        from ividr.sweep import RunSpec, dataset_path
+        from ividr.experiments.grid import RunSpec
+        from ividr.experiments.run import dataset_path
         from simulator.dataset import DatasetError
         from simulator.loaders import load_dataset
 
@@ -227,7 +218,7 @@ def build_config(
 )
 @click.option(
     "--preset",
-    type=click.Choice(_presets()),
+    type=click.Choice(available_presets()),
     default="ividr",
     show_default=True,
     help="Simulator preset of every dataset.",

@@ -103,7 +103,7 @@ def run_demo(
     """Generate, fit, score and plot; return ``{model: results row}``.
 
     The fits run side by side (one process and one torch thread each, through
-    :func:`ividr.sweep.run_sweep`), into ``OUT/fits/runs/<run_id>/``.
+    :func:`ividr.experiments.runner.run_sweep`), into ``OUT/fits/runs/<run_id>/``.
 
     Parameters
     ----------
@@ -126,8 +126,9 @@ def run_demo(
     RuntimeError
         When a fit fails (its message and the failure file are named).
     """
+    from ividr.experiments.grid import SweepConfig
+    from ividr.experiments.runner import run_sweep
     from ividr.plots import plot_latent_from_dirs, save_figure
-    from ividr.sweep import SweepConfig, run_sweep
     from simulator.config import SimConfig
     from simulator.generate import generate
     from simulator.writer import write_dataset

@@ -18,14 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from ividr.cli import main
-from ividr.sweep import (
-    SweepConfig,
-    SweepError,
-    finished_runs,
-    load_results,
-    run_sweep,
-    summarize,
-)
+from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import finished_runs, load_results
+from ividr.experiments.summaries import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 IDCF_SIM = ROOT.parent / "shared" / "datasets" / "idcf-sim"
