@@ -7,7 +7,13 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand
+from ividr.cli_common import (
+    OneLineCommand,
+    check_out_writable,
+    out_option,
+    quiet_option,
+    threads_option,
+)
 from ividr.defaults import DEFAULT_RESTARTS
 from ividr.experiments.grid import (
     DEFAULT_KNOB,
@@ -202,12 +208,8 @@ def build_config(
 
 
 @click.command("sweep", cls=OneLineCommand)
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Sweep directory (created; an existing one with the same options is resumed).",
+@out_option(
+    "Sweep directory (created; an existing one with the same options is resumed).", required=True
 )
 @click.option(
     "--data",
@@ -341,12 +343,7 @@ def build_config(
     show_default=True,
     help="Runs in parallel on local processes (local backend); up to the number of cores.",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=None,
-    help="torch threads per run (default 1: faster for these models; use --jobs for parallelism).",
-)
+@threads_option("per run (use --jobs for parallelism)")
 @click.option(
     "--backend",
     type=click.Choice(["local", "ray"]),
@@ -359,7 +356,7 @@ def build_config(
     default=None,
     help="Ray cluster address (with --backend ray). Default: start a local Ray.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@quiet_option("No progress bar or summary.")
 @click.pass_context
 def sweep(
     ctx: click.Context,
@@ -383,7 +380,7 @@ def sweep(
     trace_every: int | None,
     sets: tuple[str, ...],
     jobs: int,
-    threads: int | None,
+    threads: int,
     backend: str,
     address: str | None,
     quiet: bool,
@@ -437,6 +434,7 @@ def sweep(
         check_resumable(out, config)
     except SweepError as exc:
         raise click.BadParameter(str(exc), param_hint="'--out'") from None
+    check_out_writable(out)
     if backend == "ray":
         try:
             import ray  # noqa: F401

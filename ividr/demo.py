@@ -26,6 +26,8 @@ from pathlib import Path
 
 import click
 
+from ividr.cli_common import quiet_option, seed_option
+
 DEMO_MODELS = ("idcf", "ividr")
 
 #: (header, results-row column, width, decimals) of the printed table; MCC stays the second
@@ -80,11 +82,12 @@ def format_results(results: dict[str, dict]) -> list[str]:
 
 
 def _same_knobs(path: Path, knobs: dict) -> bool:
+    """Whether ``path`` holds a simgen dataset made with these knobs (its meta.json's config)."""
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    stored = meta.get("config") or meta.get("knobs") or {}
+    stored = meta.get("config") or {}
     return bool(stored) and all(stored.get(k) == v for k, v in knobs.items())
 
 
@@ -207,14 +210,8 @@ def run_demo(
     default=None,
     help="Training epochs. Default: each model's default.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Simulator seed (the models use seed 0).",
-)
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@seed_option("Simulator seed (the models use seed 0).")
+@quiet_option()
 def main(
     out: Path, users: int | None, items: int | None, epochs: int | None, seed: int, quiet: bool
 ) -> None:

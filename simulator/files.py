@@ -25,6 +25,7 @@ __all__ = [
     "NumpyJSONEncoder",
     "atomic_directory",
     "atomic_write_text",
+    "check_writable",
     "dumps_json",
     "file_lock",
     "temporary_sibling",
@@ -92,6 +93,7 @@ def atomic_directory(
     exception the temporary folder is removed and ``out`` is left as it was.
     """
     out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(out)
     tmp.mkdir()
     try:
@@ -136,3 +138,25 @@ def file_lock(path: str | Path, *, blocking: bool = True) -> Iterator[bool]:
             fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raise PermissionError (one line) unless a file or folder can be created at ``path``.
+
+    The nearest existing ancestor must be a directory in which a folder can really be made: a
+    hidden probe folder is created there and removed at once (``os.access`` alone says yes to
+    root on /proc or on a read-only mount).
+    """
+    path = Path(path).absolute()
+    ancestor = path.parent
+    while not ancestor.exists():
+        ancestor = ancestor.parent
+    if not ancestor.is_dir():
+        raise PermissionError(f"{path}: {ancestor} is not a directory")
+    probe = temporary_sibling(ancestor / "probe", "write-probe")
+    try:
+        probe.mkdir()
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise PermissionError(f"{path}: cannot create anything in {ancestor} ({reason})") from None
+    probe.rmdir()

@@ -34,13 +34,11 @@ RecordFn = Callable[[dict[str, Any]], None]
 # -- local processes ---------------------------------------------------------------------------
 def worker_init(parent_pid: int, threads: int) -> None:
     """Initializer of local worker processes: torch threads, and exit if the parent dies."""
-    os.environ.setdefault("OMP_NUM_THREADS", str(threads))
-    try:
+    if threads:
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import torch
 
         torch.set_num_threads(threads)
-    except ImportError:  # pragma: no cover - torch is a hard dependency
-        pass
 
     def watch() -> None:  # a SIGKILLed sweep must not leave orphaned workers running
         while True:
@@ -204,7 +202,7 @@ def run_ray(
 def _ray_loop(ray, tasks, record: RecordFn, *, threads: int, fit_fn) -> None:
     refs: dict[Any, dict[str, Any]] = {}
     try:
-        remote = ray.remote(num_cpus=threads, max_retries=0)(_ray_execute)
+        remote = ray.remote(num_cpus=max(threads, 1), max_retries=0)(_ray_execute)
         refs = {remote.remote(task, fit_fn, threads): task for task in tasks}
         pending = list(refs)
         while pending:

@@ -184,7 +184,7 @@ def execute_run(
         ``fit_fn(dataset, config, spec) -> {"metrics", "latents", "config"}``;
         None is :func:`default_fit`.
     threads : int or None
-        torch threads for this run (restored afterwards); None leaves them.
+        torch threads for this run (restored afterwards); None or 0 leaves them.
 
     Returns
     -------
@@ -198,7 +198,7 @@ def execute_run(
     out_dir = Path(task["out_dir"])
     previous = None
     try:
-        if threads is not None:
+        if threads:
             import torch
 
             previous = torch.get_num_threads()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ividr.defaults import DEFAULT_THREADS
 from ividr.experiments.backends import BACKENDS, import_ray, run_pool, run_ray
 from ividr.experiments.grid import SweepConfig, SweepError
 from ividr.experiments.run import FitFn, execute_run
@@ -60,13 +61,6 @@ class SweepOutcome:
 ProgressFn = Callable[[int, int, str], None]
 
 
-#: torch threads per run unless told otherwise. One: these models are small, and torch's
-#: intra-op threads cost more than they gain (on the 2-core reference machine, an iDCF fit of
-#: the default dataset ran 6-10x slower with 2 threads than with 1); parallelism comes from
-#: running runs side by side (``jobs``) instead.
-DEFAULT_THREADS = 1
-
-
 def run_sweep(
     config: SweepConfig,
     out_dir: str | Path,
@@ -94,7 +88,8 @@ def run_sweep(
         Ray cluster address (``ray.init(address=...)``); None starts or joins a local Ray unless
         Ray is already initialised in this process.
     threads : int or None, default None
-        torch threads per run (None: :data:`DEFAULT_THREADS`, 1), on every backend; the
+        torch threads per run (None: :data:`ividr.defaults.DEFAULT_THREADS`, 1; 0: torch's
+        default), on every backend; the
         caller's own setting is restored after in-process runs.
     progress : callable or None
         Called as ``progress(done, total, run_id)`` after each run of this invocation.
@@ -121,7 +116,10 @@ def run_sweep(
         ray = import_ray()
     out_dir = Path(out_dir).resolve()
     check_resumable(out_dir, config)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"{out_dir}: cannot be created ({exc.strerror or exc})") from None
     with file_lock(out_dir / ".lock", blocking=False) as acquired:
         if not acquired:
             raise SweepError(f"{out_dir}: another sweep is running in this directory")
@@ -159,7 +157,7 @@ def run_sweep(
             {"out_dir": str(out_dir), "config": config.to_dict(), "spec": dataclasses.asdict(s)}
             for s in todo
         ]
-        threads = threads or DEFAULT_THREADS
+        threads = DEFAULT_THREADS if threads is None else int(threads)
         if backend == "ray":
             run_ray(ray, tasks, record, address=address, threads=threads, fit_fn=fit_fn)
         elif jobs == 1 or len(tasks) <= 1:

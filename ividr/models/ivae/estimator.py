@@ -54,21 +54,6 @@ LATENT_DOC = """
         truth; :func:`~ividr.models.ivae.estimator.fit_latent_search`).
     """
 
-LATENT_DEFAULTS: dict[str, Any] = {
-    "latent_dim": None,
-    "hidden_dim": 64,
-    "n_layers": 3,
-    "latent_epochs": 1000,
-    "latent_lr": 5e-4,
-    "latent_weight_decay": 1e-6,
-    "latent_batch_size": 1024,
-    "latent_patience": 50,
-    "kl_anneal_epochs": 100,
-    "beta_max": 1.0,
-    "l2_penalty": 0.0,
-    "val_fraction": 0.2,
-}
-
 
 def resolve_latent_dim(latent_dim: int | None, dataset) -> int:
     """The latent dimension to use (see ``latent_dim`` above)."""
