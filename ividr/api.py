@@ -26,8 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr import diagnostics
-from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR, IViDRReleased
+from ividr import diagnostics, models, registry
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.iv4r.net import IV4RMFNet
@@ -36,6 +35,7 @@ from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.protocols import PROTOCOLS, protocol_settings
+from ividr.registry import LATENT_ONLY, MODEL_NAMES
 from ividr.training import LOSSES, STOP_RULES, ranking_metrics
 
 __all__ = [
@@ -53,35 +53,9 @@ __all__ = [
     "with_shuffled_aux",
 ]
 
-MODEL_NAMES = (
-    "mf",
-    "mf-wf",
-    "vae",
-    "ivae",
-    "idcf-w",
-    "idcf",
-    "iv4r-mf",
-    "ividr",
-    "ividr-t",
-    "ividr-f",
-    "ividr-r",
-    "ividr-released",
-)
-
-#: Model name -> (estimator class, fixed keyword arguments).
+#: Model name -> (estimator class, fixed keyword arguments), from the registry's table.
 _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
-    "mf": (MF, {}),
-    "mf-wf": (MFWF, {}),
-    "vae": (VAE, {}),
-    "ivae": (IVAE, {}),
-    "idcf-w": (IDCFW, {}),
-    "idcf": (IDCF, {}),
-    "iv4r-mf": (IV4RMF, {}),
-    "ividr": (IViDR, {"variant": "full"}),
-    "ividr-t": (IViDR, {"variant": "t"}),
-    "ividr-f": (IViDR, {"variant": "f"}),
-    "ividr-r": (IViDR, {"variant": "r"}),
-    "ividr-released": (IViDRReleased, {"variant": "full"}),
+    m.name: (getattr(models, m.estimator), dict(m.kwargs)) for m in registry.MODELS
 }
 _CLASSES = {cls.__name__: cls for cls, _ in _ESTIMATORS.values()}
 _NETS = {
@@ -96,7 +70,6 @@ _NETS = {
         IV4RMFNet,
     )
 }
-LATENT_ONLY = ("vae", "ivae")
 
 _INF = math.inf
 
