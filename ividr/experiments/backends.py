@@ -87,8 +87,8 @@ def run_pool(
 # -- Ray ---------------------------------------------------------------------------------------
 #: One line on what to set when a cluster asks for a token this machine does not have.
 RAY_TOKEN_HINT = (
-    "the Ray cluster requires its authentication token: copy the head's ~/.ray/auth_token to "
-    "this machine, or set RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE=token"
+    "this machine needs the cluster's token: copy the head's ~/.ray/auth_token here, or set "
+    "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH) and RAY_AUTH_MODE=token"
 )
 
 
@@ -170,6 +170,12 @@ def _ray_init(ray, address: str | None) -> None:
         text = " ".join(str(exc).split())
         if "token" in text.lower() or "authenticat" in text.lower():
             raise SweepError(f"could not join Ray at {address!r}: {RAY_TOKEN_HINT}") from exc
+        if address is not None and ray_token_source() is None:
+            # A token cluster refuses a client without one with a bare "Failed to connect".
+            raise SweepError(
+                f"could not join Ray at {address!r} ({text}); if the cluster uses token "
+                f"authentication, {RAY_TOKEN_HINT}"
+            ) from exc
         raise SweepError(f"could not start or join Ray (address {address!r}): {text}") from exc
     finally:
         if saved is None:
