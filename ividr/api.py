@@ -135,7 +135,7 @@ class FitConfig:
     phi, lam : float, default 1.0
         IViDR's Eq. 24 weights.
     shuffle_aux : bool, default False
-        Ablation (issue 6): permute the proxy W across users before training, with a
+        Ablation (a reference level of §5): permute the proxy W across users before training, with a
         permutation drawn from ``seed`` (:func:`aux_permutation`); the true confounder and the
         unbiased data are untouched. The exposures are then the only information on C, so the
         MCC that is left is what the encoder learned from them. When the instrument Z is the
@@ -146,7 +146,7 @@ class FitConfig:
         (decoder logits at the posterior mean ranking all items against the user's own
         exposures); or all ``latent_epochs`` epochs, keeping the last.
     trace_every : int or None, default None
-        Record strong/weak MCC of the posterior mean every this many latent epochs (issue 5);
+        Record strong/weak MCC of the posterior mean every this many latent epochs (§5);
         None = 1 when the dataset carries the true confounder, 0 = off.
     n_boot : int, default 200
         Bootstrap replicates (over users) of the ``mcc_ci`` / ``ndcg@5_ci`` intervals; 0 = off.
@@ -394,6 +394,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         "patience_from_start": config.patience_from_start,
         "restarts": config.restarts,
         "restart_screen_epochs": config.restart_screen_epochs,
+        "stop_on": config.stop_on,
         "beta_max": config.beta_max,
         "l2_penalty": config.l2_penalty,
         "n_samples": config.n_samples,
@@ -416,10 +417,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
     values.update(protocol_overrides(config))
     kwargs = {k: v for k, v in values.items() if k in names}
     kwargs.update(fixed)
-    est = cls(**kwargs)
-    # A training-time option of the latent stage, read by fit_latent_stage (not a saved param).
-    est.stop_on = config.stop_on
-    return est
+    return cls(**kwargs)
 
 
 #: Mixed into the seed of the W permutation so that it does not share a stream with the model.

@@ -546,7 +546,7 @@ def save_figure(fig: Figure, out: str | Path, *, dpi: int = 150) -> list[Path]:
     return paths
 
 
-# -- MCC over training (issue 5) --------------------------------------------------------------
+# -- MCC over training (§4.3) -----------------------------------------------------------------
 def load_history(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The latent-stage rows of a run's history (history.json) and its metrics.json.
 

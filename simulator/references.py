@@ -1,4 +1,4 @@
-"""Reference levels of a dataset's MCC figures (issue 6), computed once and cached.
+"""Reference levels of a dataset's MCC figures (DESIGN.md §5), computed once and cached.
 
 Every MCC of a learned confounder should be read against two lines that depend only on the data:
 

@@ -6,11 +6,11 @@ The driver itself (``jobs=1``) needs no backend. To add one, write ``run_<name>(
 ...)`` here, name it in :data:`BACKENDS` and dispatch to it in :func:`ividr.experiments.runner.
 run_sweep`.
 
-Ray clusters with token authentication (Ray >= 2.5x turns it on for ``ray start --head``): a
-client joining one must send the cluster's token. :func:`ray_auth_env` finds the token where Ray
-keeps it (``RAY_AUTH_TOKEN``, the file named by ``RAY_AUTH_TOKEN_PATH``, or ``~/.ray/auth_token``,
-which ``ray start --head`` writes on the head machine) and turns token mode on for the client;
-when none is found and the cluster asks for one, the error says in one line what to set.
+Ray clusters with token authentication (Ray 2.60 turns it on for ``ray start --head`` wherever
+a token exists): a client joining one must send the cluster's token. :func:`ray_auth_env` finds
+the token where Ray keeps it (``RAY_AUTH_TOKEN``, the file named by ``RAY_AUTH_TOKEN_PATH``, or
+``~/.ray/auth_token``) and turns token mode on for the client; when none is found and joining
+fails, the error says in one line what to set.
 """
 
 from __future__ import annotations

@@ -62,7 +62,7 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
 
 
 def flat_diagnostics(metrics: dict[str, Any]) -> dict[str, Any]:
-    """Scalar results-row columns from the nested diagnostics of a fit's metrics (issue 5):
+    """Scalar results-row columns from the nested diagnostics of a fit's metrics (§5):
     ``mcc_ci_low/high``, ``ndcg@5_ci_low/high``, ``iv_f_stat``, ``iv_f_median``,
     ``iv_partial_r2``, ``iv_weak``, ``aux_ok``, ``prior_rank``, ``prior_rank_ok``,
     ``prior_condition``, and ``stop_<rule>_<field>`` from a fit's replayed stopping rules

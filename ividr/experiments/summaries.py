@@ -156,7 +156,7 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
         ``{"metric", "model", "value", "mean", "std", "n"}`` for every metric of
         :data:`SUMMARY_METRICS`, model and value (``mean``/``std`` None when no run finished),
         then ``"mcc_prior_only"`` (the learned prior mean's MCC) and ``"stopping_regret"``
-        (best traced MCC minus the checkpoint's, issue 5) for the models whose runs report them.
+        (best traced MCC minus the checkpoint's, §4.3) for the models whose runs report them.
     """
     out = []
     with_prior = [

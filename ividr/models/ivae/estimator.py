@@ -42,6 +42,10 @@ LATENT_DOC = """
     restart_screen_epochs : int, default 0
         With ``restarts`` > 1: prune the restarts by successive halving on the held-out negative
         ELBO at this epoch, twice it, ... (0: train every restart to its end, then choose).
+    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
+        Checkpoint rule of the latent stage (none looks at the truth; DESIGN §4.3): the held-out
+        users' negative ELBO or exposure-reconstruction NDCG@5 (early stopping), or every
+        latent epoch, keeping the last (``ividr.training.STOP_RULES``).
     beta_max : float, default 1.0
     l2_penalty : float, default 0.0
         Weight of the sum of parameter norms added to the loss (iDCF's ``l2_penalty``).
@@ -119,7 +123,7 @@ def fit_latent_stage(
     kept_epoch, val_loss at the kept epoch, pruned_at, kept) and ``est.restart_latents_`` (each
     restart's posterior mean at its kept epoch); appends the kept restart's epochs to
     ``est.history_`` as ``stage`` rows and the others' as ``"<stage>-restart"`` rows
-    (``selected: False``). Returns the kept net. The checkpoint rule is ``est.stop_on``.
+    (``selected: False``). Returns the kept net. The checkpoint rule is the ``stop_on`` parameter.
     """
     restarts = int(est.restarts)
     nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
@@ -161,9 +165,9 @@ def fit_latent_stage(
                 stage=stage if restarts == 1 else f"{stage} {r}",
                 progress=progress,
                 on_epoch=on_epoch,
-                stop_on=getattr(est, "stop_on", "elbo"),
+                stop_on=est.stop_on,
                 patience_from_start=est.patience_from_start,
-                recon_ndcg=callback is not None or getattr(est, "stop_on", "elbo") != "elbo",
+                recon_ndcg=callback is not None or est.stop_on != "elbo",
             )
         )
     alive = list(range(restarts))
@@ -366,6 +370,7 @@ class _LatentModel(BaseRecommender):
         patience_from_start: bool = False,
         restarts: int = 1,
         restart_screen_epochs: int = 0,
+        stop_on: str = "elbo",
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
@@ -384,6 +389,7 @@ class _LatentModel(BaseRecommender):
         self.patience_from_start = patience_from_start
         self.restarts = restarts
         self.restart_screen_epochs = restart_screen_epochs
+        self.stop_on = stop_on
         self.beta_max = beta_max
         self.l2_penalty = l2_penalty
         self.val_fraction = val_fraction

@@ -85,6 +85,7 @@ class IViDR(BaseRecommender):
         patience_from_start: bool = False,
         restarts: int = 1,
         restart_screen_epochs: int = 0,
+        stop_on: str = "elbo",
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
