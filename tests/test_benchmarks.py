@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,6 +53,7 @@ def test_stopping_regret_writes_its_tables(tmp_path):
     assert "## MCC at the kept checkpoint" in md
 
 
+@pytest.mark.slow
 def test_bench_simgen_quick_prints_its_table():
     # Interpreter start and the 10k x 1k cases, once each: a few seconds.
     res = subprocess.run(

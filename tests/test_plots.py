@@ -105,6 +105,7 @@ def test_plot_latent_rejects_mismatched_rows(fig3_inputs, tmp_path):
         plot_latent([run], c, np.zeros(len(c), dtype=int))
 
 
+@pytest.mark.slow
 def test_plot_latent_uses_umap_for_more_than_two_dims(tmp_path):
     pytest.importorskip("umap")
     data = _write_dataset(tmp_path / "data3", latent_dim=3)
@@ -231,6 +232,7 @@ def test_figure_paths():
         figure_paths("fig.svg")
 
 
+@pytest.mark.slow
 def test_demo_small_end_to_end(tmp_path):
     """`python -m ividr.demo` (what `make demo` runs), shrunk: MCCs printed, Figure 3 written."""
     import subprocess

@@ -149,3 +149,7 @@ def test_sweep_joins_a_token_cluster_with_the_local_token(ray_head, monkeypatch)
         )
     message = str(info.value)
     assert "\n" not in message and "RAY_AUTH_TOKEN" in message and "auth_token" in message
+    monkeypatch.undo()  # HOME back, then let Ray forget the token it read from the test's HOME
+    from ividr.experiments.backends import _refresh_ray_config
+
+    _refresh_ray_config()

@@ -168,6 +168,7 @@ def test_references_are_cached_beside_meta(tmp_path, monkeypatch):
         references_for(path, write=False)
 
 
+@pytest.mark.slow
 def test_an_old_cache_without_the_supervised_ceiling_is_recomputed(tmp_path):
     from simulator.config import SimConfig
     from simulator.generate import generate

@@ -132,10 +132,13 @@ def ray_auth_env(address: str | None) -> Iterator[str | None]:
 
 
 def _refresh_ray_config() -> None:
+    """Make Ray re-read the auth mode and the token (it caches both per process), so that a
+    later ``ray.init`` in this process sees the environment as it is then."""
     with contextlib.suppress(Exception):  # a Ray without token auth has nothing to refresh
-        from ray._raylet import Config
+        from ray._raylet import AuthenticationTokenLoader, Config
 
         Config.initialize("")
+        AuthenticationTokenLoader.instance().reset_cache()
 
 
 def import_ray():
