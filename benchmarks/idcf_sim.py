@@ -6,7 +6,7 @@
 
 It fits iDCF-W, iDCF, IV4R-MF and IViDR (``idcf-w,idcf,iv4r-mf,ividr``) on every ``gamma_<v>``
 folder of ``../shared/datasets/idcf-sim`` (2000 users x 300 items, the iDCF paper's Appendix B
-data) with seeds 0..9 through :func:`ividr.sweep.run_sweep` into ``OUT`` (default
+data) with seeds 0..9 through :func:`ividr.experiments.runner.run_sweep` into ``OUT`` (default
 ``sweep-out/idcf-sim``, gitignored; resumable: run the same command again after an interruption,
 finished runs are kept). Then it writes ``RESULTS_DIR/idcf_sim.md`` (MCC strong and weak,
 NDCG@5 / Recall@5, fit seconds, the reference figures of the data's README, the proxy-oracle and
@@ -35,14 +35,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ividr.sweep import (  # noqa: E402
+from ividr.experiments.grid import (  # noqa: E402
     SweepConfig,
     data_sweep_values,
     format_value,
     parse_values,
-    run_sweep,
-    summarize,
 )
+from ividr.experiments.runner import run_sweep  # noqa: E402
+from ividr.experiments.summaries import summarize  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
 DEFAULT_MODELS = "idcf-w,idcf,iv4r-mf,ividr"
@@ -206,7 +206,8 @@ def seconds_table(rows: list[dict], config: SweepConfig) -> list[str]:
 # --------------------------------------------------------------------------------------------
 def reference_levels(config: SweepConfig, latent_dim: int = 2) -> dict:
     """Proxy-oracle MCC (group means of C by W) and the chance level, on the first gamma folder."""
-    from ividr.sweep import RunSpec, dataset_path
+    from ividr.experiments.grid import RunSpec
+    from ividr.experiments.run import dataset_path
     from metrics import chance_mcc, proxy_oracle
     from simulator.loaders import load_dataset
 
@@ -257,7 +258,8 @@ def time_fits(
     import torch
 
     from ividr.api import FitConfig, fit_model
-    from ividr.sweep import RunSpec, dataset_path
+    from ividr.experiments.grid import RunSpec
+    from ividr.experiments.run import dataset_path
     from simulator.loaders import load_dataset
 
     spec = RunSpec(config.knob, value, "idcf", 0)

@@ -10,8 +10,8 @@ Data: any folder of ``gamma_<G>`` dataset folders (``--data``; default
 ``../shared/datasets/ividr-sim``, the draw behind the IViDR paper's Table 5, 10,000 users x 1,000
 items, read in place and never copied into the repository; ``../shared/datasets/idcf-sim`` works
 too, with ``--name`` to name its report). One draw, several fits: ``--data-seeds 1
---model-seeds M`` of :class:`ividr.sweep.SweepConfig` (the seed seeds the model's initialisation
-and the validation/test split only).
+--model-seeds M`` of :class:`ividr.experiments.grid.SweepConfig` (the seed seeds the model's
+initialisation and the validation/test split only).
 
 The main table (``RESULTS_DIR/<name>.md``, one row per run in ``<name>_runs.csv``): iDCF, IViDR
 and the audit variant ``ividr-released`` (the released forward pass, DESIGN §4.3), each with
@@ -56,14 +56,14 @@ for _path in (ROOT, ROOT / "benchmarks"):
 
 from idcf_sim import _add_wall, load_text  # noqa: E402
 
-from ividr.sweep import (  # noqa: E402
-    SHUFFLE_SUFFIX,
+from ividr.experiments.grid import (  # noqa: E402
     SweepConfig,
     data_sweep_values,
     format_value,
     parse_values,
-    run_sweep,
 )
+from ividr.experiments.runner import run_sweep  # noqa: E402
+from ividr.registry import SHUFFLE_SUFFIX  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ividr-sim"
 DEFAULT_MODELS = "idcf,ividr,ividr-released,idcf+shuffle,ividr+shuffle"

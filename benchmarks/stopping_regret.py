@@ -32,14 +32,10 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._options import sweep_output_options  # noqa: E402
-from ividr.sweep import (  # noqa: E402
-    SweepConfig,
-    finished_runs,
-    format_value,
-    parse_values,
-    run_sweep,
-    split_stop,
-)
+from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
+from ividr.experiments.runner import run_sweep  # noqa: E402
+from ividr.experiments.store import finished_runs  # noqa: E402
+from ividr.registry import split_stop  # noqa: E402
 from ividr.training import STOP_RULES  # noqa: E402
 
 FIELDS = ("stopping_regret", "regret_full", "mcc_at_checkpoint", "checkpoint_epoch")

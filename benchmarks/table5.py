@@ -27,16 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._options import sweep_output_options  # noqa: E402
+from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
+from ividr.experiments.reports import summary_markdown  # noqa: E402
+from ividr.experiments.runner import run_sweep  # noqa: E402
+from ividr.experiments.summaries import summarize, summarize_references  # noqa: E402
 from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
-from ividr.sweep import (  # noqa: E402
-    SweepConfig,
-    format_value,
-    parse_values,
-    run_sweep,
-    summarize,
-    summarize_references,
-    summary_markdown,
-)
 
 PAPER_MCC = PAPER_TABLE5_MCC
 PAPER_GAMMAS = PAPER_TABLE5_GAMMAS

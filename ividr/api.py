@@ -26,9 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr import diagnostics
+from ividr import diagnostics, models, registry
 from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
-from ividr.models import IDCF, IDCFW, IV4RMF, IVAE, MF, MFWF, VAE, IViDR, IViDRReleased
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.iv4r.net import IV4RMFNet
@@ -37,6 +36,7 @@ from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.protocols import PROTOCOLS, protocol_settings
+from ividr.registry import LATENT_ONLY, MODEL_NAMES
 from ividr.training import LOSSES, STOP_RULES, ranking_metrics
 
 __all__ = [
@@ -54,35 +54,9 @@ __all__ = [
     "with_shuffled_aux",
 ]
 
-MODEL_NAMES = (
-    "mf",
-    "mf-wf",
-    "vae",
-    "ivae",
-    "idcf-w",
-    "idcf",
-    "iv4r-mf",
-    "ividr",
-    "ividr-t",
-    "ividr-f",
-    "ividr-r",
-    "ividr-released",
-)
-
-#: Model name -> (estimator class, fixed keyword arguments).
+#: Model name -> (estimator class, fixed keyword arguments), from the registry's table.
 _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
-    "mf": (MF, {}),
-    "mf-wf": (MFWF, {}),
-    "vae": (VAE, {}),
-    "ivae": (IVAE, {}),
-    "idcf-w": (IDCFW, {}),
-    "idcf": (IDCF, {}),
-    "iv4r-mf": (IV4RMF, {}),
-    "ividr": (IViDR, {"variant": "full"}),
-    "ividr-t": (IViDR, {"variant": "t"}),
-    "ividr-f": (IViDR, {"variant": "f"}),
-    "ividr-r": (IViDR, {"variant": "r"}),
-    "ividr-released": (IViDRReleased, {"variant": "full"}),
+    m.name: (getattr(models, m.estimator), dict(m.kwargs)) for m in registry.MODELS
 }
 _CLASSES = {cls.__name__: cls for cls, _ in _ESTIMATORS.values()}
 _NETS = {
@@ -97,7 +71,6 @@ _NETS = {
         IV4RMFNet,
     )
 }
-LATENT_ONLY = ("vae", "ivae")
 
 _INF = math.inf
 
@@ -163,7 +136,7 @@ class FitConfig:
     phi, lam : float, default 1.0
         IViDR's Eq. 24 weights.
     shuffle_aux : bool, default False
-        Ablation (issue 6): permute the proxy W across users before training, with a
+        Ablation (a reference level of §5): permute the proxy W across users before training, with a
         permutation drawn from ``seed`` (:func:`aux_permutation`); the true confounder and the
         unbiased data are untouched. The exposures are then the only information on C, so the
         MCC that is left is what the encoder learned from them. When the instrument Z is the
@@ -174,7 +147,7 @@ class FitConfig:
         (decoder logits at the posterior mean ranking all items against the user's own
         exposures); or all ``latent_epochs`` epochs, keeping the last.
     trace_every : int or None, default None
-        Record strong/weak MCC of the posterior mean every this many latent epochs (issue 5);
+        Record strong/weak MCC of the posterior mean every this many latent epochs (§5);
         None = 1 when the dataset carries the true confounder, 0 = off.
     n_boot : int, default 200
         Bootstrap replicates (over users) of the ``mcc_ci`` / ``ndcg@5_ci`` intervals; 0 = off.
@@ -422,6 +395,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         "patience_from_start": config.patience_from_start,
         "restarts": config.restarts,
         "restart_screen_epochs": config.restart_screen_epochs,
+        "stop_on": config.stop_on,
         "beta_max": config.beta_max,
         "l2_penalty": config.l2_penalty,
         "n_samples": config.n_samples,
@@ -444,10 +418,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
     values.update(protocol_overrides(config))
     kwargs = {k: v for k, v in values.items() if k in names}
     kwargs.update(fixed)
-    est = cls(**kwargs)
-    # A training-time option of the latent stage, read by fit_latent_stage (not a saved param).
-    est.stop_on = config.stop_on
-    return est
+    return cls(**kwargs)
 
 
 #: Mixed into the seed of the W permutation so that it does not share a stream with the model.

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+
+from ividr.defaults import DEFAULT_THREADS
 
 
 def _one_line_usage_error(exc: click.UsageError) -> click.exceptions.Exit:
@@ -24,3 +28,55 @@ class OneLineCommand(click.Command):
             return super().invoke(ctx)
         except click.UsageError as exc:
             raise _one_line_usage_error(exc) from None
+
+
+# -- shared options (the same name, type, default and help everywhere) -------------------------
+def seed_option(help: str = "Seed of the model's initialisation and the validation/test split."):
+    """``--seed``: an int >= 0, default 0."""
+    return click.option(
+        "--seed",
+        default=0,
+        show_default=True,
+        type=click.IntRange(min=0),
+        help=help,
+    )
+
+
+def out_option(help: str, *, default=None, required: bool = False, file_okay: bool = False):
+    """``--out``: a path (``out`` in the command's arguments)."""
+    return click.option(
+        "--out",
+        "out",
+        default=default,
+        required=required,
+        show_default=default is not None,
+        type=click.Path(file_okay=file_okay, path_type=Path),
+        help=help,
+    )
+
+
+def threads_option(what: str = "of the fit"):
+    """``--threads``: torch CPU threads, an int >= 0 (0: torch's default), default 1."""
+    return click.option(
+        "--threads",
+        type=click.IntRange(min=0),
+        default=DEFAULT_THREADS,
+        show_default=True,
+        help=f"Torch CPU threads {what} (0 = torch's default). 1 is fastest for these small "
+        "models, above all on a machine shared by several jobs.",
+    )
+
+
+def quiet_option(help: str = "No progress on stderr."):
+    """``-q/--quiet``."""
+    return click.option("--quiet", "-q", is_flag=True, help=help)
+
+
+def check_out_writable(out: Path, param_hint: str = "'--out'") -> None:
+    """A usage error (exit 2, one line) unless something can be created at ``out``."""
+    from simulator.files import check_writable
+
+    try:
+        check_writable(out)
+    except PermissionError as exc:
+        raise click.BadParameter(f"cannot write there: {exc}", param_hint=param_hint) from None

@@ -8,57 +8,31 @@ temporary sibling folder and renamed into place, so DIR never holds a half-writt
 
 from __future__ import annotations
 
-import json
-import os
-import shutil
 import sys
 from pathlib import Path
 
 import click
-import numpy as np
 
-from ividr import __version__
-from ividr.api import MODEL_NAMES, FitConfig, fit_model, protocol_overrides, save_model
-from ividr.cli_common import OneLineCommand
+from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
+from ividr.cli_common import (
+    OneLineCommand,
+    check_out_writable,
+    out_option,
+    quiet_option,
+    seed_option,
+    threads_option,
+)
 from ividr.defaults import DEFAULT_RESTARTS
-from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings, write_history_csv
+from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings
+from ividr.experiments.layout import run_config, run_parts, write_run
 from ividr.protocols import PROTOCOLS
 from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
 
 
-def _usage_error(message: str) -> None:
-    click.echo(f"Error: {message}", err=True)
-    raise click.exceptions.Exit(2)
-
-
-def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> None:
-    tmp.mkdir(parents=True)
-    metrics = dict(result.metrics)
-    if references is not None:
-        metrics["references"] = references
-    (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, default=float) + "\n")
-    config = {
-        **result.config.to_dict(),
-        "data": str(data_path),
-        "dataset": dataset.name,
-        "version": __version__,
-        "estimator": type(result.estimator).__name__,
-        "estimator_params": result.estimator.get_params(),
-        "protocol_settings": protocol_overrides(result.config),
-    }
-    (tmp / "config.json").write_text(json.dumps(config, indent=2) + "\n")
-    (tmp / "history.json").write_text(json.dumps(result.history, default=float) + "\n")
-    write_history_csv(result.history, tmp / "history.csv")
-    if result.latents is not None:
-        np.save(tmp / "latents.npy", result.latents)
-        if result.latents_std is not None:
-            np.save(tmp / "latents_std.npy", result.latents_std)
-        if result.prior_mean is not None:
-            np.save(tmp / "prior_mean.npy", result.prior_mean)
-    if result.aux_permutation is not None:
-        np.save(tmp / "aux_permutation.npy", result.aux_permutation)
-    save_model(result.estimator, tmp / "model.pt")
+def _write_model_and_scores(folder: Path, result, dataset) -> None:
+    """The files of the run layout only ``ividr fit`` writes: model.pt and scores.csv."""
+    save_model(result.estimator, folder / "model.pt")
     val, test = dataset.split_unbiased(0.3, random_state=result.config.seed)
     rows = []
     for split, part in (("val", val), ("test", test)):
@@ -67,7 +41,8 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
             f"{u},{i},{r},{s:.6g},{split}"
             for u, i, r, s in zip(part.user, part.item, part.rating, scores, strict=True)
         ]
-    (tmp / "scores.csv").write_text("user_id,item_id,rating,score,split\n" + "\n".join(rows) + "\n")
+    text = "user_id,item_id,rating,score,split\n" + "\n".join(rows) + "\n"
+    (folder / "scores.csv").write_text(text)
 
 
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -79,14 +54,11 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     help="Dataset folder: a simgen output, Coat, or the iDCF layout (recognised by its files).",
 )
 @click.option("--model", required=True, type=click.Choice(MODEL_NAMES), help="Model to fit.")
-@click.option("--seed", default=0, show_default=True, type=click.IntRange(min=0), help="Seed.")
-@click.option(
-    "--out",
-    "out_dir",
+@seed_option()
+@out_option(
+    "Output folder, in the run layout (metrics.json, config.json, history.json/.csv, "
+    "latents.npy, model.pt, scores.csv).",
     default="fit-out",
-    show_default=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Output folder (metrics.json, latents.npy, config.json, model.pt, scores.csv).",
 )
 @click.option(
     "--epochs",
@@ -124,13 +96,7 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     show_default=True,
     help="Recommender loss: BCE on the logit (Eq. 25) or MSE on the 0/1 label (iDCF's code).",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Torch CPU threads (0 = torch's default). Use 1 on a machine shared by several jobs.",
-)
+@threads_option()
 @click.option(
     "--shuffle-aux",
     is_flag=True,
@@ -198,12 +164,12 @@ def _write_run(tmp: Path, result, dataset, data_path: Path, references=None) -> 
     help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
-@click.option("--quiet", is_flag=True, help="No per-epoch progress on stderr.")
+@quiet_option("No per-epoch progress on stderr.")
 def fit(
     data_path: Path,
     model: str,
     seed: int,
-    out_dir: Path,
+    out: Path,
     epochs: int | None,
     lr: float | None,
     weight_decay: float | None,
@@ -226,9 +192,9 @@ def fit(
     """Fit one model on one dataset and write its metrics, latents and weights into --out."""
     from simulator.loaders import load_dataset
 
-    if out_dir.exists() and any(out_dir.iterdir()) and not overwrite:
-        _usage_error(
-            f"Invalid value for '--out': {out_dir} exists and is not empty (pass --overwrite)."
+    if out.exists() and any(out.iterdir()) and not overwrite:
+        raise click.BadParameter(
+            f"{out} exists and is not empty (pass --overwrite).", param_hint="'--out'"
         )
     config = FitConfig(
         model=model,
@@ -249,15 +215,16 @@ def fit(
         n_boot=n_boot,
     )
     if n_boot == 1:
-        _usage_error("Invalid value for '--n-boot': 1 is not 0 or in the range x>=2.")
+        raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
     try:
         config.validate()
     except ValueError as exc:
-        _usage_error(str(exc))
+        raise click.UsageError(str(exc)) from None
     try:
         dataset = load_dataset(data_path)
     except DatasetError as exc:
-        _usage_error(f"Invalid value for '--data': {exc}")
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    check_out_writable(out)
 
     if threads:
         import torch
@@ -279,17 +246,19 @@ def fit(
             refs = references_for(data_path, dataset)
         except ValueError as exc:  # degenerate data: the fit is still written, without them
             click.echo(f"Warning: no reference MCCs for this dataset: {exc}", err=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
+    parts = run_parts(result)
+    if refs is not None:
+        parts["metrics"]["references"] = refs
     try:
-        _write_run(tmp, result, dataset, data_path, refs)
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        tmp.rename(out_dir)
+        write_run(
+            out,
+            config=run_config(result, data_path=data_path, dataset=dataset),
+            extra=lambda folder: _write_model_and_scores(folder, result, dataset),
+            overwrite=True,
+            **parts,
+        )
     except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise click.ClickException(f"could not write {out_dir}: {exc}") from None
+        raise click.ClickException(f"could not write {out}: {exc}") from None
     m = result.metrics
     for line in diagnostic_warnings(m):
         click.echo(line, err=True)
@@ -309,5 +278,5 @@ def fit(
             f"chance {refs['mcc_chance']['mean']:.4f}"
         )
     if not quiet:
-        click.echo(f"{summary} -> {out_dir}", err=True)
+        click.echo(f"{summary} -> {out}", err=True)
     sys.stdout.flush()

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand
+from ividr.cli_common import OneLineCommand, quiet_option
 from ividr.plots import PLOT_METRICS, PlotError, figure_paths
 
 _OUT_HELP = (
@@ -74,7 +74,7 @@ def plot() -> None:
     show_default=True,
     help="Seeds the subset and UMAP.",
 )
-@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+@quiet_option("Do not print the written paths.")
 def latent(
     run_dirs: tuple[Path, ...],
     data_dir: Path,
@@ -163,7 +163,7 @@ def latent(
     help="On MCC plots, draw the proxy-oracle line (± std band), the chance band (mean to p95) "
     "and each model's prior-only MCC (dotted), when the runs carry them.",
 )
-@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+@quiet_option("Do not print the written paths.")
 def sweep_plot(
     sweep_dir: Path, out: Path, metric: str, paper: bool, references: bool, quiet: bool
 ) -> None:
@@ -172,8 +172,9 @@ def sweep_plot(
     SWEEP_DIR is what `ividr sweep --out` writes. MCC plots also show the data's reference
     levels (proxy oracle E[C|W], chance) and the models' prior-only MCC.
     """
+    from ividr.experiments.grid import SweepError
+    from ividr.experiments.store import load_results
     from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
-    from ividr.sweep import SweepError, load_results
 
     _check_out(out)
     try:
@@ -215,7 +216,7 @@ def sweep_plot(
     default=None,
     help="Comma-separated legend labels, one per RUN_DIR. Default: model (folder name).",
 )
-@click.option("--quiet", is_flag=True, help="Do not print the written paths.")
+@quiet_option("Do not print the written paths.")
 def history_plot(run_dirs: tuple[Path, ...], out: Path, labels: str | None, quiet: bool) -> None:
     """MCC (strong, weak), training loss and held-out neg. ELBO over the latent epochs.
 

@@ -7,35 +7,31 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand
+from ividr.cli_common import (
+    OneLineCommand,
+    check_out_writable,
+    out_option,
+    quiet_option,
+    threads_option,
+)
 from ividr.defaults import DEFAULT_RESTARTS
-from ividr.protocols import PROTOCOLS
-from ividr.sweep import (
+from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
-    FALLBACK_PRESETS,
     SweepConfig,
     SweepError,
-    available_models,
     available_presets,
-    check_resumable,
     data_sweep_values,
-    finished_runs,
     format_value,
     knob_kind,
     parse_values,
-    run_sweep,
-    with_stop_rules,
 )
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import check_resumable, finished_runs
+from ividr.protocols import PROTOCOLS
+from ividr.registry import available_models, with_stop_rules
 
 _DEFAULT_VALUES = "0,5,10,15,20"
-
-
-def _presets() -> tuple[str, ...]:
-    try:
-        return available_presets()
-    except Exception:  # the simulator failing to import must not break `ividr --help`
-        return FALLBACK_PRESETS
 
 
 def _given(ctx: click.Context, name: str) -> bool:
@@ -143,7 +139,8 @@ def build_config(
             data=str(data.resolve()),
         )
         # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
-        from ividr.sweep import RunSpec, dataset_path
+        from ividr.experiments.grid import RunSpec
+        from ividr.experiments.run import dataset_path
         from simulator.dataset import DatasetError
         from simulator.loaders import load_dataset
 
@@ -211,12 +208,8 @@ def build_config(
 
 
 @click.command("sweep", cls=OneLineCommand)
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Sweep directory (created; an existing one with the same options is resumed).",
+@out_option(
+    "Sweep directory (created; an existing one with the same options is resumed).", required=True
 )
 @click.option(
     "--data",
@@ -227,7 +220,7 @@ def build_config(
 )
 @click.option(
     "--preset",
-    type=click.Choice(_presets()),
+    type=click.Choice(available_presets()),
     default="ividr",
     show_default=True,
     help="Simulator preset of every dataset.",
@@ -350,12 +343,7 @@ def build_config(
     show_default=True,
     help="Runs in parallel on local processes (local backend); up to the number of cores.",
 )
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=None,
-    help="torch threads per run (default 1: faster for these models; use --jobs for parallelism).",
-)
+@threads_option("per run (use --jobs for parallelism)")
 @click.option(
     "--backend",
     type=click.Choice(["local", "ray"]),
@@ -368,7 +356,7 @@ def build_config(
     default=None,
     help="Ray cluster address (with --backend ray). Default: start a local Ray.",
 )
-@click.option("--quiet", is_flag=True, help="No progress bar or summary.")
+@quiet_option("No progress bar or summary.")
 @click.pass_context
 def sweep(
     ctx: click.Context,
@@ -392,7 +380,7 @@ def sweep(
     trace_every: int | None,
     sets: tuple[str, ...],
     jobs: int,
-    threads: int | None,
+    threads: int,
     backend: str,
     address: str | None,
     quiet: bool,
@@ -447,6 +435,7 @@ def sweep(
         check_resumable(out, config)
     except SweepError as exc:
         raise click.BadParameter(str(exc), param_hint="'--out'") from None
+    check_out_writable(out)
     if backend == "ray":
         try:
             import ray  # noqa: F401

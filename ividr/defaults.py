@@ -5,6 +5,12 @@ Latent-stage restarts (DESIGN §4.3): why these values is measured in the README
 fits"); ``benchmarks/collapse_ablation.py`` and ``benchmarks/idcf_sim.py`` regenerate it.
 """
 
+#: torch threads of a fit (``ividr fit``) and of each run of a sweep unless told otherwise. One:
+#: these models are small, and torch's intra-op threads cost more than they gain (on the 2-core
+#: reference machine, an iDCF fit of the default dataset ran 6-10x slower with 2 threads than
+#: with 1); a sweep's parallelism comes from running runs side by side (``jobs``). 0 leaves
+#: torch's own default.
+DEFAULT_THREADS = 1
 #: Independently initialised latent stages per fit, kept by held-out negative ELBO. Four: on
 #: iDCF's data (10 seeds x 5 gammas) one restart collapsed 10 of 50 fits (MCC < 0.6), four
 #: collapsed 3, and the mean MCC rose at every gamma (0.744 -> 0.823 at gamma 5, 0.556 -> 0.656

@@ -26,6 +26,8 @@ from pathlib import Path
 
 import click
 
+from ividr.cli_common import quiet_option, seed_option
+
 DEMO_MODELS = ("idcf", "ividr")
 
 #: (header, results-row column, width, decimals) of the printed table; MCC stays the second
@@ -80,11 +82,12 @@ def format_results(results: dict[str, dict]) -> list[str]:
 
 
 def _same_knobs(path: Path, knobs: dict) -> bool:
+    """Whether ``path`` holds a simgen dataset made with these knobs (its meta.json's config)."""
     try:
         meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return False
-    stored = meta.get("config") or meta.get("knobs") or {}
+    stored = meta.get("config") or {}
     return bool(stored) and all(stored.get(k) == v for k, v in knobs.items())
 
 
@@ -103,7 +106,7 @@ def run_demo(
     """Generate, fit, score and plot; return ``{model: results row}``.
 
     The fits run side by side (one process and one torch thread each, through
-    :func:`ividr.sweep.run_sweep`), into ``OUT/fits/runs/<run_id>/``.
+    :func:`ividr.experiments.runner.run_sweep`), into ``OUT/fits/runs/<run_id>/``.
 
     Parameters
     ----------
@@ -126,8 +129,9 @@ def run_demo(
     RuntimeError
         When a fit fails (its message and the failure file are named).
     """
+    from ividr.experiments.grid import SweepConfig
+    from ividr.experiments.runner import run_sweep
     from ividr.plots import plot_latent_from_dirs, save_figure
-    from ividr.sweep import SweepConfig, run_sweep
     from simulator.config import SimConfig
     from simulator.generate import generate
     from simulator.writer import write_dataset
@@ -206,14 +210,8 @@ def run_demo(
     default=None,
     help="Training epochs. Default: each model's default.",
 )
-@click.option(
-    "--seed",
-    type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
-    help="Simulator seed (the models use seed 0).",
-)
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
+@seed_option("Simulator seed (the models use seed 0).")
+@quiet_option()
 def main(
     out: Path, users: int | None, items: int | None, epochs: int | None, seed: int, quiet: bool
 ) -> None:

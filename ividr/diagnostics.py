@@ -1,4 +1,4 @@
-"""Identifiability diagnostics of one fit (issue 5): MCC over training, stopping regret,
+"""Identifiability diagnostics of one fit (DESIGN.md §4.3, §5): MCC over training, stopping regret,
 identifiability preconditions, instrument strength and bootstrap intervals.
 
 Everything here is called by :func:`ividr.api.fit_model`; the functions are public so that a

@@ -17,23 +17,9 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-#: How models are named in titles and legends.
-DISPLAY_NAMES = {
-    "idcf": "iDCF",
-    "ividr": "IViDR",
-    "ividr-t": "IViDR-T",
-    "ividr-f": "IViDR-F",
-    "ividr-r": "IViDR-R",
-    "ividr-released": "IViDR (released code)",
-    "iv4r-mf": "IV4R-MF",
-    "iv4r": "IV4R-MF",
-    "mf": "MF",
-    "mf-wf": "MF-WF",
-    "ivae": "iVAE",
-    "vae": "VAE (iDCF-W)",
-}
-#: Files of a run directory (what ``ividr fit --out`` and each sweep run write).
-RUN_FILES = ("latents.npy", "metrics.json", "config.json")
+from ividr.experiments.layout import RUN_FILES  # noqa: F401 (the files a run folder holds)
+from ividr.registry import DISPLAY_NAMES, display_name  # noqa: F401 (re-exported)
+
 PLOT_METRICS = ("mcc", "mcc_weak", "ndcg@5", "recall@5")
 FIGURE_SUFFIXES = (".png", ".pdf")
 #: The paper's Table 5: strong MCC at gamma = 0, 5, 10, 15, 20 (IViDR code's process).
@@ -47,15 +33,6 @@ METRIC_LABELS = {"mcc": "MCC", "mcc_weak": "weak MCC", "ndcg@5": "NDCG@5", "reca
 
 class PlotError(ValueError):
     """Bad input to a plot: the message names the file or parameter and what is wrong."""
-
-
-def display_name(model: str) -> str:
-    """``"ividr"`` -> ``"IViDR"``, ``"idcf+shuffle"`` -> ``"iDCF (W shuffled)"``; unknown names
-    are returned unchanged."""
-    base, plus, suffix = model.lower().partition("+")
-    if plus and suffix == "shuffle":
-        return f"{DISPLAY_NAMES.get(base, base)} (W shuffled)"
-    return DISPLAY_NAMES.get(model.lower(), model)
 
 
 #: Legend labels of the reference artists of :func:`plot_sweep` (tests look them up).
@@ -162,29 +139,12 @@ def embed_2d(x: np.ndarray, *, random_state: int = 0, n_neighbors: int = 15) -> 
     return np.asarray(reducer.fit_transform(x), dtype=np.float64)
 
 
-def align_for_plot(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, float]:
-    """Learned latents matched to the true ones by the MCC assignment, for a scatter plot.
+def _aligned(true: np.ndarray, learned: np.ndarray) -> tuple[np.ndarray, float]:
+    """``learned`` matched to ``true`` by the MCC assignment, rescaled to the truth's mean and
+    std (:func:`metrics.align_latents` with ``scale="std"``), and the strong Pearson MCC."""
+    from metrics.mcc import align_latents
 
-    Each true column gets the learned column the strong-MCC matching assigns to it, multiplied by
-    the sign of their correlation and affinely rescaled to the true column's mean and standard
-    deviation (so the learned cloud keeps its shape; a least-squares rescaling would shrink it
-    by the correlation). Dimensions beyond the matched pairs are dropped.
-
-    Returns
-    -------
-    aligned : ndarray of shape (n_users, n_pairs)
-    score : float
-        The strong Pearson MCC.
-    """
-    from metrics.mcc import mcc_matching
-
-    match = mcc_matching(true, learned)
-    t = true[:, match.row_ind]
-    x = learned[:, match.col_ind] * match.signs
-    sd_x = x.std(axis=0)
-    sd_t = t.std(axis=0)
-    scale = np.divide(sd_t, sd_x, out=np.zeros_like(sd_t), where=sd_x > 0)
-    aligned = t.mean(axis=0) + (x - x.mean(axis=0)) * scale
+    aligned, match = align_latents(true, learned, scale="std", return_match=True)
     return aligned, float(match.score)
 
 
@@ -227,9 +187,10 @@ def plot_latent(
     """The paper's Figure 3: the true confounder beside each run's learned one, coloured by W.
 
     Panel 1 shows the true C; then one panel per run with its learned latents matched to the
-    truth by the MCC assignment, sign-flipped and rescaled (:func:`align_for_plot`), with the
-    strong MCC in the title. Latents of more than 2 dimensions are embedded by UMAP (the truth
-    and each aligned run separately; each UMAP embedding is then aligned onto the truth's).
+    truth by the MCC assignment, sign-flipped and rescaled (:func:`metrics.align_latents` with
+    ``scale="std"``), with the strong MCC in the title. Latents of more than 2 dimensions are
+    embedded by UMAP (the truth and each aligned run separately; each UMAP embedding is then
+    aligned onto the truth's).
 
     Parameters
     ----------
@@ -284,10 +245,10 @@ def plot_latent(
     panels = [("(a) True C", true_2d, true.shape[1] > 2)]
     letters = "bcdefghijklmnopqrstuvwxyz"
     for j, run in enumerate(loaded):
-        aligned, score = align_for_plot(true, run.latents)
+        aligned, score = _aligned(true, run.latents)
         points = embed_2d(aligned, random_state=random_state)
         if aligned.shape[1] > 2:  # orient the UMAP of the run like the UMAP of the truth
-            points, _ = align_for_plot(true_2d, points)
+            points, _ = _aligned(true_2d, points)
         name = labels[j] if labels is not None else display_name(run.model)
         title = f"({letters[j % len(letters)]}) {name}: MCC {score:.3f}"
         panels.append((title, points, aligned.shape[1] > 2))
@@ -337,57 +298,83 @@ def plot_sweep(
     reference: dict[str, Sequence[float]] | None = None,
     show_references: bool = True,
 ) -> Figure:
-    """``metric`` against the swept knob, one line per model, error bars = std over seeds.
-
-    With ``show_references`` (and runs that carry them, i.e. data with the true confounder),
-    an MCC plot also draws the dataset's reference levels (issue 6): the proxy oracle E[C|W]
-    (dash-dot black line, mean over seeds, with a ± std band; its weak MCC on a weak-MCC plot),
-    and for the strong MCC the chance band (grey, from the mean to the 95th percentile of
-    independent latents) and each model's prior-only MCC (the learned prior mean mu_w(W) alone:
-    dotted, in the model's colour, labelled ``"<model> prior only"``).
-
-    Parameters
-    ----------
-    sweep_dir : str or Path
-        A directory written by ``ividr sweep``.
-    metric : {"mcc", "mcc_weak", "ndcg@5", "recall@5"}, default "mcc"
-    reference : dict of str to sequence of float, optional
-        Figures to draw as dashed lines (e.g. the paper's Table 5), one value per knob value,
-        keyed by a legend label.
-    show_references : bool, default True
-        Draw the reference levels described above.
-
-    Returns
-    -------
-    Figure
-        One axes.
+    """:func:`plot_summary` of the sweep directory ``sweep_dir`` (written by ``ividr sweep``):
+    its results rows read from the store and summarised.
 
     Raises
     ------
     PlotError
         For an unknown metric, a directory that is not a sweep, or one without finished runs.
     """
-    from ividr.sweep import (
-        PRIOR_ONLY_METRIC,
-        SweepError,
-        format_value,
-        load_results,
-        summarize,
-        summarize_references,
-    )
+    from ividr.experiments.grid import SweepError
+    from ividr.experiments.store import load_results
+    from ividr.experiments.summaries import summarize, summarize_references
 
-    if metric not in PLOT_METRICS:
-        raise PlotError(
-            f"The 'metric' parameter of plot_sweep must be one of {list(PLOT_METRICS)}. "
-            f"Got {metric!r} instead."
-        )
+    _check_metric(metric)
     try:
         config, rows = load_results(sweep_dir)
     except SweepError as exc:
         raise PlotError(str(exc)) from exc
     if not rows:
         raise PlotError(f"{sweep_dir}: no finished run yet")
-    entries = [e for e in summarize(rows, config) if e["metric"] == metric]
+    return plot_summary(
+        summarize(rows, config),
+        config,
+        metric=metric,
+        references=summarize_references(rows, config) if show_references else None,
+        reference=reference,
+    )
+
+
+def _check_metric(metric: str) -> None:
+    if metric not in PLOT_METRICS:
+        raise PlotError(
+            f"The 'metric' parameter of plot_sweep must be one of {list(PLOT_METRICS)}. "
+            f"Got {metric!r} instead."
+        )
+
+
+def plot_summary(
+    summary: list[dict[str, Any]],
+    config,
+    *,
+    metric: str = "mcc",
+    references: list[dict[str, Any]] | None = None,
+    reference: dict[str, Sequence[float]] | None = None,
+) -> Figure:
+    """``metric`` against the swept knob, one line per model, error bars = std over seeds.
+
+    With ``references`` (and data with the true confounder), an MCC plot also draws the
+    dataset's reference levels (§5): the proxy oracle E[C|W] (dash-dot black line, mean over
+    seeds, with a ± std band; its weak MCC on a weak-MCC plot), and for the strong MCC the
+    chance band (grey, from the mean to the 95th percentile of independent latents), the
+    supervised ceilings, and each model's prior-only MCC (the learned prior mean mu_w(W) alone:
+    dotted, in the model's colour, labelled ``"<model> prior only"``).
+
+    Parameters
+    ----------
+    summary : list of dict
+        :func:`ividr.experiments.summaries.summarize` of the sweep's rows.
+    config : SweepConfig
+        The sweep's grid (knob, values, models, preset or data).
+    metric : {"mcc", "mcc_weak", "ndcg@5", "recall@5"}, default "mcc"
+    references : list of dict, optional
+        :func:`ividr.experiments.summaries.summarize_references` of the rows; None draws none.
+    reference : dict of str to sequence of float, optional
+        Figures to draw as dashed lines (e.g. the paper's Table 5), one value per knob value,
+        keyed by a legend label.
+
+    Returns
+    -------
+    Figure
+        One axes.
+    """
+    from ividr.experiments.grid import format_value
+    from ividr.experiments.summaries import PRIOR_ONLY_METRIC
+
+    _check_metric(metric)
+    show_references = references is not None
+    entries = [e for e in summary if e["metric"] == metric]
     numeric = all(isinstance(v, int | float) for v in config.values)
     xs = np.array(config.values, dtype=float) if numeric else np.arange(len(config.values))
 
@@ -409,9 +396,8 @@ def plot_sweep(
         )
         colours[display_name(model)] = bars.lines[0].get_color()
     if show_references and metric in ("mcc", "mcc_weak"):
-        _draw_references(ax, xs, config, rows, metric, colours, summarize_references, format_value)
+        _draw_references(ax, xs, config, references, metric, colours, format_value)
         if metric == "mcc":
-            summary = summarize(rows, config)
             for model in config.models:
                 mine = {
                     format_value(e["value"]): e["mean"]
@@ -494,9 +480,8 @@ def reference_legend(fig: Figure):
     return None
 
 
-def _draw_references(ax, xs, config, rows, metric, colours, summarize_references, format_value):
+def _draw_references(ax, xs, config, refs, metric, colours, format_value):
     """The proxy-oracle line and band, and (strong MCC) the chance band, on ``ax``."""
-    refs = summarize_references(rows, config)
 
     def series(name: str) -> tuple[np.ndarray, np.ndarray]:
         at = {format_value(e["value"]): e for e in refs if e["reference"] == name}
@@ -561,7 +546,7 @@ def save_figure(fig: Figure, out: str | Path, *, dpi: int = 150) -> list[Path]:
     return paths
 
 
-# -- MCC over training (issue 5) --------------------------------------------------------------
+# -- MCC over training (§4.3) -----------------------------------------------------------------
 def load_history(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The latent-stage rows of a run's history (history.json) and its metrics.json.
 

@@ -304,7 +304,7 @@ def mcc_all(
 
 
 def align_latents(
-    true, learned, *, method: str = "pearson", return_match: bool = False
+    true, learned, *, method: str = "pearson", scale: str = "lstsq", return_match: bool = False
 ) -> np.ndarray | tuple[np.ndarray, MCCMatch]:
     """Learned latents permuted, sign-flipped and rescaled onto the true ones (for plots).
 
@@ -317,7 +317,12 @@ def align_latents(
     true : array-like of shape (n_users, d_true) or (n_users,)
     learned : array-like of shape (n_users, d_learned) or (n_users,)
     method : {"pearson", "spearman"}, default "pearson"
-        Correlation used for the matching (the rescaling is always least squares).
+        Correlation used for the matching.
+    scale : {"lstsq", "std"}, default "lstsq"
+        ``"lstsq"``: each column's least-squares scale (which shrinks it by the correlation).
+        ``"std"``: the matched column, sign-flipped by the sign of its correlation, is rescaled
+        to the true column's mean and standard deviation, so a scatter plot keeps the learned
+        cloud's shape (what ``ividr plot latent`` draws).
     return_match : bool, default False
         Also return the :class:`MCCMatch`.
 
@@ -337,8 +342,20 @@ def align_latents(
     True
     """
     true, learned = _check_pair(true, learned, "align_latents", method)
+    if scale not in ("lstsq", "std"):
+        raise ValueError(
+            "The 'scale' parameter of align_latents must be one of ['lstsq', 'std']. "
+            f"Got {scale!r} instead."
+        )
     match = _match(true, learned, method)
     t = true[:, match.row_ind]
+    if scale == "std":
+        x = learned[:, match.col_ind] * match.signs
+        sd_x = x.std(axis=0)
+        sd_t = t.std(axis=0)
+        ratio = np.divide(sd_t, sd_x, out=np.zeros_like(sd_t), where=sd_x > 0)
+        aligned = t.mean(axis=0) + (x - x.mean(axis=0)) * ratio
+        return (aligned, match) if return_match else aligned
     x = learned[:, match.col_ind]
     xc = x - x.mean(axis=0)
     tc = t - t.mean(axis=0)

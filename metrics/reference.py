@@ -1,4 +1,4 @@
-"""Reference lines for an MCC figure: what the proxy alone gives, and what chance gives (issue 6).
+"""Reference lines for an MCC figure: what the proxy alone gives, and what chance gives (§5).
 
 - :func:`proxy_oracle`: MCC between the true confounder C and E[C | W], its W-group means. Any
   function of W alone is a function of the group; the group means are the best such predictor of

@@ -105,7 +105,7 @@ assert all(p.stat().st_size > 0 for p in paths)
 MCC_SWEEP = [
     new_markdown_cell(
         "# MCC against the exposure noise $\\gamma$ (the paper's Table 5, small)\n\n"
-        "A small sweep with `ividr.sweep.run_sweep`: for each $\\gamma$ and seed, generate a "
+        "A small sweep with `ividr.experiments.runner.run_sweep`: for each $\\gamma$ and seed, generate a "
         "dataset, fit iDCF and IViDR, and score the learned latents (MCC) and the ranking on the "
         "unbiased test set. The same sweep from the shell:\n\n"
         "```\nividr sweep --out DIR --preset idcf --values 0,10,20 --seeds 3 --jobs 2\n"
@@ -116,7 +116,8 @@ MCC_SWEEP = [
     new_code_cell(
         SETUP
         + """
-from ividr.sweep import SweepConfig, run_sweep  # noqa: E402
+from ividr.experiments.grid import SweepConfig  # noqa: E402
+from ividr.experiments.runner import run_sweep  # noqa: E402
 
 if SMALL:
     config = SweepConfig(preset="idcf", values=(0, 10), models=("idcf", "ividr"), seeds=2,

@@ -1,4 +1,4 @@
-"""Reference levels of a dataset's MCC figures (issue 6), computed once and cached.
+"""Reference levels of a dataset's MCC figures (DESIGN.md §5), computed once and cached.
 
 Every MCC of a learned confounder should be read against two lines that depend only on the data:
 
@@ -39,13 +39,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from simulator.dataset import DatasetError
+from simulator.files import atomic_write_text
 
 __all__ = [
     "REFERENCES_FILE",
@@ -211,19 +211,6 @@ def read_references(path: str | Path, *, n_draws: int = DEFAULT_N_DRAWS, random_
     return refs if fresh else None
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-    try:
-        with open(tmp, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
 def references_for(
     path: str | Path,
     dataset=None,
@@ -269,7 +256,7 @@ def references_for(
         refs["meta_sha256"] = digest
         if write and os.access(path, os.W_OK):
             try:
-                _write_atomic(path / REFERENCES_FILE, json.dumps(refs, indent=2) + "\n")
+                atomic_write_text(path / REFERENCES_FILE, json.dumps(refs, indent=2) + "\n")
             except OSError:
                 pass  # a read-only or full disk only loses the cache
         return refs

@@ -14,11 +14,7 @@ meta.json like every other file.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
-import shutil
-import tempfile
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -26,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from simulator import files
+from simulator.files import check_writable
 from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER, sha256_file
 
@@ -160,13 +158,7 @@ def check_output_dir(
             raise OutputExistsError(
                 f"{out_dir} is a non-empty directory without {what}; not replacing it"
             )
-    ancestor = out.parent
-    while not ancestor.exists():
-        ancestor = ancestor.parent
-    if not ancestor.is_dir():
-        raise PermissionError(f"{out_dir}: {ancestor} is not a directory")
-    if not os.access(ancestor, os.W_OK | os.X_OK):
-        raise PermissionError(f"{out_dir}: {ancestor} is not writable")
+    check_writable(out)
     return out
 
 
@@ -184,15 +176,8 @@ def atomic_directory(
     ``overwrite``, ``replaceable`` and ``what`` are as in :func:`check_output_dir`.
     """
     out = check_output_dir(out_dir, overwrite=overwrite, replaceable=replaceable, what=what)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    try:
-        os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0o700; give it a normal dir's mode
+    with files.atomic_directory(out, overwrite=overwrite) as tmp:
         yield tmp
-        _swap_in(tmp, out, overwrite=overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 def check_formats(
@@ -280,26 +265,3 @@ def write_dataset(
         meta["sha256"] = {name: sha256_file(tmp / name) for name in names}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
     return Path(out_dir).absolute()
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _swap_in(tmp: Path, out: Path, *, overwrite: bool) -> None:
-    if not (out.exists() or out.is_symlink()):
-        os.rename(tmp, out)
-        return
-    if not overwrite:
-        raise OutputExistsError(f"{out} exists; pass overwrite=True to replace it")
-    token = hashlib.sha256(str(tmp).encode()).hexdigest()[:8]
-    old = out.parent / f".{out.name}.old-{token}"
-    os.rename(out, old)
-    try:
-        os.rename(tmp, out)
-    except BaseException:
-        os.rename(old, out)
-        raise
-    shutil.rmtree(old, ignore_errors=True)

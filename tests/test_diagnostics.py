@@ -17,16 +17,12 @@ from matplotlib.figure import Figure
 from ividr import diagnostics
 from ividr.api import FitConfig, fit_model
 from ividr.cli import main
+from ividr.experiments.grid import SweepConfig
+from ividr.experiments.run import flat_diagnostics
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.summaries import paired_tests, summarize
 from ividr.plots import plot_history
-from ividr.sweep import (
-    SweepConfig,
-    flat_diagnostics,
-    paired_tests,
-    run_sweep,
-    split_stop,
-    summarize,
-    with_stop_rules,
-)
+from ividr.registry import split_stop, with_stop_rules
 from metrics.identifiability import aux_preconditions
 from metrics.iv import first_stage_strength
 from metrics.mcc import mcc
@@ -253,6 +249,7 @@ def fake_fit(dataset, config, spec):
     return {"metrics": metrics, "latents": None, "config": {"model": spec.model}}
 
 
+@pytest.mark.slow
 def test_sweep_stop_rules_regret_rows_and_paired_tests(tmp_path):
     models = with_stop_rules(["idcf", "mf"], ["elbo", "epochs"])
     assert models == ("idcf@elbo", "idcf@epochs", "mf")

@@ -20,6 +20,7 @@ def run(*args: str):
     return CliRunner().invoke(main, ["fit", *args])
 
 
+@pytest.mark.slow
 def test_fit_writes_every_file(tmp_path):
     out = tmp_path / "run"
     res = run("--data", str(COAT), "--model", "idcf", "--out", str(out), "--epochs", "3")

@@ -90,6 +90,7 @@ def test_loader_reads_the_folder_as_its_readme_says(gamma):
 
 
 @needs_data
+@pytest.mark.slow
 def test_short_idcf_fit_on_a_subsample_beats_chance(one_thread):
     path = DATA / "gamma_0"
     if not path.is_dir():
@@ -128,6 +129,7 @@ def table(text: str, first_head: str) -> list[list[str]]:
 
 
 @needs_data
+@pytest.mark.slow
 def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread):
     bench = load_benchmark()
     results = tmp_path / "results"

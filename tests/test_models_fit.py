@@ -98,6 +98,7 @@ def test_latent_models_elbo_improves(small, model):
     assert scores.shape == (2,) and np.all(np.isfinite(scores))
 
 
+@pytest.mark.slow
 def test_idcf_latents_beat_vae_on_idcf_data():
     """iDCF's identifiable latents match the true C far better than iDCF-W's VAE latents.
 

@@ -38,6 +38,7 @@ def venv_kernel(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("name", ["latent_space.ipynb", "mcc_sweep.ipynb"])
+@pytest.mark.slow
 def test_notebook_runs(name, venv_kernel, tmp_path):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     assert not any(c.get("outputs") for c in nb.cells if c.cell_type == "code"), (

@@ -15,15 +15,15 @@ ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 
 from ividr.cli import main  # noqa: E402
+from ividr.experiments.grid import SweepConfig  # noqa: E402
+from ividr.experiments.runner import run_sweep  # noqa: E402
 from ividr.plots import (  # noqa: E402
     PlotError,
-    align_for_plot,
     figure_paths,
     plot_latent,
     plot_latent_from_dirs,
     plot_sweep,
 )
-from ividr.sweep import SweepConfig, run_sweep  # noqa: E402
 
 COAT = ROOT.parent / "shared" / "datasets" / "coat"
 
@@ -61,10 +61,13 @@ def fig3_inputs(tmp_path_factory):
     return root, data, good, bad, c
 
 
-def test_align_for_plot_undoes_permutation_sign_and_scale(fig3_inputs):
+def test_plot_alignment_undoes_permutation_sign_and_scale(fig3_inputs):
+    from metrics.mcc import align_latents
+
     *_, c = fig3_inputs
-    aligned, score = align_for_plot(c, np.c_[-3.0 * c[:, 1] + 1.0, 0.5 * c[:, 0]])
-    assert score == pytest.approx(1.0)
+    learned = np.c_[-3.0 * c[:, 1] + 1.0, 0.5 * c[:, 0]]
+    aligned, match = align_latents(c, learned, scale="std", return_match=True)
+    assert match.score == pytest.approx(1.0)
     np.testing.assert_allclose(aligned, c, atol=1e-9)
 
 
@@ -102,6 +105,7 @@ def test_plot_latent_rejects_mismatched_rows(fig3_inputs, tmp_path):
         plot_latent([run], c, np.zeros(len(c), dtype=int))
 
 
+@pytest.mark.slow
 def test_plot_latent_uses_umap_for_more_than_two_dims(tmp_path):
     pytest.importorskip("umap")
     data = _write_dataset(tmp_path / "data3", latent_dim=3)
@@ -228,6 +232,7 @@ def test_figure_paths():
         figure_paths("fig.svg")
 
 
+@pytest.mark.slow
 def test_demo_small_end_to_end(tmp_path):
     """`python -m ividr.demo` (what `make demo` runs), shrunk: MCCs printed, Figure 3 written."""
     import subprocess

@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import ividr.models.ivae.estimator as ivae_estimator
 from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
 from ividr.cli import main
+from ividr.experiments.grid import RunSpec, SweepConfig
+from ividr.experiments.run import default_fit
 from ividr.protocols import RELEASED_SETTINGS, protocol_fields, protocol_settings
-from ividr.sweep import RunSpec, SweepConfig, default_fit
 from simulator import SimConfig, generate
 from simulator.writer import write_dataset
 

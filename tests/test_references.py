@@ -168,6 +168,7 @@ def test_references_are_cached_beside_meta(tmp_path, monkeypatch):
         references_for(path, write=False)
 
 
+@pytest.mark.slow
 def test_an_old_cache_without_the_supervised_ceiling_is_recomputed(tmp_path):
     from simulator.config import SimConfig
     from simulator.generate import generate
@@ -290,7 +291,8 @@ def test_shuffle_aux_api_keeps_truth_and_permutes_instrument_equal_to_w():
 # -- sweep summary and plot -------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def sweep_dir(tmp_path_factory) -> Path:
-    from ividr.sweep import SweepConfig, run_sweep
+    from ividr.experiments.grid import SweepConfig
+    from ividr.experiments.runner import run_sweep
 
     out = tmp_path_factory.mktemp("sweep") / "s"
     config = SweepConfig(
@@ -308,7 +310,8 @@ def sweep_dir(tmp_path_factory) -> Path:
 
 
 def test_sweep_rows_and_summary_carry_references(sweep_dir):
-    from ividr.sweep import SweepConfig, split_model
+    from ividr.experiments.grid import SweepConfig
+    from ividr.registry import split_model
 
     assert split_model("idcf+shuffle") == ("idcf", True)
     assert SweepConfig(models=("idcf+shuffle",)).fit_config("idcf+shuffle", 2).shuffle_aux
@@ -346,6 +349,7 @@ def test_sweep_rows_and_summary_carry_references(sweep_dir):
 
 
 def test_plot_sweep_draws_reference_lines(sweep_dir):
+    from ividr.experiments.store import load_results
     from ividr.plots import (
         CHANCE_LABEL,
         ORACLE_BAND_LABEL,
@@ -354,7 +358,6 @@ def test_plot_sweep_draws_reference_lines(sweep_dir):
         plot_sweep,
         reference_legend,
     )
-    from ividr.sweep import load_results
 
     _, rows = load_results(sweep_dir)
     fig = plot_sweep(sweep_dir)

@@ -18,6 +18,7 @@ def low_rank_exposure(rng, n: int, m: int, rank: int = 3) -> np.ndarray:
     return (rng.random((n, m)) < prob).astype(float)
 
 
+@pytest.mark.slow
 def test_near_one_when_c_is_a_smooth_function_of_the_exposures():
     rng = np.random.default_rng(0)
     a = low_rank_exposure(rng, 600, 70)
@@ -38,6 +39,7 @@ def test_near_one_when_c_is_a_smooth_function_of_the_exposures():
     assert "one-hot W" not in alone["estimator"]
 
 
+@pytest.mark.slow
 def test_matches_the_proxy_oracle_when_only_w_says_anything():
     rng = np.random.default_rng(1)
     n = 1500

@@ -18,14 +18,10 @@ import pytest
 from click.testing import CliRunner
 
 from ividr.cli import main
-from ividr.sweep import (
-    SweepConfig,
-    SweepError,
-    finished_runs,
-    load_results,
-    run_sweep,
-    summarize,
-)
+from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import finished_runs, load_results
+from ividr.experiments.summaries import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
 IDCF_SIM = ROOT.parent / "shared" / "datasets" / "idcf-sim"
@@ -109,6 +105,7 @@ def test_small_sweep_rows_summary_and_resume(tmp_path):
     assert (out / "results.csv").read_text() == before
 
 
+@pytest.mark.slow
 def test_parallel_local_equals_serial(tmp_path):
     config = tiny_config(seeds=1)
     serial = run_sweep(config, tmp_path / "a", fit_fn=fake_fit)
@@ -202,6 +199,7 @@ def test_variance_split_of_a_constructed_results_table():
     assert entry["sd_within"] is None and entry["share_between"] is None
 
 
+@pytest.mark.slow
 def test_existing_data_folder_of_gammas(tmp_path):
     config = SweepConfig(
         preset="data", knob="gamma", values=(0, 20), models=("idcf",), seeds=1, data=str(IDCF_SIM)
@@ -294,6 +292,7 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+@pytest.mark.slow
 def test_sigkill_mid_sweep_then_resume_gives_one_row_per_run(tmp_path):
     """A real `ividr sweep` process (2 local workers) killed with SIGKILL, then run again."""
     out = tmp_path / "s"

@@ -73,8 +73,8 @@ class BaseRecommender:
     """Base class: hyperparameters as attributes, ``fit`` returns self, ``score`` pairs.
 
     Subclasses define ``__init__`` with keyword-only hyperparameters stored under their names,
-    ``_fit(dataset, val, progress, callback)``, ``_score(users, items)``, and
-    ``_build_net(name, kwargs)``/``_after_load()`` for reloading.
+    ``_fit(dataset, val, progress, callback)`` and ``_score(users, items)``; reloading rebuilds
+    the nets from ``net_specs_`` (:func:`ividr.api.load_model`).
     """
 
     #: Whether the model learns user latents (posterior mean, std).
@@ -171,6 +171,3 @@ class BaseRecommender:
 
     def _score(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError  # pragma: no cover - abstract
-
-    def _after_load(self) -> None:
-        """Restore derived attributes (latents) after the nets were reloaded."""

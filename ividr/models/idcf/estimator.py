@@ -92,6 +92,7 @@ class IDCF(BaseRecommender):
         patience_from_start: bool = False,
         restarts: int = DEFAULT_RESTARTS,
         restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
+        stop_on: str = "elbo",
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,

@@ -43,6 +43,10 @@ LATENT_DOC = """
     restart_screen_epochs : int, default 0
         With ``restarts`` > 1: prune the restarts by successive halving on the held-out negative
         ELBO at this epoch, twice it, ... (0: train every restart to its end, then choose).
+    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
+        Checkpoint rule of the latent stage (none looks at the truth; DESIGN §4.3): the held-out
+        users' negative ELBO or exposure-reconstruction NDCG@5 (early stopping), or every
+        latent epoch, keeping the last (``ividr.training.STOP_RULES``).
     beta_max : float, default 1.0
     l2_penalty : float, default 0.0
         Weight of the sum of parameter norms added to the loss (iDCF's ``l2_penalty``).
@@ -54,21 +58,6 @@ LATENT_DOC = """
         the lowest held-out negative ELBO, as the released codes' tuning mode does (never the
         truth; :func:`~ividr.models.ivae.estimator.fit_latent_search`).
     """
-
-LATENT_DEFAULTS: dict[str, Any] = {
-    "latent_dim": None,
-    "hidden_dim": 64,
-    "n_layers": 3,
-    "latent_epochs": 1000,
-    "latent_lr": 5e-4,
-    "latent_weight_decay": 1e-6,
-    "latent_batch_size": 1024,
-    "latent_patience": 50,
-    "kl_anneal_epochs": 100,
-    "beta_max": 1.0,
-    "l2_penalty": 0.0,
-    "val_fraction": 0.2,
-}
 
 
 def resolve_latent_dim(latent_dim: int | None, dataset) -> int:
@@ -135,7 +124,7 @@ def fit_latent_stage(
     kept_epoch, val_loss at the kept epoch, pruned_at, kept) and ``est.restart_latents_`` (each
     restart's posterior mean at its kept epoch); appends the kept restart's epochs to
     ``est.history_`` as ``stage`` rows and the others' as ``"<stage>-restart"`` rows
-    (``selected: False``). Returns the kept net. The checkpoint rule is ``est.stop_on``.
+    (``selected: False``). Returns the kept net. The checkpoint rule is the ``stop_on`` parameter.
     """
     restarts = int(est.restarts)
     nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
@@ -177,9 +166,9 @@ def fit_latent_stage(
                 stage=stage,
                 progress=progress,
                 on_epoch=on_epoch,
-                stop_on=getattr(est, "stop_on", "elbo"),
+                stop_on=est.stop_on,
                 patience_from_start=est.patience_from_start,
-                recon_ndcg=callback is not None or getattr(est, "stop_on", "elbo") != "elbo",
+                recon_ndcg=callback is not None or est.stop_on != "elbo",
                 restart=r if restarts > 1 else None,
             )
         )
@@ -383,6 +372,7 @@ class _LatentModel(BaseRecommender):
         patience_from_start: bool = False,
         restarts: int = DEFAULT_RESTARTS,
         restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
+        stop_on: str = "elbo",
         beta_max: float = 1.0,
         l2_penalty: float = 0.0,
         val_fraction: float = 0.2,
@@ -401,6 +391,7 @@ class _LatentModel(BaseRecommender):
         self.patience_from_start = patience_from_start
         self.restarts = restarts
         self.restart_screen_epochs = restart_screen_epochs
+        self.stop_on = stop_on
         self.beta_max = beta_max
         self.l2_penalty = l2_penalty
         self.val_fraction = val_fraction

@@ -1,0 +1,347 @@
+"""Renderers of a sweep's summaries: CSV and Markdown tables (DESIGN.md §6).
+
+Each function takes the data of :mod:`ividr.experiments.summaries` (and the
+:class:`~ividr.experiments.grid.SweepConfig`) and returns text; the results store writes it.
+To change how a summary looks, change it here.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.summaries import (
+    PRIOR_ONLY_METRIC,
+    REFERENCE_COLUMNS,
+    REGRET_METRIC,
+    SPREAD_FIELDS,
+    SUMMARY_METRICS,
+    TEST_METRICS,
+)
+
+#: Titles of the summary tables, by metric.
+METRIC_TITLES = {
+    "mcc": "MCC (strong, Pearson)",
+    "mcc_weak": "MCC (weak: linear map fitted on half the users)",
+    "ndcg@5": "NDCG@5 (unbiased test set)",
+    "recall@5": "Recall@5 (unbiased test set)",
+    REGRET_METRIC: "Stopping regret: best traced MCC minus the MCC of the kept checkpoint",
+    PRIOR_ONLY_METRIC: "MCC of the learned prior mean mu_w(W) alone (no encoder)",
+}
+#: Extra columns of summary.csv: the reference levels at the row's knob value (mean over seeds)
+#: for the MCC rows (weak oracle on mcc_weak rows; chance only for strong MCC); blank elsewhere.
+SUMMARY_REFERENCE_COLUMNS = (
+    "proxy_oracle",
+    "chance_mean",
+    "chance_p95",
+    "supervised_exposure_w",
+    "supervised_exposure",
+)
+
+
+def csv_cell(value: Any) -> Any:
+    """A CSV cell: blank for None, the exact repr of a float."""
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return value
+
+
+def results_csv(rows: list[dict[str, Any]], columns: Sequence[str]) -> str:
+    """results.csv: one line per results row, ``columns`` in order."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        cells = {k: csv_cell(row.get(k)) for k in columns}
+        cells["value"] = format_value(row["value"])
+        writer.writerow(cells)
+    return buf.getvalue()
+
+
+def summary_csv(
+    summary: list[dict[str, Any]], references: list[dict[str, Any]], config: SweepConfig
+) -> str:
+    """summary.csv: one line per summary entry, with the reference levels of its knob value."""
+    ref_at = {(e["reference"], format_value(e["value"])): e["mean"] for e in references}
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(
+        ["metric", "model", config.knob, "mean", "std", "n"]
+        + list(SUMMARY_REFERENCE_COLUMNS)
+        + list(SPREAD_FIELDS)
+    )
+    for entry in summary:
+        key = format_value(entry["value"])
+        oracle = "ref_oracle_weak" if entry["metric"] == "mcc_weak" else "ref_oracle"
+        chance = entry["metric"] in ("mcc", "mcc_prior_only")
+        is_mcc = entry["metric"] in ("mcc", "mcc_weak", "mcc_prior_only")
+        writer.writerow(
+            [
+                entry["metric"],
+                entry["model"],
+                key,
+                csv_cell(entry["mean"]),
+                csv_cell(entry["std"]),
+                entry["n"],
+                csv_cell(ref_at.get((oracle, key)) if is_mcc else None),
+                csv_cell(ref_at.get(("ref_chance", key)) if chance else None),
+                csv_cell(ref_at.get(("ref_chance_p95", key)) if chance else None),
+                csv_cell(ref_at.get(("ref_supervised_exposure_w", key)) if chance else None),
+                csv_cell(ref_at.get(("ref_supervised_exposure", key)) if chance else None),
+                *(csv_cell(entry[k]) for k in SPREAD_FIELDS),
+            ]
+        )
+    return buf.getvalue()
+
+
+def format_p(p: float | None) -> str:
+    """A p-value as Table 3 of the paper reports them: two significant digits (``3.1e-04``)."""
+    if p is None or not math.isfinite(p):
+        return "–"
+    return f"{p:.2e}" if p < 1e-3 else f"{p:.3f}"
+
+
+def paired_tests_csv(tests: list[dict[str, Any]], config: SweepConfig) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["metric", "model_a", "model_b", config.knob, "mean_diff", "t", "p", "n"])
+    for e in tests:
+        writer.writerow(
+            [
+                e["metric"],
+                e["model_a"],
+                e["model_b"],
+                format_value(e["value"]),
+                csv_cell(e["mean_diff"]),
+                csv_cell(e["t"]),
+                csv_cell(e["p"]),
+                e["n"],
+            ]
+        )
+    return buf.getvalue()
+
+
+def paired_tests_markdown(tests: list[dict[str, Any]], config: SweepConfig) -> str:
+    """Markdown: per metric, one row per model pair, ``mean difference (p = ...)`` per value."""
+    lines = [
+        f"# Paired t-tests between models over seeds ({config.knob})",
+        "",
+        "Each cell: mean over seeds of (model A - model B) and the two-sided paired t-test "
+        "p-value (runs paired by seed; `n` pairs); `–` with fewer than 2 pairs.",
+    ]
+    header = "| A vs B | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
+    rule = "|---|" + "---|" * len(config.values)
+    for metric in TEST_METRICS:
+        entries = [e for e in tests if e["metric"] == metric]
+        if not entries:
+            continue
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
+        pairs = list(dict.fromkeys((e["model_a"], e["model_b"]) for e in entries))
+        for a, b in pairs:
+            cells = []
+            for value in config.values:
+                e = next(
+                    x
+                    for x in entries
+                    if (x["model_a"], x["model_b"]) == (a, b)
+                    and format_value(x["value"]) == format_value(value)
+                )
+                if e["mean_diff"] is None:
+                    cells.append("–")
+                    continue
+                cells.append(f"{e['mean_diff']:+.4f} (p = {format_p(e['p'])}, n={e['n']})")
+            lines.append(f"| {a} vs {b} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def summary_markdown(
+    summary: list[dict[str, Any]],
+    config: SweepConfig,
+    *,
+    references: list[dict[str, Any]] | None = None,
+) -> str:
+    """Markdown: one table per metric, models as rows and knob values as columns.
+
+    With ``references`` (:func:`summarize_references`), the MCC tables get the proxy-oracle and
+    chance rows under the models, and a last table lists every reference level.
+    """
+    size = ""
+    if config.data is not None:
+        source = f"data {config.data}"
+    else:
+        users = config.n_users if config.n_users is not None else "preset"
+        items = config.n_items if config.n_items is not None else "preset"
+        source = f"preset `{config.preset}`"
+        size = f", {users} users x {items} items"
+    lines = [
+        f"# Sweep over {config.knob}: {source}{size}, {seeds_label(config)}",
+        "",
+        "Mean ± std over runs (sample std, ddof=1); `(n=k)` marks a cell with fewer runs than "
+        "planned.",
+    ]
+    if config.preset == "ividr-code" and config.data is None:
+        lines += [
+            "",
+            "Preset `ividr-code`: its instrument Z is the proxy W itself, so Z is not "
+            "independent of W here (DESIGN.md §2).",
+        ]
+    if config.sim_overrides:
+        lines += ["", f"Simulator knobs fixed: {config.sim_overrides}"]
+    if config.epochs is not None or config.fit_overrides:
+        lines += ["", f"Fit settings: epochs={config.epochs}, {config.fit_overrides}"]
+    header = "| model | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
+    rule = "|---|" + "---|" * len(config.values)
+    references = references or []
+
+    def ref_cell(ref: str, value: Any) -> str:
+        entry = next(
+            (
+                e
+                for e in references
+                if e["reference"] == ref and format_value(e["value"]) == format_value(value)
+            ),
+            None,
+        )
+        if entry is None or entry["mean"] is None:
+            return "–"
+        if ref.startswith("ref_chance"):  # a function of (n_users, d) only: no spread to show
+            return f"{entry['mean']:.4f}"
+        return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+    def ref_line(label: str, refs: Sequence[str]) -> str:
+        cells = [" / ".join(ref_cell(r, v) for r in refs) for v in config.values]
+        return f"| _{label}_ | " + " | ".join(cells) + " |"
+
+    metrics = [
+        m
+        for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC)
+        if any(e["metric"] == m for e in summary)
+    ]
+    for metric in metrics:
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
+        for model in config.models:
+            if not any(e["metric"] == metric and e["model"] == model for e in summary):
+                continue
+            cells = []
+            for value in config.values:
+                entry = next(
+                    e
+                    for e in summary
+                    if e["metric"] == metric
+                    and e["model"] == model
+                    and format_value(e["value"]) == format_value(value)
+                )
+                if entry["mean"] is None:
+                    cells.append("–")
+                    continue
+                cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+                if entry["n"] < config.runs_per_cell:
+                    cell += f" (n={entry['n']})"
+                cells.append(cell)
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+        if references and metric in ("mcc", PRIOR_ONLY_METRIC):
+            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle"]))
+            lines.append(
+                ref_line("reference: chance, mean / p95", ["ref_chance", "ref_chance_p95"])
+            )
+            lines.append(
+                ref_line(
+                    "reference: supervised ceiling, exposures + W / exposures",
+                    ["ref_supervised_exposure_w", "ref_supervised_exposure"],
+                )
+            )
+        elif references and metric == "mcc_weak":
+            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle_weak"]))
+    if config.crossed:
+        lines += spread_markdown(summary, config, header, rule)
+    if references:
+        lines += [
+            "",
+            "## Reference levels of the datasets (mean ± std over seeds)",
+            "",
+            "Proxy oracle: MCC between the true C and its W-group means E[C|W], the best any "
+            "function of W alone reaches. Chance: strong MCC between C and independent Gaussian "
+            "latents of the same shape (mean and 95th percentile of 200 draws). R^2: held-out "
+            "ridge regression of C on the exposure row, and on one-hot W. A model's MCC above "
+            "the proxy oracle needs information beyond W; the prior-only row shows what its "
+            "learned prior mu_w(W) alone reaches. Supervised ceiling: strong MCC of a 5-fold "
+            "cross-fitted regressor of C trained on the truth (gradient boosting on the "
+            "exposure row's SVD, with and without one-hot W); no encoder q(C | A, W) beats it "
+            "by more than estimation error.",
+            "",
+            header.replace("| model |", "| reference |") + " |",
+            rule,
+        ]
+        for ref, label in REFERENCE_COLUMNS.items():
+            if any(e["reference"] == ref for e in references):
+                lines.append(
+                    f"| {label} | " + " | ".join(ref_cell(ref, v) for v in config.values) + " |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def seeds_label(config: SweepConfig) -> str:
+    """How a sweep seeds its runs, in words."""
+    if not config.crossed:
+        return f"{config.seeds} seed(s)"
+    return (
+        f"{config.data_seeds or 1} data seed(s) x {config.model_seeds or 1} model seed(s) per value"
+    )
+
+
+def spread_markdown(
+    summary: list[dict[str, Any]], config: SweepConfig, header: str, rule: str
+) -> list[str]:
+    """Lines of the 'where the spread comes from' table of a crossed sweep (strong MCC, and the
+    test NDCG@5)."""
+    lines: list[str] = []
+    for metric in ("mcc", "ndcg@5"):
+        entries = [e for e in summary if e["metric"] == metric and e["n"]]
+        if not entries:
+            continue
+        lines += [
+            "",
+            f"## Spread of {METRIC_TITLES.get(metric, metric)}: between draws / within a draw",
+            "",
+            "Std of the draw means (data seeds) / pooled std across model seeds on one draw, "
+            "and the between-draw share of one run's variance (random-effects estimate; "
+            "`metrics.variance_split`).",
+            "",
+            header + " |",
+            rule,
+        ]
+        for model in config.models:
+            cells = []
+            for value in config.values:
+                e = next(
+                    (
+                        x
+                        for x in entries
+                        if x["model"] == model and format_value(x["value"]) == format_value(value)
+                    ),
+                    None,
+                )
+                if e is None:
+                    cells.append("–")
+                    continue
+                parts = [
+                    "–" if e[k] is None else f"{e[k]:.4f}" for k in ("sd_between", "sd_within")
+                ]
+                share = e["share_between"]
+                cells.append(" / ".join(parts) + ("" if share is None else f" ({share:.0%})"))
+            lines.append(f"| {model} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def print_summary(out_dir: str | Path, *, file=None) -> None:
+    """Print summary.md of a sweep directory (stdout by default)."""
+    text = (Path(out_dir) / "summary.md").read_text(encoding="utf-8")
+    print(text, end="", file=file or sys.stdout)
