@@ -15,12 +15,10 @@ their latents (MCC).
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,12 +27,7 @@ import torch
 from ividr import diagnostics, models, registry
 from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
 from ividr.models.base import BaseRecommender, TrainingDivergedError
-from ividr.models.idcf.net import LatentMFNet
-from ividr.models.iv4r.net import IV4RMFNet
-from ividr.models.ivae.net import IVAENet
-from ividr.models.ividr.net import FusedIVAENet
-from ividr.models.ividr.released import ReleasedFusedIVAENet
-from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.protocols import PROTOCOLS, protocol_settings
 from ividr.registry import LATENT_ONLY, MODEL_NAMES
 from ividr.training import LOSSES, STOP_RULES, ranking_metrics
@@ -58,20 +51,6 @@ __all__ = [
 _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
     m.name: (getattr(models, m.estimator), dict(m.kwargs)) for m in registry.MODELS
 }
-_CLASSES = {cls.__name__: cls for cls, _ in _ESTIMATORS.values()}
-_NETS = {
-    cls.__name__: cls
-    for cls in (
-        MFNet,
-        MFWFNet,
-        IVAENet,
-        FusedIVAENet,
-        ReleasedFusedIVAENet,
-        LatentMFNet,
-        IV4RMFNet,
-    )
-}
-
 _INF = math.inf
 
 
@@ -336,8 +315,9 @@ class FitResult:
         "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
         "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
         "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0);
-        "restarts" (:func:`restart_report`); "latent_grid", "latent_grid_lr", "latent_grid_l2"
-        (``latent_grid``, :func:`latent_grid_report`); "protocol" and "protocol_settings" (the
+        "restarts" (:func:`ividr.diagnostics.restart_report`); "latent_grid",
+        "latent_grid_lr", "latent_grid_l2" (``latent_grid``,
+        :func:`ividr.diagnostics.latent_grid_report`); "protocol" and "protocol_settings" (the
         settings a protocol other than "ours" set, :func:`protocol_overrides`).
     latents, latents_std : ndarray of shape (n_users, d) or None
         Posterior mean (the declared representation) and std of the learned confounder.
@@ -453,56 +433,6 @@ def with_shuffled_aux(dataset, seed: int):
     return dataclasses.replace(dataset, **changes), perm
 
 
-def restart_report(
-    restarts: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
-) -> dict[str, Any]:
-    """metrics.json's view of a latent stage's restarts (chosen without the truth).
-
-    Returns ``{"restarts": [...]}``: each restart's seed, epochs, kept epoch, held-out negative
-    ELBO at it, the epoch it was pruned at (None: trained to its end) and whether it was kept;
-    with the truth also its strong ``mcc``, and ``restart_choice_best_mcc``: whether the kept
-    restart (lowest held-out negative ELBO) also has the highest MCC, i.e. whether the ELBO
-    tracked the MCC on this fit.
-    """
-    rows = [dict(r) for r in restarts]
-    out: dict[str, Any] = {"restarts": rows}
-    if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        best = max(r["mcc"] for r in rows)
-        out["restart_choice_best_mcc"] = bool(next(r for r in rows if r["kept"])["mcc"] >= best)
-    return out
-
-
-def latent_grid_report(
-    points: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
-) -> dict[str, Any]:
-    """metrics.json's view of the ``latent_grid`` search (chosen without the truth).
-
-    Returns ``latent_grid`` (each point's latent_lr, l2_penalty, held-out negative ELBO at its
-    kept checkpoint ``val_loss``, epochs, kept epoch, ``kept``; with the truth also its strong
-    ``mcc``), the kept point's ``latent_grid_lr`` and ``latent_grid_l2`` (flat, for the sweep's
-    results table) and, with the truth, ``latent_grid_choice_best_mcc``: whether the kept point
-    also has the highest MCC.
-    """
-    rows = [dict(p) for p in points]
-    kept = next(r for r in rows if r["kept"])
-    out: dict[str, Any] = {
-        "latent_grid": rows,
-        "latent_grid_lr": kept["latent_lr"],
-        "latent_grid_l2": kept["l2_penalty"],
-    }
-    if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        out["latent_grid_choice_best_mcc"] = bool(kept["mcc"] >= max(r["mcc"] for r in rows))
-    return out
-
-
 def fit_model(
     dataset,
     config: FitConfig,
@@ -592,9 +522,11 @@ def fit_model(
     if est.has_latents:
         metrics["stop_on"] = config.stop_on
     if getattr(est, "restarts_", None):
-        metrics.update(restart_report(est.restarts_, est.restart_latents_, truth))
+        metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
     if getattr(est, "latent_grid_", None):
-        metrics.update(latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth))
+        metrics.update(
+            diagnostics.latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth)
+        )
     if config.protocol != "ours":
         metrics["protocol"] = config.protocol
         metrics["protocol_settings"] = protocol_overrides(config)
@@ -626,99 +558,3 @@ def fit_model(
         estimator=est,
         aux_permutation=perm,
     )
-
-
-# -- persistence ----------------------------------------------------------------------------------
-FORMAT = "ividr-model"
-FORMAT_VERSION = 1
-_ARRAYS = ("user_latents_", "latent_std_", "prior_mean_", "user_treatment_")
-
-
-class ModelFileError(ValueError):
-    """A model file is missing, corrupt, or not an ividr model; the message names the file."""
-
-
-def save_model(estimator: BaseRecommender, path: str | Path) -> None:
-    """Write a fitted estimator: its nets' state_dicts and JSON-able hyperparameters.
-
-    Loaded back by :func:`load_model` with ``torch.load(weights_only=True)``: the file holds
-    only tensors, strings, numbers, lists and dicts.
-    """
-    if not hasattr(estimator, "nets_"):
-        raise ValueError("save_model needs a fitted estimator")
-    arrays = {
-        name: torch.from_numpy(np.ascontiguousarray(getattr(estimator, name)))
-        for name in _ARRAYS
-        if getattr(estimator, name, None) is not None
-    }
-    payload = {
-        "format": FORMAT,
-        "version": FORMAT_VERSION,
-        "class": type(estimator).__name__,
-        "params": json.dumps(estimator.get_params()),
-        "n_users": int(estimator.n_users_),
-        "n_items": int(estimator.n_items_),
-        "nets": {
-            name: {
-                "class": spec["class"],
-                "kwargs": json.dumps(spec["kwargs"]),
-                "state": estimator.nets_[name].state_dict(),
-            }
-            for name, spec in estimator.net_specs_.items()
-        },
-        "arrays": arrays,
-        "extra": json.dumps(
-            {
-                "epochs_run": int(getattr(estimator, "epochs_run_", 0)),
-                "chosen": getattr(estimator, "chosen_", {}),
-            }
-        ),
-    }
-    torch.save(payload, Path(path))
-
-
-def load_model(path: str | Path) -> BaseRecommender:
-    """Read a file written by :func:`save_model` (``torch.load(weights_only=True)``).
-
-    Raises
-    ------
-    ModelFileError
-        The file is missing, unreadable, corrupt or not an ividr model file.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise ModelFileError(f"{path}: model file is missing")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any unpickling failure means a bad file
-        raise ModelFileError(f"{path}: not a readable model file ({type(exc).__name__})") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise ModelFileError(f"{path}: not an ividr model file")
-    if payload.get("version") != FORMAT_VERSION:
-        raise ModelFileError(f"{path}: unsupported model file version {payload.get('version')!r}")
-    try:
-        cls = _CLASSES[payload["class"]]
-        est = cls(**json.loads(payload["params"]))
-        est.n_users_ = int(payload["n_users"])
-        est.n_items_ = int(payload["n_items"])
-        est.nets_, est.net_specs_ = {}, {}
-        for name, entry in payload["nets"].items():
-            kwargs = json.loads(entry["kwargs"])
-            net = _NETS[entry["class"]](**kwargs)
-            net.load_state_dict(entry["state"])
-            net.eval()
-            est.nets_[name] = net
-            est.net_specs_[name] = {"class": entry["class"], "kwargs": kwargs}
-        for name, tensor in payload["arrays"].items():
-            if name not in _ARRAYS:
-                raise KeyError(name)
-            setattr(est, name, tensor.numpy())
-        if est.has_latents and not hasattr(est, "prior_mean_"):
-            est.prior_mean_ = None
-        extra = json.loads(payload["extra"])
-        est.epochs_run_ = extra["epochs_run"]
-        est.chosen_ = extra["chosen"]
-        est.history_ = []
-    except (KeyError, TypeError, ValueError, RuntimeError) as exc:
-        raise ModelFileError(f"{path}: malformed ividr model file ({exc})") from exc
-    return est

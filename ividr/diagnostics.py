@@ -42,8 +42,10 @@ __all__ = [
     "diagnostic_warnings",
     "identifiability_checks",
     "instrument_checks",
+    "latent_grid_report",
     "latent_trace",
     "replay_stop_rules",
+    "restart_report",
     "stopping_summary",
     "trace_callback",
     "write_history_csv",
@@ -377,3 +379,53 @@ def _jsonable(value):
         v = float(value)
         return v if math.isfinite(v) else (None if math.isnan(v) else v)
     return value
+
+
+def restart_report(
+    restarts: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
+) -> dict[str, Any]:
+    """metrics.json's view of a latent stage's restarts (chosen without the truth).
+
+    Returns ``{"restarts": [...]}``: each restart's seed, epochs, kept epoch, held-out negative
+    ELBO at it, the epoch it was pruned at (None: trained to its end) and whether it was kept;
+    with the truth also its strong ``mcc``, and ``restart_choice_best_mcc``: whether the kept
+    restart (lowest held-out negative ELBO) also has the highest MCC, i.e. whether the ELBO
+    tracked the MCC on this fit.
+    """
+    rows = [dict(r) for r in restarts]
+    out: dict[str, Any] = {"restarts": rows}
+    if truth is not None:
+        from metrics.mcc import mcc
+
+        for row, z in zip(rows, latents, strict=True):
+            row["mcc"] = float(mcc(truth, z))
+        best = max(r["mcc"] for r in rows)
+        out["restart_choice_best_mcc"] = bool(next(r for r in rows if r["kept"])["mcc"] >= best)
+    return out
+
+
+def latent_grid_report(
+    points: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
+) -> dict[str, Any]:
+    """metrics.json's view of the ``latent_grid`` search (chosen without the truth).
+
+    Returns ``latent_grid`` (each point's latent_lr, l2_penalty, held-out negative ELBO at its
+    kept checkpoint ``val_loss``, epochs, kept epoch, ``kept``; with the truth also its strong
+    ``mcc``), the kept point's ``latent_grid_lr`` and ``latent_grid_l2`` (flat, for the sweep's
+    results table) and, with the truth, ``latent_grid_choice_best_mcc``: whether the kept point
+    also has the highest MCC.
+    """
+    rows = [dict(p) for p in points]
+    kept = next(r for r in rows if r["kept"])
+    out: dict[str, Any] = {
+        "latent_grid": rows,
+        "latent_grid_lr": kept["latent_lr"],
+        "latent_grid_l2": kept["l2_penalty"],
+    }
+    if truth is not None:
+        from metrics.mcc import mcc
+
+        for row, z in zip(rows, latents, strict=True):
+            row["mcc"] = float(mcc(truth, z))
+        out["latent_grid_choice_best_mcc"] = bool(kept["mcc"] >= max(r["mcc"] for r in rows))
+    return out
