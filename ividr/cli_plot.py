@@ -223,7 +223,7 @@ def history_plot(run_dirs: tuple[Path, ...], out: Path, labels: str | None, quie
     RUN_DIR is an `ividr fit --out` folder (its history.json); MCC is there when the data
     carry the true confounder (ividr fit --trace-every, default every epoch).
     """
-    from ividr.plots import plot_history
+    from ividr.plot_history import plot_history
 
     _check_out(out)
     label_list = None

@@ -21,7 +21,7 @@ from ividr.experiments.grid import SweepConfig
 from ividr.experiments.run import flat_diagnostics
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.summaries import paired_tests, summarize
-from ividr.plots import plot_history
+from ividr.plot_history import plot_history
 from ividr.registry import split_stop, with_stop_rules
 from metrics.identifiability import aux_preconditions
 from metrics.iv import first_stage_strength
