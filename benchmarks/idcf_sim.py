@@ -20,11 +20,7 @@ confounder is only used to score the final posterior mean.
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -33,45 +29,41 @@ import click
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "benchmarks"):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from _gamma_folders import (  # noqa: E402
+    command_line,
+    footer,
+    gamma_folder_options,
+    load_text,
+    pick_values,
+    raise_failures,
+    run_plan,
+    write_runs_csv,
+)
+from _idcf_sim_goals import (  # noqa: E402
+    REF_GAMMAS,
+    REF_OWN_CODE,
+    REF_PUBLISHED_IVAE,
+    REF_PUBLISHED_VAE,
+    REF_TABLE4_IDCF,
+    REF_TABLE4_IDCFW,
+    goals,
+    lookup,
+)
 
 from ividr.experiments.grid import (  # noqa: E402
     SweepConfig,
     data_sweep_values,
     format_value,
-    parse_values,
 )
-from ividr.experiments.runner import run_sweep  # noqa: E402
 from ividr.experiments.summaries import summarize  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
 DEFAULT_MODELS = "idcf-w,idcf,iv4r-mf,ividr"
 MODEL_LABELS = {"idcf-w": "iDCF-W", "idcf": "iDCF", "iv4r-mf": "IV4R-MF", "ividr": "IViDR"}
-WALL_FILE = ".benchmark-wall.json"
-
-#: Reference figures (../shared/datasets/idcf-sim/README.md), by gamma 0, 5, 10, 15, 20.
-REF_GAMMAS = (0, 5, 10, 15, 20)
-REF_OWN_CODE_G0 = (0.837, 0.007)  # iDCF's own iVAE code run here on gamma 0, 10 seeds
-REF_OWN_CODE_SECONDS = 25.0
-#: iDCF's own iVAE code run unmodified here, 10 seeds (the data's README and issue 11's table):
-#: gamma -> (mean, std, min). Gamma 15 was not run.
-REF_OWN_CODE = {
-    0.0: (0.834, 0.008, 0.817),
-    5.0: (0.789, 0.026, 0.740),
-    10.0: (0.575, 0.218, 0.111),
-    20.0: (0.428, 0.184, 0.079),
-}
-#: No seed of iDCF below this strong MCC at gamma <= 5 (the reference's worst at gamma 5).
-GOAL_MIN_LOW_GAMMA = 0.74
-REF_PUBLISHED_IVAE = (0.8419, 0.8128, 0.7605, 0.7424, 0.7064)
-REF_PUBLISHED_VAE = (0.5437, 0.3056, 0.0639, 0.0576, 0.0733)
-REF_TABLE4_IDCF = (0.8394, 0.8052, 0.6955, 0.6914, 0.6062)
-REF_TABLE4_IDCFW = (0.6050, 0.3374, 0.1023, 0.1001, 0.0682)
-
-#: Goals of issue 7.
-GOAL_MEAN_G0 = 0.84
-GOAL_STD_G0 = REF_OWN_CODE_G0[1]
-GOAL_FIT_SECONDS = 10.0
 
 RUN_COLUMNS = (
     "gamma",
@@ -98,16 +90,6 @@ def _cell(mean: float | None, std: float | None, n: int, seeds: int, digits: int
     return text + (f" (n={n})" if n < seeds else "")
 
 
-def _lookup(summary: list[dict], metric: str, model: str, value) -> dict:
-    return next(
-        e
-        for e in summary
-        if e["metric"] == metric
-        and e["model"] == model
-        and format_value(e["value"]) == format_value(value)
-    )
-
-
 def _ref_cells(values, ref: tuple[float, ...]) -> list[str]:
     at = {g: i for i, g in enumerate(REF_GAMMAS)}
     return [f"{ref[at[float(v)]]:.4f}" if float(v) in at else "–" for v in values]
@@ -122,7 +104,7 @@ def metric_table(summary, config: SweepConfig, metric: str, *, references: bool)
     for model in config.models:
         cells = [
             _cell(e["mean"], e["std"], e["n"], config.seeds)
-            for e in (_lookup(summary, metric, model, v) for v in values)
+            for e in (lookup(summary, metric, model, v) for v in values)
         ]
         lines.append(f"| ours: {MODEL_LABELS.get(model, model)} | " + " | ".join(cells) + " |")
     if references:
@@ -312,167 +294,6 @@ def timing_lines(timing: dict | None) -> list[str]:
 
 
 # --------------------------------------------------------------------------------------------
-# Goals
-# --------------------------------------------------------------------------------------------
-def goals(
-    rows: list[dict], summary: list[dict], config: SweepConfig, timing: dict | None = None
-) -> list[tuple[str, bool, str]]:
-    """(goal, passed, figures) of issue 7's goals; a goal with no runs to judge fails."""
-    out: list[tuple[str, bool, str]] = []
-    values = [v for v in config.values]
-    have = {format_value(v) for v in values}
-
-    def mcc_of(model, v):
-        return _lookup(summary, "mcc", model, v)
-
-    if "idcf" in config.models and "0" in have:
-        e = mcc_of("idcf", 0)
-        ok = e["mean"] is not None and e["mean"] >= GOAL_MEAN_G0 and e["std"] <= GOAL_STD_G0
-        figs = (
-            "no runs"
-            if e["mean"] is None
-            else f"mean {e['mean']:.4f} (goal >= {GOAL_MEAN_G0}), std {e['std']:.4f} "
-            f"(goal <= {GOAL_STD_G0}), n={e['n']}"
-        )
-        out.append(("iDCF at gamma 0: mean >= 0.84 and std <= 0.007", ok, figs))
-    if "idcf" in config.models:
-        parts, ok = [], True
-        for v in values:
-            if float(v) not in REF_OWN_CODE:
-                continue
-            e, (ref_mean, ref_std, _) = mcc_of("idcf", v), REF_OWN_CODE[float(v)]
-            this = e["mean"] is not None and e["mean"] >= ref_mean and e["std"] <= ref_std
-            ok &= this
-            mine = "–" if e["mean"] is None else f"{e['mean']:.3f} ± {e['std']:.3f}"
-            parts.append(f"γ={format_value(v)} {mine} vs {ref_mean:.3f} ± {ref_std:.3f}")
-        out.append(("iDCF: mean >= and std <= the reference code's", ok, "; ".join(parts)))
-        low = [
-            r
-            for r in rows
-            if r["model"] == "idcf" and float(r["value"]) <= 5 and r.get("mcc") is not None
-        ]
-        worst = min((float(r["mcc"]) for r in low), default=None)
-        out.append(
-            (
-                f"iDCF: no seed below {GOAL_MIN_LOW_GAMMA} at gamma <= 5",
-                worst is not None and worst >= GOAL_MIN_LOW_GAMMA,
-                "no runs" if worst is None else f"lowest {worst:.4f} over {len(low)} fits",
-            )
-        )
-    if "idcf" in config.models:
-        parts, ok = [], True
-        at = {g: i for i, g in enumerate(REF_GAMMAS)}
-        for v in values:
-            if float(v) not in at:
-                continue
-            e = mcc_of("idcf", v)
-            ref = REF_PUBLISHED_IVAE[at[float(v)]]
-            this = e["mean"] is not None and e["mean"] >= ref
-            ok &= this
-            mine = "–" if e["mean"] is None else f"{e['mean']:.4f}"
-            parts.append(f"γ={format_value(v)} {mine} vs {ref:.4f} {'ok' if this else 'below'}")
-        out.append(("iDCF >= published posterior means at every gamma", ok, "; ".join(parts)))
-        secs = [float(r["fit_seconds"]) for r in rows if r["model"] == "idcf"]
-        if secs:
-            over = sum(s > GOAL_FIT_SECONDS for s in secs)
-            out.append(
-                (
-                    "each iDCF fit <= 10 s",
-                    over == 0,
-                    f"max {max(secs):.1f} s, mean {np.mean(secs):.1f} s, median "
-                    f"{np.median(secs):.1f} s; {over}/{len(secs)} fits over 10 s",
-                )
-            )
-        else:
-            out.append(("each iDCF fit <= 10 s", False, "no runs"))
-        if timing:
-            walls = timing["wall"]
-            out.append(
-                (
-                    "(also) each iDCF fit <= 10 s in the timing pass (fits one at a time)",
-                    max(walls) <= GOAL_FIT_SECONDS,
-                    f"wall max {max(walls):.1f} s, mean {np.mean(walls):.1f} s; CPU max "
-                    f"{max(timing['cpu']):.1f} s; load average {timing['load_before']:.1f} "
-                    f"-> {timing['load_after']:.1f}",
-                )
-            )
-    if "idcf" in config.models and "ividr" in config.models:
-        parts, ok = [], True
-        for v in values:
-            a, b = mcc_of("ividr", v), mcc_of("idcf", v)
-            this = a["mean"] is not None and b["mean"] is not None and a["mean"] > b["mean"]
-            ok &= this
-            if a["mean"] is None or b["mean"] is None:
-                parts.append(f"γ={format_value(v)} –")
-            else:
-                parts.append(
-                    f"γ={format_value(v)} {a['mean']:.4f} vs {b['mean']:.4f} "
-                    f"({a['mean'] - b['mean']:+.4f})"
-                )
-        out.append(("IViDR MCC above iDCF MCC at every gamma", ok, "; ".join(parts)))
-        parts = []
-        for v in values:
-            a, b = _lookup(summary, "ndcg@5", "ividr", v), _lookup(summary, "ndcg@5", "idcf", v)
-            if a["mean"] is not None and b["mean"] is not None:
-                parts.append(
-                    f"γ={format_value(v)} {a['mean']:.4f} - {b['mean']:.4f} = "
-                    f"{a['mean'] - b['mean']:+.4f}"
-                )
-        ok = all(
-            _lookup(summary, "ndcg@5", "ividr", v)["mean"] is not None
-            and _lookup(summary, "ndcg@5", "idcf", v)["mean"] is not None
-            and _lookup(summary, "ndcg@5", "ividr", v)["mean"]
-            > _lookup(summary, "ndcg@5", "idcf", v)["mean"]
-            for v in values
-        )
-        out.append(("(also) IViDR NDCG@5 above iDCF NDCG@5 at every gamma", ok, "; ".join(parts)))
-    return out
-
-
-# --------------------------------------------------------------------------------------------
-# Wall time across resumed invocations
-# --------------------------------------------------------------------------------------------
-def _read_wall(out: Path) -> dict:
-    try:
-        return json.loads((out / WALL_FILE).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return {"seconds": 0.0, "invocations": []}
-
-
-def _add_wall(out: Path, seconds: float, ran: int, jobs: int, loads: list[float]) -> dict:
-    wall = _read_wall(out)
-    wall["seconds"] = float(wall.get("seconds", 0.0)) + seconds
-    entry = {
-        "seconds": round(seconds, 1),
-        "runs": ran,
-        "jobs": jobs,
-        "finished": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
-    }
-    if loads:
-        entry["load_mean"] = round(float(np.mean(loads)), 2)
-        entry["load_max"] = round(float(np.max(loads)), 2)
-    wall.setdefault("invocations", []).append(entry)
-    if out.is_dir():
-        tmp = out / f".{WALL_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(wall, indent=2) + "\n", encoding="utf-8")
-        os.replace(tmp, out / WALL_FILE)
-    return wall
-
-
-def load_text(wall: dict) -> str:
-    """The 1-minute load average seen while the fits ran (sampled after each run)."""
-    sampled = [i for i in wall.get("invocations", []) if "load_mean" in i and i.get("runs")]
-    if not sampled:
-        return "machine load not sampled"
-    parts = [f"{i['load_mean']:.1f} mean / {i['load_max']:.1f} max" for i in sampled]
-    return (
-        f"{os.cpu_count()} cores, 1-minute load average while the fits ran "
-        + "; ".join(parts)
-        + " (a load above the core count means the fits shared the CPU with other work)"
-    )
-
-
-# --------------------------------------------------------------------------------------------
 # Report
 # --------------------------------------------------------------------------------------------
 def write_report(
@@ -564,52 +385,23 @@ def write_report(
         "|---|---|---|",
         *[f"| {g} | {'PASS' if ok else 'FAIL'} | {f} |" for g, ok, f in checks],
         "",
-        "## How this was run",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Wall time: {wall['seconds']:.0f} s ({wall['seconds'] / 60:.1f} min) summed over "
-        f"{len(wall.get('invocations', []))} invocation(s) of the command; {invocation}. "
-        f"Machine: {os.cpu_count()} cores, {platform.node()}, "
-        f"{platform.processor() or platform.machine()}.",
-        "",
-        "Per-run rows: `idcf_sim_runs.csv`; sweep directory (gitignored): the command's `--out`.",
-        "",
+        *footer(command, wall, invocation, "idcf_sim_runs.csv"),
     ]
     results_dir.mkdir(parents=True, exist_ok=True)
     target = results_dir / "idcf_sim.md"
     target.write_text("\n".join(lines), encoding="utf-8")
-    with open(results_dir / "idcf_sim_runs.csv", "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow(RUN_COLUMNS)
-        for r in rows:
-            cells = []
-            for col in RUN_COLUMNS:
-                value = r.get("value") if col == "gamma" else r.get(col)
-                if col == "gamma":
-                    value = format_value(value)
-                elif isinstance(value, float):
-                    value = f"{value:.6g}"
-                cells.append("" if value is None else value)
-            writer.writerow(cells)
+    write_runs_csv(results_dir / "idcf_sim_runs.csv", rows, RUN_COLUMNS)
     return target, checks
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Folder of gamma_<v> dataset folders in iDCF's layout.",
+@gamma_folder_options(
+    data=DEFAULT_DATA,
+    models=DEFAULT_MODELS,
+    out="sweep-out/idcf-sim",
+    results_help="Where idcf_sim.md and idcf_sim_runs.csv go.",
 )
-@click.option("--values", default=None, help="Gammas to run. Default: every gamma_<v> folder.")
-@click.option("--models", default=DEFAULT_MODELS, show_default=True)
 @click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Default: the model's.")
-@click.option(
-    "--latent-epochs", type=click.IntRange(min=1), default=None, help="Default: the model's."
-)
 @click.option(
     "--restarts",
     type=click.IntRange(min=1),
@@ -624,41 +416,12 @@ def write_report(
     "Default: the fit's (every epoch).",
 )
 @click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=2,
-    show_default=True,
-    help="Fits in parallel (local processes).",
-)
-@click.option(
-    "--threads",
-    type=click.IntRange(min=1),
-    default=1,
-    show_default=True,
-    help="torch threads per fit.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/idcf-sim"),
-    show_default=True,
-    help="Sweep directory (resumable).",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "benchmarks" / "results",
-    show_default=True,
-    help="Where idcf_sim.md and idcf_sim_runs.csv go.",
-)
-@click.option(
     "--timing-fits",
     type=click.IntRange(min=0),
     default=3,
     show_default=True,
     help="After the sweep, time this many iDCF fits one at a time on the first gamma (0: skip).",
 )
-@click.option("--quiet", is_flag=True, help="No per-run progress on stderr.")
 def main(
     data: Path,
     values: str | None,
@@ -676,24 +439,16 @@ def main(
     quiet: bool,
 ) -> None:
     """Run the idcf-sim benchmark, write its Markdown report and print the goals check."""
-    command = " ".join(
-        [".venv/bin/python", "benchmarks/idcf_sim.py", *map(shlex.quote, sys.argv[1:])]
-    )
+    command = command_line("idcf_sim.py")
     try:
         knob, found = data_sweep_values(data)
-        chosen = found if values is None else parse_values(values, float)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--data' / '--values'") from None
-    known = {format_value(v): v for v in found}
-    missing = [format_value(v) for v in chosen if format_value(v) not in known]
-    if missing:
-        raise click.BadParameter(
-            f"must be among {list(known)}. Got {missing} instead.", param_hint="'--values'"
-        )
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    chosen = pick_values(found, values, "--values")
     config = SweepConfig(
         preset="data",
         knob=knob,
-        values=tuple(known[format_value(v)] for v in chosen),
+        values=chosen,
         models=tuple(m.strip() for m in models.split(",")),
         seeds=seeds,
         epochs=epochs,
@@ -708,36 +463,21 @@ def main(
         },
         data=str(data.resolve()),
     )
-    total = len(config.runs())
-    start = time.perf_counter()
 
-    loads: list[float] = []
-
-    def progress(done: int, todo: int, run_id: str) -> None:
-        loads.append(os.getloadavg()[0])
+    def say(msg: str) -> None:
         if not quiet:
-            elapsed = time.perf_counter() - start
-            print(f"  [{done}/{todo} {elapsed:.0f} s] {run_id}", file=sys.stderr, flush=True)
+            print(msg, file=sys.stderr, flush=True)
 
-    print(f"idcf-sim: {total} runs into {out}", file=sys.stderr, flush=True)
-    ran = 0
-    try:
-        outcome = run_sweep(config, out, jobs=jobs, threads=threads, progress=progress)
-        ran = len(outcome.ran)
-    finally:
-        seconds = time.perf_counter() - start
-        wall = _add_wall(out, seconds, ran, jobs, loads)
-    invocation = (
-        f"this invocation {seconds:.0f} s for {ran} fits ({len(outcome.skipped)} already done, "
-        f"{len(outcome.failures)} failed), jobs={jobs}"
-    )
+    done = run_plan([("main", out, config)], jobs=jobs, threads=threads, say=say, name="idcf-sim")
+    wall, rows = done.walls["main"], done.rows["main"]
+    invocation = done.invocation(jobs, threads)
     timing = None
-    if timing_fits and "idcf" in config.models and not outcome.failures:
+    if timing_fits and "idcf" in config.models and not done.failures:
         print(f"timing pass: {timing_fits} iDCF fits one at a time", file=sys.stderr, flush=True)
         timing = time_fits(config, timing_fits, threads, value=config.values[0])
     target, checks = write_report(
         config,
-        outcome.rows,
+        rows,
         results_dir=results_dir,
         command=command,
         wall=wall,
@@ -750,10 +490,7 @@ def main(
     print("goals:")
     for goal, ok, figs in checks:
         print(f"  {'PASS' if ok else 'FAIL'}  {goal}: {figs}")
-    if outcome.failures:
-        for run_id, error in outcome.failures.items():
-            print(f"  failed: {run_id}: {error}", file=sys.stderr)
-        raise click.ClickException(f"{len(outcome.failures)} run(s) failed; run again to retry")
+    raise_failures(done.failures, say)
 
 
 if __name__ == "__main__":

@@ -37,12 +37,8 @@ C only scores the final posterior mean.
 
 from __future__ import annotations
 
-import csv
 import os
-import platform
-import shlex
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -54,15 +50,23 @@ for _path in (ROOT, ROOT / "benchmarks"):
     if str(_path) not in sys.path:
         sys.path.insert(0, str(_path))
 
-from idcf_sim import _add_wall, load_text  # noqa: E402
-
-from ividr.experiments.grid import (  # noqa: E402
-    SweepConfig,
-    data_sweep_values,
-    format_value,
-    parse_values,
+from _gamma_folders import (  # noqa: E402
+    command_line,
+    first_ref,
+    footer,
+    gamma_folder_options,
+    mean_std,
+    merge_walls,
+    num,
+    pick_values,
+    raise_failures,
+    run_plan,
+    subsample_users,
+    values_of,
+    write_runs_csv,
 )
-from ividr.experiments.runner import run_sweep  # noqa: E402
+
+from ividr.experiments.grid import SweepConfig, data_sweep_values, format_value  # noqa: E402
 from ividr.registry import SHUFFLE_SUFFIX  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ividr-sim"
@@ -117,87 +121,9 @@ RUN_COLUMNS = (
 # --------------------------------------------------------------------------------------------
 # Data
 # --------------------------------------------------------------------------------------------
-def subsample_users(src: Path, dest: Path, n_users: int, values: Sequence) -> Path:
-    """The first ``n_users`` users of every ``gamma_<v>`` folder of ``src``, written to ``dest``.
-
-    Same layout (``gamma_<v>/train.csv``, ``random.csv``; ``user_feat_label.csv`` and
-    ``z_true.npy`` at the top), for smoke runs; each folder is written once (into a temporary
-    sibling, then renamed) and reused afterwards.
-    """
-    from simulator.loaders import load_dataset
-
-    dest.mkdir(parents=True, exist_ok=True)
-    for value in values:
-        target = dest / f"gamma_{format_value(value)}"
-        if (target / "random.csv").is_file() and (dest / "z_true.npy").is_file():
-            continue
-        data = load_dataset(src / f"gamma_{format_value(value)}")
-        if n_users > data.n_users:
-            raise click.BadParameter(
-                f"must be at most {data.n_users} (the data's users). Got {n_users} instead.",
-                param_hint="'--users'",
-            )
-        if not (dest / "z_true.npy").is_file():
-            labels = data.proxy[:n_users, :1]
-            np.savetxt(dest / "user_feat_label.csv", labels, fmt="%d", header="0", comments="")
-            np.save(dest / "z_true.npy", data.confounder[:n_users].astype(np.float32))
-        if (target / "random.csv").is_file():
-            continue
-        tmp = dest / f".{target.name}.tmp-{os.getpid()}"
-        tmp.mkdir(parents=True, exist_ok=True)
-        for name, part in (("train.csv", data.train), ("random.csv", data.unbiased)):
-            keep = part.user < n_users
-            rows = np.column_stack([part.user[keep], part.item[keep], part.rating[keep]])
-            np.savetxt(
-                tmp / name,
-                rows.astype(np.int64),
-                fmt="%d",
-                delimiter=",",
-                header="user_id,item_id,rating",
-                comments="",
-            )
-        os.replace(tmp, target)
-    return dest
-
-
 # --------------------------------------------------------------------------------------------
 # Figures from results rows
 # --------------------------------------------------------------------------------------------
-def _values_of(rows: list[dict], model: str, value, column: str) -> list[float]:
-    key = format_value(value)
-    return [
-        float(r[column])
-        for r in rows
-        if r["model"] == model
-        and format_value(r["value"]) == key
-        and r.get(column) is not None
-        and np.isfinite(float(r[column]))
-    ]
-
-
-def _ref(rows: list[dict], value, column: str) -> float | None:
-    key = format_value(value)
-    found = [
-        r[column] for r in rows if format_value(r["value"]) == key and r.get(column) is not None
-    ]
-    return float(found[0]) if found else None
-
-
-def mean_std(vals: list[float], digits: int = 4, spread: bool = False) -> str:
-    """``mean ± std (n=k)``; with ``spread`` also ``[min, max]``; ``–`` for no value."""
-    if not vals:
-        return "–"
-    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    text = f"{np.mean(vals):.{digits}f} ± {std:.{digits}f}"
-    if spread and len(vals) > 1:
-        text += f" [{min(vals):.{digits - 1}f}, {max(vals):.{digits - 1}f}]"
-    return text + f" (n={len(vals)})"
-
-
-def _num(value: float | None, digits: int = 4) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
 def paper_figure(model: str, value, show: bool) -> float | None:
     """The paper's Table 5 MCC of ``model`` at gamma ``value`` (None where it has none)."""
     if not show or model not in PAPER:
@@ -222,18 +148,18 @@ def main_table(rows: list[dict], models: Sequence[str], values: Sequence, paper:
     lines = [header, "|---|---|" + "---|" * 8]
     for model in base_models(models):
         for v in values:
-            chance, p95 = _ref(rows, v, "ref_chance"), _ref(rows, v, "ref_chance_p95")
+            chance, p95 = first_ref(rows, v, "ref_chance"), first_ref(rows, v, "ref_chance_p95")
             cells = [
                 MODEL_LABELS.get(model, model),
                 format_value(v),
-                mean_std(_values_of(rows, model, v, "mcc"), spread=True),
-                _num(paper_figure(model, v, paper)),
-                mean_std(_values_of(rows, model, v, "mcc_prior_only")),
-                mean_std(_values_of(rows, model + SHUFFLE_SUFFIX, v, "mcc")),
-                _num(_ref(rows, v, "ref_oracle")),
-                "–" if chance is None else f"{chance:.4f} / {_num(p95)}",
-                _num(_ref(rows, v, "ref_supervised_exposure_w")),
-                _num(_ref(rows, v, "ref_supervised_exposure")),
+                mean_std(values_of(rows, model, v, "mcc"), spread=True),
+                num(paper_figure(model, v, paper)),
+                mean_std(values_of(rows, model, v, "mcc_prior_only")),
+                mean_std(values_of(rows, model + SHUFFLE_SUFFIX, v, "mcc")),
+                num(first_ref(rows, v, "ref_oracle")),
+                "–" if chance is None else f"{chance:.4f} / {num(p95)}",
+                num(first_ref(rows, v, "ref_supervised_exposure_w")),
+                num(first_ref(rows, v, "ref_supervised_exposure")),
             ]
             lines.append("| " + " | ".join(cells) + " |")
     return lines
@@ -248,7 +174,7 @@ def wide_table(rows: list[dict], models: Sequence[str], values: Sequence, paper:
     for model in base_models(models):
         cells = []
         for v in values:
-            vals = _values_of(rows, model, v, "mcc")
+            vals = values_of(rows, model, v, "mcc")
             ours = f"{np.mean(vals):.4f}" if vals else "–"
             ref = paper_figure(model, v, paper)
             cells.append(ours if ref is None else f"{ours} (paper {ref:.4f})")
@@ -280,15 +206,13 @@ def factors_table(
     heads = [f"{MODEL_LABELS.get(m, m)} γ={format_value(v)}" for m in models for v in values]
     lines = ["| factor | " + " | ".join(heads) + " |", "|---|" + "---|" * len(heads)]
     base = {
-        (m, format_value(v)): _values_of(factors[0][2], m, v, column)
-        for m in models
-        for v in values
+        (m, format_value(v)): values_of(factors[0][2], m, v, column) for m in models for v in values
     }
     for key, label, rows in factors:
         cells = []
         for m in models:
             for v in values:
-                vals = _values_of(rows, m, v, column)
+                vals = values_of(rows, m, v, column)
                 cell = mean_std(vals)
                 ref = base[(m, format_value(v))]
                 if key != "ours" and vals and ref:
@@ -296,7 +220,7 @@ def factors_table(
                 cells.append(cell)
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if paper and column == "mcc":
-        cells = [_num(paper_figure(m, v, True)) for m in models for v in values]
+        cells = [num(paper_figure(m, v, True)) for m in models for v in values]
         lines.append("| paper (Table 5, single runs) | " + " | ".join(cells) + " |")
     return lines
 
@@ -321,21 +245,6 @@ def grid_choice_line(rows: list[dict], models: Sequence[str]) -> list[str]:
     if not parts:
         return []
     return ["Grid point kept by the held-out ELBO: " + "; ".join(parts) + ".", ""]
-
-
-def write_runs_csv(path: Path, rows: list[dict], factor: dict[int, str] | None = None) -> None:
-    """One line per run; with ``factor`` (row index -> factor key) a leading ``factor`` column."""
-    with open(path, "w", encoding="utf-8", newline="") as fh:
-        writer = csv.writer(fh, lineterminator="\n")
-        writer.writerow((("factor",) if factor is not None else ()) + RUN_COLUMNS)
-        for i, r in enumerate(rows):
-            cells = [factor[i]] if factor is not None else []
-            for col in RUN_COLUMNS:
-                value = format_value(r.get("value")) if col == "gamma" else r.get(col)
-                if isinstance(value, float):
-                    value = f"{value:.6g}"
-                cells.append("" if value is None else value)
-            writer.writerow(cells)
 
 
 # --------------------------------------------------------------------------------------------
@@ -379,22 +288,6 @@ def _header(title: str, source: Path, config: SweepConfig, n_users: int | None) 
     return lines
 
 
-def _footer(command: str, wall: dict, invocation: str, runs_csv: str) -> list[str]:
-    return [
-        "## How this was run",
-        "",
-        f"Command: `{command}`",
-        "",
-        f"Wall time: {wall['seconds']:.0f} s ({wall['seconds'] / 60:.1f} min) summed over "
-        f"{len(wall.get('invocations', []))} invocation(s); {invocation}. "
-        f"{load_text(wall)}. Machine: {os.cpu_count()} cores, {platform.node()}, "
-        f"{platform.processor() or platform.machine()}.",
-        "",
-        f"Per-run rows: `{runs_csv}`; sweep directories (gitignored): under the command's `--out`.",
-        "",
-    ]
-
-
 def write_main_report(
     rows: list[dict],
     config: SweepConfig,
@@ -428,12 +321,12 @@ def write_main_report(
         "random untrained layer on every call, two samples fused, KL on one branch, that "
         "branch's mean scored), kept to show what that code computes.",
         "",
-        *_footer(command, wall, invocation, f"{name}_runs.csv"),
+        *footer(command, wall, invocation, f"{name}_runs.csv"),
     ]
     results_dir.mkdir(parents=True, exist_ok=True)
     target = results_dir / f"{name}.md"
     target.write_text("\n".join(lines), encoding="utf-8")
-    write_runs_csv(results_dir / f"{name}_runs.csv", rows)
+    write_runs_csv(results_dir / f"{name}_runs.csv", rows, RUN_COLUMNS)
     return target
 
 
@@ -479,7 +372,7 @@ def write_factors_report(
         "",
         *factors_table(factors, models, values, False, column="mcc_prior_only"),
         "",
-        *_footer(command, wall, invocation, f"{name}_factors_runs.csv"),
+        *footer(command, wall, invocation, f"{name}_factors_runs.csv"),
     ]
     results_dir.mkdir(parents=True, exist_ok=True)
     target = results_dir / f"{name}_factors.md"
@@ -489,29 +382,13 @@ def write_factors_report(
         for r in rows:
             keys[len(flat)] = key
             flat.append(r)
-    write_runs_csv(results_dir / f"{name}_factors_runs.csv", flat, keys)
+    write_runs_csv(results_dir / f"{name}_factors_runs.csv", flat, RUN_COLUMNS, keys)
     return target
 
 
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
-def _pick(found: Sequence, text: str | None, option: str) -> tuple:
-    if text is None:
-        return tuple(found)
-    try:
-        wanted = parse_values(text, float)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint=f"'{option}'") from None
-    known = {format_value(v): v for v in found}
-    missing = [format_value(v) for v in wanted if format_value(v) not in known]
-    if missing:
-        raise click.BadParameter(
-            f"must be among {list(known)}. Got {missing} instead.", param_hint=f"'{option}'"
-        )
-    return tuple(known[format_value(v)] for v in wanted)
-
-
 def run_benchmark(
     data: Path = DEFAULT_DATA,
     *,
@@ -543,12 +420,12 @@ def run_benchmark(
         knob, found = data_sweep_values(source)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--data'") from None
-    chosen = _pick(found, values, "--values")
+    chosen = pick_values(found, values, "--values")
     model_list = tuple(m.strip() for m in models.split(","))
     fmodels = tuple(m.strip() for m in factor_models.split(","))
     fvalues: tuple = ()
     if factors:
-        fvalues = _pick(found, factor_values, "--factor-values")
+        fvalues = pick_values(found, factor_values, "--factor-values")
         missing = [format_value(v) for v in fvalues if v not in chosen]
         if missing:
             raise click.BadParameter(
@@ -585,37 +462,9 @@ def run_benchmark(
             (key, root / "factors" / key, sweep_config(fvalues, fmodels, overrides))
             for key, (_label, overrides) in FACTORS.items()
         ]
-    start = time.perf_counter()
-    rows_by: dict[str, list[dict]] = {}
-    ran = skipped = 0
-    failures: dict[str, str] = {}
-    walls: dict[str, dict] = {}
-    for key, sweep_dir, config in plan:
-        total = len(config.runs())
-        say(f"{name} [{key}]: {total} runs into {sweep_dir}")
-        loads: list[float] = []
-        t0 = time.perf_counter()
-
-        def progress(done: int, todo: int, run_id: str, key=key, t0=t0, loads=loads) -> None:
-            loads.append(os.getloadavg()[0])
-            say(f"  [{key} {done}/{todo} {time.perf_counter() - t0:.0f} s] {run_id}")
-
-        n_ran = 0
-        try:
-            outcome = run_sweep(config, sweep_dir, jobs=jobs, threads=threads, progress=progress)
-            n_ran = len(outcome.ran)
-        finally:
-            walls[key] = _add_wall(sweep_dir, time.perf_counter() - t0, n_ran, jobs, loads)
-        rows_by[key] = outcome.rows
-        ran += n_ran
-        skipped += len(outcome.skipped)
-        failures.update({f"{key}: {k}": v for k, v in outcome.failures.items()})
-    seconds = time.perf_counter() - start
-    invocation = (
-        f"this invocation of the command (every sweep) {seconds:.0f} s for {ran} fits "
-        f"({skipped} already done, "
-        f"{len(failures)} failed), jobs={jobs}, {threads} torch thread(s) per fit"
-    )
+    done = run_plan(plan, jobs=jobs, threads=threads, say=say, name=name)
+    rows_by, walls = done.rows, done.walls
+    invocation = done.invocation(jobs, threads)
     main_config = plan[0][2]
     paths = {
         "main": write_main_report(
@@ -631,10 +480,7 @@ def run_benchmark(
         )
     }
     if factors:
-        total_wall = {
-            "seconds": sum(w["seconds"] for w in walls.values()),
-            "invocations": [i for w in walls.values() for i in w.get("invocations", [])],
-        }
+        total_wall = merge_walls(list(walls.values()))
         paths["factors"] = write_factors_report(
             rows_by["main"],
             {k: v for k, v in rows_by.items() if k != "main"},
@@ -649,24 +495,18 @@ def run_benchmark(
             wall=total_wall,
             invocation=invocation,
         )
-    say(f"wall time: {seconds:.0f} s; {invocation}")
-    if failures:
-        for run_id, error in failures.items():
-            say(f"  failed: {run_id}: {error}")
-        raise click.ClickException(f"{len(failures)} run(s) failed; run again to retry")
+    say(f"wall time: {done.seconds:.0f} s; {invocation}")
+    raise_failures(done.failures, say)
     return paths
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option(
-    "--data",
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
-    default=DEFAULT_DATA,
-    show_default=True,
-    help="Folder of gamma_<v> dataset folders (ividr-sim, idcf-sim, or any such folder).",
+@gamma_folder_options(
+    data=DEFAULT_DATA,
+    models=DEFAULT_MODELS,
+    out="sweep-out/ividr-sim",
+    results_help="Where NAME.md, NAME_runs.csv and the factor reports go.",
 )
-@click.option("--values", default=None, help="Gammas of the main table. Default: every folder.")
-@click.option("--models", default=DEFAULT_MODELS, show_default=True)
 @click.option(
     "--model-seeds",
     type=click.IntRange(min=1),
@@ -674,41 +514,21 @@ def run_benchmark(
     show_default=True,
     help="Model seeds 0..M-1 on the one draw (--data-seeds 1 --model-seeds M of ividr sweep).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=None, help="Recommender epochs.")
-@click.option(
-    "--latent-epochs", type=click.IntRange(min=1), default=None, help="Max latent epochs."
-)
 @click.option(
     "--users",
     type=click.IntRange(min=10),
     default=None,
     help="Subsample: the first N users of every gamma folder (smoke runs). Default: all.",
 )
-@click.option("--factors", is_flag=True, help="Also run the one-factor-at-a-time sweeps (item 4).")
+@click.option("--factors", is_flag=True, help="Also run the one-factor-at-a-time sweeps.")
 @click.option("--factor-values", default=DEFAULT_FACTOR_VALUES, show_default=True)
 @click.option("--factor-models", default=DEFAULT_FACTOR_MODELS, show_default=True)
-@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option("--threads", type=click.IntRange(min=1), default=1, show_default=True)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/ividr-sim"),
-    show_default=True,
-    help="Sweep directories (resumable).",
-)
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=ROOT / "benchmarks" / "results",
-    show_default=True,
-)
 @click.option(
     "--name",
     default="ividr_sim",
     show_default=True,
     help="Report names: NAME.md, NAME_runs.csv, NAME_factors.md, NAME_factors_runs.csv.",
 )
-@click.option("--quiet", is_flag=True, help="No per-run progress on stderr.")
 def main(
     data: Path,
     values: str | None,
@@ -728,9 +548,7 @@ def main(
     quiet: bool,
 ) -> None:
     """Run the ividr-sim benchmark (and its factors) and write the Markdown reports."""
-    command = " ".join(
-        [".venv/bin/python", "benchmarks/ividr_sim.py", *map(shlex.quote, sys.argv[1:])]
-    )
+    command = command_line("ividr_sim.py")
 
     def log(msg: str) -> None:
         if not quiet:

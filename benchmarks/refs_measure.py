@@ -10,11 +10,11 @@ datasets are cached under ``--cache``. Prints a markdown table at the end (also 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
@@ -78,21 +78,60 @@ def report(out: Path) -> str:
     return "\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--presets", default="idcf,ividr-code,ividr")
-    parser.add_argument("--gammas", default="0,20")
-    parser.add_argument("--seeds", type=int, default=1)
-    parser.add_argument("--users", type=int, default=None)
-    parser.add_argument("--items", type=int, default=None)
-    parser.add_argument("--models", default=",".join(MODELS))
-    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/refs_runs.jsonl"))
-    parser.add_argument("--cache", type=Path, default=Path("/tmp/ividr-refs-cache"))
-    parser.add_argument("--report", action="store_true", help="Only print the table.")
-    args = parser.parse_args()
-    if args.report:
-        print(report(args.out))
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--presets", default="idcf,ividr-code,ividr", show_default=True)
+@click.option("--gammas", default="0,20", show_default=True)
+@click.option("--seeds", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--users", type=click.IntRange(min=10), default=None, help="Default: the preset's.")
+@click.option("--items", type=click.IntRange(min=10), default=None, help="Default: the preset's.")
+@click.option("--models", default=",".join(MODELS), show_default=True)
+@click.option(
+    "--latent-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Max latent epochs (smoke runs). Default: the model's.",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("benchmarks/results/refs_runs.jsonl"),
+    show_default=True,
+    help="Finished fits, one JSON line each (resumable).",
+)
+@click.option(
+    "--cache",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/tmp/ividr-refs-cache"),
+    show_default=True,
+    help="Generated datasets.",
+)
+@click.option("--report", "only_report", is_flag=True, help="Only print the table.")
+def main(
+    presets: str,
+    gammas: str,
+    seeds: int,
+    users: int | None,
+    items: int | None,
+    models: str,
+    latent_epochs: int | None,
+    out: Path,
+    cache: Path,
+    only_report: bool,
+) -> None:
+    if only_report:
+        print(report(out))
         return
+    try:
+        gamma_values = [float(g) for g in gammas.split(",")]
+    except ValueError:
+        raise click.BadParameter(
+            f"must be comma-separated numbers. Got {gammas!r}.", param_hint="--gammas"
+        ) from None
+    unknown = sorted(set(models.split(",")) - set(MODELS))
+    if unknown:
+        raise click.BadParameter(
+            f"must be among {list(MODELS)}. Got {unknown}.", param_hint="--models"
+        )
 
     import torch
 
@@ -101,24 +140,26 @@ def main() -> None:
     from simulator.references import references_for
 
     torch.set_num_threads(1)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.cache.mkdir(parents=True, exist_ok=True)
-    done = _done(args.out)
-    for preset in args.presets.split(","):
-        for gamma in (float(g) for g in args.gammas.split(",")):
-            for seed in range(args.seeds):
-                path = _dataset_dir(args.cache, preset, gamma, seed, args.users, args.items)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cache.mkdir(parents=True, exist_ok=True)
+    done = _done(out)
+    extra = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+    for preset in presets.split(","):
+        for gamma in gamma_values:
+            for seed in range(seeds):
+                path = _dataset_dir(cache, preset, gamma, seed, users, items)
                 data = load_dataset(path)
                 size = f"{data.n_users}x{data.n_items}"
                 t0 = time.perf_counter()
                 refs = references_for(path, data)
                 print(f"{path.name}: references {time.perf_counter() - t0:.1f} s", flush=True)
-                for model in args.models.split(","):
+                for model in models.split(","):
                     key = f"{preset}|{size}|{gamma:g}|{seed}|{model}"
                     if key in done:
                         continue
                     base, _, suffix = model.partition("+")
-                    config = FitConfig(model=base, seed=seed, shuffle_aux=suffix == "shuffle")
+                    shuffle = suffix == "shuffle"
+                    config = FitConfig(model=base, seed=seed, shuffle_aux=shuffle, **extra)
                     with torch.random.fork_rng():
                         torch.manual_seed(seed)
                         result = fit_model(data, config)
@@ -137,7 +178,7 @@ def main() -> None:
                         "seconds": m["seconds"],
                         "references": refs,
                     }
-                    with args.out.open("a") as fh:
+                    with out.open("a") as fh:
                         fh.write(json.dumps(row, default=float) + "\n")
                     print(
                         f"  {model}: MCC {row['mcc']:.3f} prior-only "
@@ -145,7 +186,7 @@ def main() -> None:
                         f" ({m['seconds']:.0f} s)",
                         flush=True,
                     )
-    print(report(args.out))
+    print(report(out))
 
 
 if __name__ == "__main__":

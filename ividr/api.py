@@ -15,7 +15,6 @@ their latents (MCC).
 from __future__ import annotations
 
 import dataclasses
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,14 @@ from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.protocols import PROTOCOLS, protocol_settings
 from ividr.registry import LATENT_ONLY, MODEL_NAMES
 from ividr.training import LOSSES, STOP_RULES, ranking_metrics
+from metrics.checks import (
+    ParameterError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    parameter_message,
+)
 
 __all__ = [
     "MODEL_NAMES",
@@ -51,7 +58,6 @@ __all__ = [
 _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
     m.name: (getattr(models, m.estimator), dict(m.kwargs)) for m in registry.MODELS
 }
-_INF = math.inf
 
 
 @dataclass
@@ -193,108 +199,68 @@ class FitConfig:
 
     def validate(self) -> FitConfig:
         """Check every field; raise ValueError naming the parameter and its range."""
-        if self.model not in MODEL_NAMES:
-            raise ValueError(
-                f"The 'model' parameter of FitConfig must be one of {MODEL_NAMES}. "
-                f"Got {self.model!r} instead."
-            )
-        ints = {
-            "seed": (0, _INF, False),
-            "epochs": (1, _INF, True),
-            "latent_dim": (1, _INF, True),
-            "embedding_dim": (1, _INF, False),
-            "batch_size": (1, _INF, True),
-            "patience": (1, _INF, False),
-            "hidden_dim": (1, _INF, False),
-            "n_layers": (1, _INF, False),
-            "latent_epochs": (1, _INF, True),
-            "latent_batch_size": (1, _INF, False),
-            "latent_patience": (1, _INF, False),
-            "kl_anneal_epochs": (0, _INF, False),
-            "n_samples": (1, _INF, False),
-            "iv_dim": (1, _INF, True),
-            "trace_every": (0, _INF, True),
-            "n_boot": (0, _INF, False),
-            "restarts": (1, _INF, False),
-            "restart_screen_epochs": (0, _INF, False),
-        }
-        for name, (lo, _hi, optional) in ints.items():
+        owner = "FitConfig"
+        check_choice(self.model, "model", owner, MODEL_NAMES)
+        for name, low, optional in _INT_FIELDS:
+            check_int(getattr(self, name), name, owner, low=low, optional=optional)
+        for name, low, high, low_open, optional in _FLOAT_FIELDS:
             value = getattr(self, name)
-            if value is None and optional:
-                continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < lo:
-                rng = f"[{lo}, inf)" + (" or None" if optional else "")
-                raise ValueError(
-                    f"The '{name}' parameter of FitConfig must be an int in the range {rng}. "
-                    f"Got {value!r} instead."
-                )
-        # (lo, hi, lo_open, optional)
-        floats = {
-            "lr": (0.0, _INF, True, True),
-            "weight_decay": (0.0, _INF, False, True),
-            "latent_lr": (0.0, _INF, True, False),
-            "beta_max": (0.0, _INF, False, False),
-            "l2_penalty": (0.0, _INF, False, False),
-            "rho": (0.0, 1.0, False, False),
-            "tau": (0.0, 1.0, False, False),
-            "phi": (0.0, _INF, False, False),
-            "lam": (0.0, _INF, False, False),
-        }
-        for name, (lo, hi, lo_open, optional) in floats.items():
-            value = getattr(self, name)
-            if value is None and optional:
-                continue
-            ok = (
-                isinstance(value, int | float | np.floating)
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-                and (value > lo if lo_open else value >= lo)
-                and value <= hi
+            check_float(
+                value, name, owner, low=low, high=high, low_open=low_open, optional=optional
             )
-            if not ok:
-                rng = (
-                    ("(" if lo_open else "[") + f"{lo:g}, " + ("inf)" if hi == _INF else f"{hi:g}]")
-                )
-                rng += " or None" if optional else ""
-                raise ValueError(
-                    f"The '{name}' parameter of FitConfig must be a float in the range {rng}. "
-                    f"Got {value!r} instead."
-                )
-        for name in (
-            "grid",
-            "standardize_latents",
-            "shuffle_aux",
-            "patience_from_start",
-            "latent_grid",
-        ):
-            if not isinstance(getattr(self, name), bool):
-                raise ValueError(
-                    f"The '{name}' parameter of FitConfig must be a bool. "
-                    f"Got {getattr(self, name)!r} instead."
-                )
-        if self.protocol not in PROTOCOLS:
-            raise ValueError(
-                f"The 'protocol' parameter of FitConfig must be one of {PROTOCOLS}. "
-                f"Got {self.protocol!r} instead."
-            )
-        if self.loss not in LOSSES:
-            raise ValueError(
-                f"The 'loss' parameter of FitConfig must be one of {LOSSES}. "
-                f"Got {self.loss!r} instead."
-            )
-        if self.stop_on not in STOP_RULES:
-            raise ValueError(
-                f"The 'stop_on' parameter of FitConfig must be one of {STOP_RULES}. "
-                f"Got {self.stop_on!r} instead."
-            )
+        for name in _BOOL_FIELDS:
+            check_bool(getattr(self, name), name, owner)
+        check_choice(self.protocol, "protocol", owner, PROTOCOLS)
+        check_choice(self.loss, "loss", owner, LOSSES)
+        check_choice(self.stop_on, "stop_on", owner, STOP_RULES)
         if self.n_boot == 1:
-            raise ValueError(
-                "The 'n_boot' parameter of FitConfig must be 0 or an int in the range [2, inf). "
-                "Got 1 instead."
+            raise ParameterError(
+                parameter_message("n_boot", owner, "0 or an int in the range [2, inf)", 1),
+                param="n_boot",
+                allowed="0 or an int in the range [2, inf)",
+                got=1,
             )
         if self.rho == 0 and self.tau == 0:
-            raise ValueError("The 'rho' and 'tau' parameters of FitConfig cannot both be 0.")
+            raise ParameterError(
+                "The 'rho' and 'tau' parameters of FitConfig cannot both be 0.", param="rho"
+            )
         return self
+
+
+#: FitConfig's int fields: (name, lowest value, None allowed).
+_INT_FIELDS: tuple[tuple[str, int, bool], ...] = (
+    ("seed", 0, False),
+    ("epochs", 1, True),
+    ("latent_dim", 1, True),
+    ("embedding_dim", 1, False),
+    ("batch_size", 1, True),
+    ("patience", 1, False),
+    ("hidden_dim", 1, False),
+    ("n_layers", 1, False),
+    ("latent_epochs", 1, True),
+    ("latent_batch_size", 1, False),
+    ("latent_patience", 1, False),
+    ("kl_anneal_epochs", 0, False),
+    ("n_samples", 1, False),
+    ("iv_dim", 1, True),
+    ("trace_every", 0, True),
+    ("n_boot", 0, False),
+    ("restarts", 1, False),
+    ("restart_screen_epochs", 0, False),
+)
+#: FitConfig's float fields: (name, low, high, low end open, None allowed); None = no bound.
+_FLOAT_FIELDS: tuple[tuple[str, float, float | None, bool, bool], ...] = (
+    ("lr", 0.0, None, True, True),
+    ("weight_decay", 0.0, None, False, True),
+    ("latent_lr", 0.0, None, True, False),
+    ("beta_max", 0.0, None, False, False),
+    ("l2_penalty", 0.0, None, False, False),
+    ("rho", 0.0, 1.0, False, False),
+    ("tau", 0.0, 1.0, False, False),
+    ("phi", 0.0, None, False, False),
+    ("lam", 0.0, None, False, False),
+)
+_BOOL_FIELDS = ("grid", "standardize_latents", "shuffle_aux", "patience_from_start", "latent_grid")
 
 
 @dataclass

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 
 from ividr.experiments.layout import RUN_FILES  # noqa: F401 (the files a run folder holds)
 from ividr.registry import DISPLAY_NAMES, display_name  # noqa: F401 (re-exported)
+from metrics.checks import ParameterError, check_choice
 
 PLOT_METRICS = ("mcc", "mcc_weak", "ndcg@5", "recall@5")
 FIGURE_SUFFIXES = (".png", ".pdf")
@@ -31,7 +32,7 @@ PAPER_TABLE5_MCC = {
 METRIC_LABELS = {"mcc": "MCC", "mcc_weak": "weak MCC", "ndcg@5": "NDCG@5", "recall@5": "Recall@5"}
 
 
-class PlotError(ValueError):
+class PlotError(ParameterError):
     """Bad input to a plot: the message names the file or parameter and what is wrong."""
 
 
@@ -327,11 +328,7 @@ def plot_sweep(
 
 
 def _check_metric(metric: str) -> None:
-    if metric not in PLOT_METRICS:
-        raise PlotError(
-            f"The 'metric' parameter of plot_sweep must be one of {list(PLOT_METRICS)}. "
-            f"Got {metric!r} instead."
-        )
+    check_choice(metric, "metric", "plot_sweep", list(PLOT_METRICS), error=PlotError)
 
 
 def plot_summary(

@@ -56,6 +56,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from metrics.checks import check_choice
+
 __all__ = ["PROTOCOLS", "RELEASED_SETTINGS", "protocol_fields", "protocol_settings"]
 
 PROTOCOLS: tuple[str, ...] = ("ours", "released")
@@ -108,10 +110,7 @@ def protocol_settings(
     ValueError
         For an unknown protocol.
     """
-    if protocol not in PROTOCOLS:
-        raise ValueError(
-            f"The 'protocol' parameter must be one of {PROTOCOLS}. Got {protocol!r} instead."
-        )
+    check_choice(protocol, "protocol", "protocol_settings", PROTOCOLS)
     code = RELEASED_SETTINGS.get(model)
     if protocol == "ours" or code is None:
         return {}

@@ -28,6 +28,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ividr.torch_utils import check_finite, torch_generator
+from metrics.checks import check_choice
 from metrics.ranking import ndcg_recall_at_k
 from simulator.dataset import Interactions
 
@@ -65,10 +66,7 @@ class CheckpointRule:
     def __init__(
         self, rule: str, *, patience: int, kl_anneal_epochs: int, from_start: bool = False
     ):
-        if rule not in STOP_RULES:
-            raise ValueError(
-                f"The 'stop_on' parameter must be one of {STOP_RULES}. Got {rule!r} instead."
-            )
+        check_choice(rule, "stop_on", "StopRule", STOP_RULES)
         self.rule = rule
         self.patience = int(patience)
         self.kl_anneal_epochs = int(kl_anneal_epochs)
@@ -165,8 +163,7 @@ def train_recommender(
     best_val : float
         The best validation NDCG@5 (-inf when validation has no user with a positive).
     """
-    if loss not in LOSSES:
-        raise ValueError(f"The 'loss' parameter must be one of {LOSSES}. Got {loss!r} instead.")
+    check_choice(loss, "loss", "train_recommender", LOSSES)
     loss_fn = F.binary_cross_entropy_with_logits if loss == "bce" else F.mse_loss
     opt = torch.optim.Adam(net.parameters(), lr=lr, weight_decay=weight_decay)
     n = len(data.labels)

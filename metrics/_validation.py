@@ -11,8 +11,10 @@ import numbers
 import numpy as np
 from scipy import sparse
 
+from metrics import checks
 
-class MetricInputError(ValueError):
+
+class MetricInputError(checks.ParameterError):
     """An input to a metric has the wrong shape, type or value; the message names it."""
 
 
@@ -20,41 +22,26 @@ def check_random_state(random_state, func: str) -> np.random.Generator:
     """Turn ``random_state`` (None, int or Generator) into one numpy Generator."""
     if random_state is None or isinstance(random_state, np.random.Generator):
         return np.random.default_rng(random_state)
-    if isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool):
-        if random_state < 0:
-            raise MetricInputError(
-                f"The 'random_state' parameter of {func} must be an int in the range [0, inf), "
-                f"a numpy Generator or None. Got {random_state!r} instead."
-            )
-        return np.random.default_rng(int(random_state))
-    raise MetricInputError(
-        f"The 'random_state' parameter of {func} must be an int in the range [0, inf), "
-        f"a numpy Generator or None. Got {random_state!r} instead."
-    )
+    ok = isinstance(random_state, numbers.Integral) and not isinstance(random_state, bool)
+    if not ok or random_state < 0:
+        allowed = "an int in the range [0, inf), a numpy Generator or None"
+        raise MetricInputError(
+            checks.parameter_message("random_state", func, allowed, random_state),
+            param="random_state",
+            allowed=allowed,
+            got=random_state,
+        )
+    return np.random.default_rng(int(random_state))
 
 
 def check_int(value, name: str, func: str, low: int, high: float = np.inf) -> int:
     """An int in ``[low, high]`` (bools rejected)."""
-    if (
-        not isinstance(value, numbers.Integral)
-        or isinstance(value, bool)
-        or not low <= value <= high
-    ):
-        hi = "inf)" if high == np.inf else f"{int(high)}]"
-        raise MetricInputError(
-            f"The '{name}' parameter of {func} must be an int in the range [{low}, {hi}. "
-            f"Got {value!r} instead."
-        )
-    return int(value)
+    top = None if high == np.inf else int(high)
+    return checks.check_int(value, name, func, low=low, high=top, error=MetricInputError)
 
 
 def check_choice(value, name: str, func: str, choices: tuple[str, ...]) -> str:
-    if value not in choices:
-        raise MetricInputError(
-            f"The '{name}' parameter of {func} must be one of {', '.join(map(repr, choices))}. "
-            f"Got {value!r} instead."
-        )
-    return value
+    return checks.check_choice(value, name, func, choices, error=MetricInputError)
 
 
 def check_matrix(

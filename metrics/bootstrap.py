@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import numbers
 from collections.abc import Callable
 
 import numpy as np
 from scipy import sparse, stats
 
+from metrics import checks
 from metrics._validation import (
     MetricInputError,
     check_int,
@@ -73,11 +73,8 @@ def bootstrap_ci(
     if not arrays:
         raise MetricInputError(f"{func}: pass at least one array after the statistic.")
     n_boot = check_int(n_boot, "n_boot", func, 2)
-    if not (isinstance(level, numbers.Real) and 0 < level < 1):
-        raise MetricInputError(
-            f"The 'level' parameter of {func} must be a float in the range (0, 1). "
-            f"Got {level!r} instead."
-        )
+    open_unit = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+    checks.check_float(level, "level", func, **open_unit, error=MetricInputError)
     data = [a if sparse.issparse(a) else np.asarray(a) for a in arrays]
     for i, a in enumerate(data):
         if a.ndim == 0:

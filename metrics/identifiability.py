@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics import checks
 from metrics._validation import (
     MetricInputError,
     check_codes,
@@ -136,11 +137,7 @@ def prior_parameter_matrix_check(
     n_levels, d = mean.shape
     if n_levels < 2:
         raise MetricInputError(f"{func}: needs at least 2 levels of W (rows); got {n_levels}.")
-    if tol is not None and not (isinstance(tol, float | int) and np.isfinite(tol) and tol >= 0):
-        raise MetricInputError(
-            f"The 'tol' parameter of {func} must be a float in the range [0, inf) or None. "
-            f"Got {tol!r} instead."
-        )
+    checks.check_float(tol, "tol", func, low=0.0, optional=True, error=MetricInputError)
     lam = np.c_[mean / var, -0.5 / var]
     big_l = (lam[1:] - lam[0]).T  # (2d, n_levels - 1)
     s = np.linalg.svd(big_l, compute_uv=False)

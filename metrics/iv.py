@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import sparse, stats
 
+from metrics import checks
 from metrics._validation import MetricInputError, check_matrix, check_same_rows
 
 __all__ = ["WEAK_INSTRUMENT_F", "first_stage_strength"]
@@ -102,11 +103,7 @@ def first_stage_strength(
     else:
         w = np.zeros((n, 0))
     n = check_same_rows(func, **arrays)
-    if not (isinstance(threshold, float | int) and np.isfinite(threshold) and threshold > 0):
-        raise MetricInputError(
-            f"The 'threshold' parameter of {func} must be a float in the range (0, inf). "
-            f"Got {threshold!r} instead."
-        )
+    checks.check_float(threshold, "threshold", func, low=0.0, low_open=True, error=MetricInputError)
 
     q_r = _column_basis(np.c_[np.ones(n), w])
     q_u = _column_basis(np.c_[np.ones(n), w, z])

@@ -39,6 +39,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 from scipy.stats import rankdata
 
+from metrics import checks
 from metrics._validation import (
     MetricInputError,
     check_choice,
@@ -258,8 +259,7 @@ def mcc(
     """
     func = "mcc"
     true, learned = _check_pair(true, learned, func, method)
-    if not isinstance(weak, bool | np.bool_):
-        raise MetricInputError(f"The 'weak' parameter of mcc must be a bool. Got {weak!r} instead.")
+    checks.check_bool(weak, "weak", func, error=MetricInputError)
     if not weak:
         return _match(true, learned, method).score
     rng = check_random_state(random_state, func)
@@ -342,11 +342,7 @@ def align_latents(
     True
     """
     true, learned = _check_pair(true, learned, "align_latents", method)
-    if scale not in ("lstsq", "std"):
-        raise ValueError(
-            "The 'scale' parameter of align_latents must be one of ['lstsq', 'std']. "
-            f"Got {scale!r} instead."
-        )
+    checks.check_choice(scale, "scale", "align_latents", ("lstsq", "std"), error=MetricInputError)
     match = _match(true, learned, method)
     t = true[:, match.row_ind]
     if scale == "std":

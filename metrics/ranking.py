@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from metrics.checks import check_int
+
 
 def _check_arrays(user, score, relevance) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     user = np.asarray(user)
@@ -53,8 +55,7 @@ def per_user_ndcg_recall(
         The users scored (those with a positive), sorted.
     ndcg, recall : ndarray of shape (n_scored,)
     """
-    if not isinstance(k, int | np.integer) or k < 1:
-        raise ValueError(f"The 'k' parameter must be an int in the range [1, inf). Got {k!r}.")
+    check_int(k, "k", "per_user_ndcg_recall", low=1)
     user, score, relevance = _check_arrays(user, score, relevance)
     if user.size == 0:
         empty = np.zeros(0)

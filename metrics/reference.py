@@ -24,6 +24,7 @@ from sklearn.linear_model import RidgeCV
 from sklearn.metrics import r2_score
 from sklearn.model_selection import KFold
 
+from metrics import checks
 from metrics._validation import (
     MetricInputError,
     check_choice,
@@ -271,11 +272,8 @@ def exposure_r2(
     true = check_matrix(true, "true", func, min_rows=4)
     proxy = check_matrix(proxy_onehot, "proxy_onehot", func, min_rows=4)
     n = check_same_rows(func, exposure=exposure, true=true, proxy_onehot=proxy)
-    if not (isinstance(test_size, float | int) and 0 < test_size < 1):
-        raise MetricInputError(
-            f"The 'test_size' parameter of {func} must be a float in the range (0, 1). "
-            f"Got {test_size!r} instead."
-        )
+    open_unit = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+    checks.check_float(test_size, "test_size", func, **open_unit, error=MetricInputError)
     if (np.ptp(true, axis=0) == 0).any():
         raise MetricInputError(f"{func}: 'true' has a constant column; its R^2 is undefined.")
     rng = check_random_state(random_state, func)

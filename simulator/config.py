@@ -8,9 +8,16 @@
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Any
+
+from metrics.checks import (
+    ParameterError,
+    check_choice,
+    check_float,
+    check_int,
+    parameter_message,
+)
 
 #: Processes the generator knows: the paper's Appendix F (extended with Z and B, DESIGN.md §2)
 #: and the process of the code published with IViDR (preset ``ividr-code``).
@@ -26,14 +33,8 @@ CODE_W_PRIOR = (0.08, 0.2, 0.2, 0.32, 0.2)
 RUNTIME_FIELDS = ("chunk_users",)
 
 
-class ConfigError(ValueError):
+class ConfigError(ParameterError):
     """Bad knob: ``param`` names it, ``allowed`` states the range, ``got`` the value."""
-
-    def __init__(self, message: str, *, param: str, allowed: str, got: Any) -> None:
-        super().__init__(message)
-        self.param = param
-        self.allowed = allowed
-        self.got = got
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,7 @@ class SimConfig:
         **overrides
             Any field of :class:`SimConfig`.
         """
-        if name not in PRESETS:
-            raise ConfigError(
-                f"The 'preset' parameter of SimConfig.from_preset must be a str among "
-                f"{sorted(PRESETS)}. Got {name!r} instead.",
-                param="preset",
-                allowed=f"one of {sorted(PRESETS)}",
-                got=name,
-            )
+        check_choice(name, "preset", "SimConfig.from_preset", sorted(PRESETS), error=ConfigError)
         unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(cls)})
         if unknown:
             raise TypeError(f"SimConfig has no knob(s) {unknown}")
@@ -173,21 +167,13 @@ class SimConfig:
             ("process", PROCESSES),
             ("preset", tuple(PRESETS)),
         ):
-            value = getattr(self, name)
-            if value not in choices:
-                raise ConfigError(
-                    f"The '{name}' parameter of SimConfig must be a str among {list(choices)}. "
-                    f"Got {value!r} instead.",
-                    param=name,
-                    allowed=f"one of {list(choices)}",
-                    got=value,
-                )
+            check_choice(getattr(self, name), name, "SimConfig", choices, error=ConfigError)
         if self.w_prior == "code" and self.clusters != len(CODE_W_PRIOR):
+            allowed = f"{len(CODE_W_PRIOR)} with w_prior='code' (preset ividr-code)"
             raise ConfigError(
-                f"The 'clusters' parameter of SimConfig must be {len(CODE_W_PRIOR)} with "
-                f"w_prior='code'. Got {self.clusters!r} instead.",
+                parameter_message("clusters", "SimConfig", allowed, self.clusters),
                 param="clusters",
-                allowed=f"{len(CODE_W_PRIOR)} with the 'code' W prior (of preset ividr-code)",
+                allowed=allowed,
                 got=self.clusters,
             )
         return self
@@ -252,41 +238,14 @@ def _is_int(value: Any) -> bool:
 
 
 def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
-    allowed = f"[{low}, {'inf' if high is None else high}]"
-    if high is None:
-        allowed = f"[{low}, inf)"
-    ok = _is_int(value) and value >= low and (high is None or value <= high)
-    if not ok:
-        extra = " (at most n_items)" if name == "random_items" else ""
-        raise ConfigError(
-            f"The '{name}' parameter of SimConfig must be an int in the range {allowed}{extra}. "
-            f"Got {value!r} instead.",
-            param=name,
-            allowed=allowed,
-            got=value,
-        )
+    # random_items' high is n_items, so the message's range shows it.
+    check_int(value, name, "SimConfig", low=low, high=high, error=ConfigError)
 
 
 def _check_float(
     name: str, value: Any, low: float | None, high: float | None, low_open: bool
 ) -> None:
-    left = "(-inf" if low is None else ("(" if low_open else "[") + f"{low:g}"
-    right = "inf)" if high is None else f"{high:g}]"
-    allowed = f"{left}, {right}"
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    ok = number and math.isfinite(value)
-    if ok and low is not None:
-        ok = value > low if low_open else value >= low
-    if ok and high is not None:
-        ok = value <= high
-    if not ok:
-        raise ConfigError(
-            f"The '{name}' parameter of SimConfig must be a finite float in the range {allowed}. "
-            f"Got {value!r} instead.",
-            param=name,
-            allowed=allowed,
-            got=value,
-        )
+    check_float(value, name, "SimConfig", low=low, high=high, low_open=low_open, error=ConfigError)
 
 
 #: Presets (DESIGN.md §2): knob overrides of the :class:`SimConfig` defaults.

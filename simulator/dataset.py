@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 from scipy import sparse
 
+from metrics.checks import check_float
+
 #: A rating at or above this value is positive feedback (DESIGN.md §2, §4; Eq. 25).
 POSITIVE_THRESHOLD = 4
 
@@ -178,11 +180,8 @@ class RecDataset:
         -------
         val, test : Interactions
         """
-        if not 0.0 < val_fraction < 1.0:
-            raise ValueError(
-                f"The 'val_fraction' parameter must be a float in the range (0, 1). "
-                f"Got {val_fraction!r} instead."
-            )
+        open_unit = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+        check_float(val_fraction, "val_fraction", "RecDataset.split_unbiased", **open_unit)
         rng = np.random.default_rng(random_state)
         users = np.unique(self.unbiased.user)
         perm = rng.permutation(users)

@@ -50,6 +50,7 @@ from typing import Any
 
 import numpy as np
 
+from metrics.checks import ParameterError, check_float, parameter_message
 from simulator.dataset import POSITIVE_THRESHOLD, Interactions, RecDataset, one_hot
 from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER
@@ -253,8 +254,9 @@ def write_recbole_files(
     folder = Path(folder)
     stem = name if name is not None else folder.absolute().name
     if not stem or "/" in stem or stem.startswith("."):
-        raise ValueError(
-            f"The 'name' parameter of write_recbole_files must be a plain file stem. Got {stem!r}."
+        allowed = "a plain file stem (no '/', not starting with '.')"
+        raise ParameterError(
+            parameter_message("name", "write_recbole_files", allowed, stem), param="name"
         )
     seed = src.seed if random_state is None else random_state
     # The very split our models use (ividr fit: dataset.split_unbiased(0.3, random_state=seed));
@@ -335,11 +337,8 @@ def export_recbole(
         The absolute path of the folder; ``load_dataset`` reads it back.
     """
     _source(data, "export_recbole")
-    if not 0.0 < val_fraction < 1.0:
-        raise ValueError(
-            "The 'val_fraction' parameter of export_recbole must be a float in the range (0, 1). "
-            f"Got {val_fraction!r} instead."
-        )
+    open_unit = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+    check_float(val_fraction, "val_fraction", "export_recbole", **open_unit)
     stem = name if name is not None else Path(out_dir).absolute().name
     with atomic_directory(
         out_dir,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metrics.checks import check_choice
 from simulator.dataset import DatasetError, Interactions, RecDataset
 
 #: Coat's one-hot blocks: user fields gender, age group, location, fashion interest;
@@ -85,10 +86,7 @@ def load_dataset(path: str | Path, *, format: str = "auto") -> RecDataset:  # no
     -------
     RecDataset
     """
-    if format not in FORMATS:
-        raise ValueError(
-            f"The 'format' parameter of load_dataset must be one of {FORMATS}. Got {format!r}."
-        )
+    check_choice(format, "format", "load_dataset", FORMATS)
     fmt = detect_format(path) if format == "auto" else format
     loaders = {"simgen": load_simgen, "coat": load_coat, "idcf": load_idcf, "recbole": load_recbole}
     return loaders[fmt](path)

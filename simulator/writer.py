@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from metrics.checks import ParameterError, parameter_message
 from simulator import files
 from simulator.files import check_writable
 from simulator.generate import SimulatedData
@@ -187,9 +188,9 @@ def check_formats(
     items = [formats] if isinstance(formats, str) else list(formats)
     bad = [f for f in items if f not in WRITE_FORMATS]
     if bad or not all(isinstance(f, str) for f in items):
-        raise ValueError(
-            f"The 'formats' parameter of {caller} must hold only values of {WRITE_FORMATS}. "
-            f"Got {formats!r} instead."
+        allowed = f"a collection of values among {list(WRITE_FORMATS)}"
+        raise ParameterError(
+            parameter_message("formats", caller, allowed, formats), param="formats", got=formats
         )
     return tuple(f for f in WRITE_FORMATS if f in items)
 

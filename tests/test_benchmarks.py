@@ -15,8 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _script(name: str):
-    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "benchmarks" / name)
+    """Import ``benchmarks/<name>`` as module ``bench_<stem>``, registered so that a process
+    pool can pickle its functions by reference."""
+    module_name = f"bench_{Path(name).stem}"
+    spec = importlib.util.spec_from_file_location(module_name, ROOT / "benchmarks" / name)
     module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
     spec.loader.exec_module(module)
     return module
 
@@ -67,3 +71,71 @@ def test_bench_simgen_quick_prints_its_table():
     lines = res.stdout.splitlines()
     assert any("10,000 x 1,000 yardstick" in ln for ln in lines)
     assert any("generation / yardstick (median)" in ln for ln in lines)
+
+
+DATASETS = ROOT.parent / "shared" / "datasets"
+needs_idcf_sim = pytest.mark.skipif(
+    not (DATASETS / "idcf-sim" / "gamma_0").is_dir(), reason="../shared/datasets/idcf-sim absent"
+)
+
+
+@needs_idcf_sim
+def test_idcf_sim_writes_its_report_and_runs(tmp_path):
+    main = _script("idcf_sim.py").main
+    args = ["--values", "0", "--models", "idcf", "--seeds", "1", "--latent-epochs", "3"]
+    args += ["--epochs", "1", "--restarts", "1", "--trace-every", "0", "--timing-fits", "0"]
+    args += ["--jobs", "1", "--quiet", "--out", str(tmp_path / "out")]
+    res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path / "results")])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "results" / "idcf_sim.md").read_text(encoding="utf-8")
+    assert md.startswith("# Peer benchmark: iDCF's synthetic data (idcf-sim)")
+    assert "## How this was run" in md and "1/1 fits finished" in md
+    with open(tmp_path / "results" / "idcf_sim_runs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["gamma"], r["model"], r["seed"]) for r in rows] == [("0", "idcf", "0")]
+    assert 0.0 <= float(rows[0]["mcc"]) <= 1.0
+    # The wall-time record sits in the sweep directory and counts this invocation.
+    assert (tmp_path / "out" / ".benchmark-wall.json").is_file()
+    bad = CliRunner().invoke(main, [*args, "--values", "7"])
+    assert bad.exit_code == 2 and "'--values'" in bad.output
+
+
+@needs_idcf_sim
+def test_collapse_ablation_writes_one_row_per_variant(tmp_path):
+    main = _script("collapse_ablation.py").main
+    args = ["--gamma", "5", "--seeds", "2", "--variants", "base,lr5e-4", "--jobs", "1"]
+    args += ["--latent-epochs", "3", "--results-dir", str(tmp_path)]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    with open(tmp_path / "collapse_ablation_g5_runs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert sorted((r["variant"], r["seed"]) for r in rows) == [
+        ("base", "0"),
+        ("base", "1"),
+        ("lr5e-4", "0"),
+        ("lr5e-4", "1"),
+    ]
+    assert all(int(r["epochs"]) <= 3 for r in rows)
+    md = (tmp_path / "collapse_ablation_g5.md").read_text()
+    body = [ln for ln in md.splitlines() if ln.startswith(("| base |", "| lr5e-4 |"))]
+    assert len(body) == 2
+    bad = CliRunner().invoke(main, ["--variants", "nope", "--results-dir", str(tmp_path)])
+    assert bad.exit_code == 2 and "nope" in bad.output
+
+
+def test_refs_measure_appends_fits_resumes_and_reports(tmp_path):
+    main = _script("refs_measure.py").main
+    out = tmp_path / "refs.jsonl"
+    args = ["--presets", "idcf", "--gammas", "0", "--users", "60", "--items", "30"]
+    args += ["--models", "idcf,idcf+shuffle", "--latent-epochs", "3", "--out", str(out)]
+    args += ["--cache", str(tmp_path / "cache")]
+    res = CliRunner().invoke(main, args)
+    assert res.exit_code == 0, res.output
+    lines = out.read_text().splitlines()
+    assert len(lines) == 2
+    again = CliRunner().invoke(main, args)  # resumable: nothing is fitted twice
+    assert again.exit_code == 0 and out.read_text().splitlines() == lines
+    table = [ln for ln in again.output.splitlines() if ln.startswith("| idcf (60x30) | 0 | 0 |")]
+    assert len(table) == 1 and "| idcf |" in table[0]
+    bad = CliRunner().invoke(main, [*args, "--models", "mf"])
+    assert bad.exit_code == 2 and "--models" in bad.output

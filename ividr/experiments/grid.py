@@ -25,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from ividr.registry import split_model, split_stop
+from metrics.checks import ParameterError, check_choice, check_int
 
 #: Default grid of the paper's Table 5.
 DEFAULT_KNOB = "gamma"
@@ -36,7 +37,7 @@ FORBIDDEN_KNOBS = frozenset({"seed", "preset", "process", "chunk_users"})
 DATA_VALUE_LABEL = "data"
 
 
-class SweepError(ValueError):
+class SweepError(ParameterError):
     """A sweep's configuration or directory is not usable; the message says why."""
 
 
@@ -77,10 +78,7 @@ def knob_kind(knob: str) -> type:
     kinds = {"int": int, "float": float, "str": str}
     fields = {f.name: kinds.get(str(f.type)) for f in dataclasses.fields(SimConfig)}
     allowed = sorted(n for n, k in fields.items() if k is not None and n not in FORBIDDEN_KNOBS)
-    if knob not in allowed:
-        raise SweepError(
-            f"The 'knob' parameter of the sweep must be one of {allowed}. Got {knob!r} instead."
-        )
+    check_choice(knob, "knob", "SweepConfig", allowed, error=SweepError)
     return fields[knob]
 
 
@@ -190,11 +188,7 @@ class SweepConfig:
         ):
             if value is None and name != "seeds":
                 continue
-            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-                raise SweepError(
-                    f"The {name!r} parameter of SweepConfig must be an int in the range "
-                    f"[{low}, inf). Got {value!r} instead."
-                )
+            check_int(value, name, "SweepConfig", low=low, error=SweepError)
         if self.crossed and self.data is not None and (self.data_seeds or 1) > 1:
             raise SweepError(
                 "The 'data_seeds' parameter of SweepConfig must be 1 with existing data (one draw "

@@ -29,6 +29,7 @@ from ividr.experiments.store import (
     save_run,
     write_tables,
 )
+from metrics.checks import check_choice, check_int
 from simulator.files import atomic_write_text, dumps_json, file_lock
 
 
@@ -102,16 +103,8 @@ def run_sweep(
     SweepOutcome
     """
     start = time.perf_counter()
-    if backend not in BACKENDS:
-        raise SweepError(
-            f"The 'backend' parameter of run_sweep must be one of {list(BACKENDS)}. "
-            f"Got {backend!r} instead."
-        )
-    if isinstance(jobs, bool) or not isinstance(jobs, int) or jobs < 1:
-        raise SweepError(
-            f"The 'jobs' parameter of run_sweep must be an int in the range [1, inf). "
-            f"Got {jobs!r} instead."
-        )
+    check_choice(backend, "backend", "run_sweep", list(BACKENDS), error=SweepError)
+    check_int(jobs, "jobs", "run_sweep", low=1, error=SweepError)
     if backend == "ray":
         ray = import_ray()
     out_dir = Path(out_dir).resolve()

@@ -7,6 +7,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ividr.models.base import init_embedding, mlp, reset_parameters
+from metrics.checks import check_choice
 
 MODES = ("full", "t", "f", "r")
 
@@ -51,8 +52,7 @@ class TreatmentReconstruction(nn.Module):
         ridge: float = 1e-6,
     ):
         super().__init__()
-        if mode not in MODES:
-            raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
+        check_choice(mode, "mode", type(self).__name__, MODES)
         self.mode = mode
         self.ridge = ridge
         n_levels = int(sum(field_levels))

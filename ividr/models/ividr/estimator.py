@@ -27,6 +27,7 @@ from ividr.models.ivae.estimator import (
 )
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.mf.estimator import _RecommenderParams
+from metrics.checks import check_choice
 
 VARIANTS = ("full", "t", "f", "r")
 
@@ -107,11 +108,7 @@ class IViDR(BaseRecommender):
                 setattr(self, name, value)
 
     def _fit(self, dataset, val, progress, callback) -> None:
-        if self.variant not in VARIANTS:
-            raise ValueError(
-                f"The 'variant' parameter of IViDR must be one of {VARIANTS}. "
-                f"Got {self.variant!r} instead."
-            )
+        check_choice(self.variant, "variant", type(self).__name__, VARIANTS)
         rng = np.random.default_rng(self.seed)
         # Stage 1: IV4R-MF.
         stage1 = fit_iv4r_stage(self, dataset, val, rng, progress, self.variant, "iv4r")
