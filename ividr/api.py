@@ -24,20 +24,13 @@ import numpy as np
 import torch
 
 from ividr import diagnostics, models, registry
-from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
+from ividr.config import FitConfig
+from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
-from ividr.protocols import PROTOCOLS, protocol_settings
+from ividr.protocols import protocol_settings
 from ividr.registry import LATENT_ONLY, MODEL_NAMES
-from ividr.training import LOSSES, STOP_RULES, ranking_metrics
-from metrics.checks import (
-    ParameterError,
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
-    parameter_message,
-)
+from ividr.training import ranking_metrics
 
 __all__ = [
     "MODEL_NAMES",
@@ -58,209 +51,6 @@ __all__ = [
 _ESTIMATORS: dict[str, tuple[type[BaseRecommender], dict[str, Any]]] = {
     m.name: (getattr(models, m.estimator), dict(m.kwargs)) for m in registry.MODELS
 }
-
-
-@dataclass
-class FitConfig:
-    """Everything that defines one fit (JSON round trip with to_dict / from_dict).
-
-    Parameters
-    ----------
-    model : str
-        One of MODEL_NAMES.
-    seed : int, default 0
-        Seeds the model (initialisation, batches, sampling) and the val/test split.
-    epochs : int or None, default None
-        Maximum epochs of the recommender stage (100); for "vae"/"ivae", of the latent stage.
-    lr, weight_decay : float or None, default None
-        Adam settings of the recommender stage(s); None = 1e-3 and 1e-5.
-    latent_dim : int or None, default None
-        Dimension of the learned confounder; None = the true confounder's dimension on
-        simulated data, else 16.
-    grid : bool, default False
-        Grid-search lr x weight decay on validation NDCG@5 (overrides lr, weight_decay).
-    loss : {"bce", "mse"}, default "bce"
-        Recommender loss: binary cross-entropy on the logit (Eq. 25, DESIGN §4) or squared error
-        between the raw score and the 0/1 label (iDCF's released code).
-    embedding_dim : int, default 64
-    batch_size : int or None, default None
-        Train pairs per step; None = 512, or larger so that an epoch takes <= ~100 steps.
-    patience : int, default 5
-        Recommender early-stopping patience (epochs) on validation NDCG@5.
-    hidden_dim : int, default 64
-    n_layers : int, default 3
-        Width and depth of the (i)VAE's MLPs.
-    latent_epochs : int or None, default None
-        Maximum epochs of the latent stage (1000).
-    latent_lr : float, default 5e-4
-        Adam learning rate of the latent stage. 5e-4 (the iDCF authors' own setting) rather than
-        1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed (README, "Stable latent
-        fits").
-    latent_batch_size : int, default 1024
-    latent_patience : int, default 50
-    kl_anneal_epochs : int, default 100
-    patience_from_start : bool, default False
-        Count the latent early-stopping patience from epoch 0 (the released codes).
-    restarts : int, default 4
-        Latent stages fitted from independent initialisations on the same data and held-out
-        split; the one with the lowest held-out negative ELBO is kept (DESIGN §4.3). metrics
-        lists every restart ("restarts") and, with the truth, each one's MCC.
-    restart_screen_epochs : int, default 0
-        Successive halving of the restarts on the held-out negative ELBO at this epoch, twice
-        it, ... (0: every restart trains to its end).
-    beta_max : float, default 1.0
-    l2_penalty : float, default 0.0
-    n_samples : int, default 10
-        Posterior draws of C per training pair in the latent-adjusted recommender.
-    standardize_latents : bool, default False
-        Give the latent-adjusted recommender per-dimension z-scored latents (iDCF: raw).
-    iv_dim : int or None, default None
-        Treatment-space dimension d_q of IV4R-MF / IViDR (None = embedding_dim).
-    rho, tau : float, default 0.9
-        IViDR's fusion weights.
-    phi, lam : float, default 1.0
-        IViDR's Eq. 24 weights.
-    shuffle_aux : bool, default False
-        Ablation (a reference level of §5): permute the proxy W across users before training, with a
-        permutation drawn from ``seed`` (:func:`aux_permutation`); the true confounder and the
-        unbiased data are untouched. The exposures are then the only information on C, so the
-        MCC that is left is what the encoder learned from them. When the instrument Z is the
-        proxy itself (``ividr-code``, the iDCF layout), Z is permuted with it.
-    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
-        Checkpoint rule of the latent stage (none looks at the truth): early stopping on the
-        held-out users' negative ELBO; early stopping on their exposure-reconstruction NDCG@5
-        (decoder logits at the posterior mean ranking all items against the user's own
-        exposures); or all ``latent_epochs`` epochs, keeping the last.
-    trace_every : int or None, default None
-        Record strong/weak MCC of the posterior mean every this many latent epochs (§5);
-        None = 1 when the dataset carries the true confounder, 0 = off.
-    n_boot : int, default 200
-        Bootstrap replicates (over users) of the ``mcc_ci`` / ``ndcg@5_ci`` intervals; 0 = off.
-    protocol : {"ours", "released"}, default "ours"
-        Training schedule of the latent stage (DESIGN §4.3). "released" sets exactly the fields
-        of :func:`ividr.protocols.protocol_settings` (max latent epochs and lr of the model's
-        released code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch
-        1024) over what this config holds, keeping an explicit ``latent_epochs``; "ours" sets
-        nothing. The estimator's params (config.json's ``estimator_params``) and metrics'
-        ``protocol_settings`` show the values in effect.
-    latent_grid : bool, default False
-        Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x
-        L2 0, 0.01) and keep the one with the lowest held-out negative ELBO (never the truth),
-        as the released codes' tuning mode does; metrics lists every point ("latent_grid").
-    """
-
-    model: str
-    seed: int = 0
-    epochs: int | None = None
-    lr: float | None = None
-    weight_decay: float | None = None
-    latent_dim: int | None = None
-    grid: bool = False
-    loss: str = "bce"
-    embedding_dim: int = 64
-    batch_size: int | None = None
-    patience: int = 5
-    hidden_dim: int = 64
-    n_layers: int = 3
-    latent_epochs: int | None = None
-    latent_lr: float = 5e-4
-    latent_batch_size: int = 1024
-    latent_patience: int = 50
-    kl_anneal_epochs: int = 100
-    patience_from_start: bool = False
-    restarts: int = DEFAULT_RESTARTS
-    restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS
-    beta_max: float = 1.0
-    l2_penalty: float = 0.0
-    n_samples: int = 10
-    standardize_latents: bool = False
-    iv_dim: int | None = None
-    rho: float = 0.9
-    tau: float = 0.9
-    phi: float = 1.0
-    lam: float = 1.0
-    shuffle_aux: bool = False
-    stop_on: str = "elbo"
-    trace_every: int | None = None
-    n_boot: int = 200
-    protocol: str = "ours"
-    latent_grid: bool = False
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> FitConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
-        if unknown:
-            raise ValueError(f"FitConfig got unknown keys {unknown}; allowed: {sorted(names)}")
-        return cls(**data)
-
-    def validate(self) -> FitConfig:
-        """Check every field; raise ValueError naming the parameter and its range."""
-        owner = "FitConfig"
-        check_choice(self.model, "model", owner, MODEL_NAMES)
-        for name, low, optional in _INT_FIELDS:
-            check_int(getattr(self, name), name, owner, low=low, optional=optional)
-        for name, low, high, low_open, optional in _FLOAT_FIELDS:
-            value = getattr(self, name)
-            check_float(
-                value, name, owner, low=low, high=high, low_open=low_open, optional=optional
-            )
-        for name in _BOOL_FIELDS:
-            check_bool(getattr(self, name), name, owner)
-        check_choice(self.protocol, "protocol", owner, PROTOCOLS)
-        check_choice(self.loss, "loss", owner, LOSSES)
-        check_choice(self.stop_on, "stop_on", owner, STOP_RULES)
-        if self.n_boot == 1:
-            raise ParameterError(
-                parameter_message("n_boot", owner, "0 or an int in the range [2, inf)", 1),
-                param="n_boot",
-                allowed="0 or an int in the range [2, inf)",
-                got=1,
-            )
-        if self.rho == 0 and self.tau == 0:
-            raise ParameterError(
-                "The 'rho' and 'tau' parameters of FitConfig cannot both be 0.", param="rho"
-            )
-        return self
-
-
-#: FitConfig's int fields: (name, lowest value, None allowed).
-_INT_FIELDS: tuple[tuple[str, int, bool], ...] = (
-    ("seed", 0, False),
-    ("epochs", 1, True),
-    ("latent_dim", 1, True),
-    ("embedding_dim", 1, False),
-    ("batch_size", 1, True),
-    ("patience", 1, False),
-    ("hidden_dim", 1, False),
-    ("n_layers", 1, False),
-    ("latent_epochs", 1, True),
-    ("latent_batch_size", 1, False),
-    ("latent_patience", 1, False),
-    ("kl_anneal_epochs", 0, False),
-    ("n_samples", 1, False),
-    ("iv_dim", 1, True),
-    ("trace_every", 0, True),
-    ("n_boot", 0, False),
-    ("restarts", 1, False),
-    ("restart_screen_epochs", 0, False),
-)
-#: FitConfig's float fields: (name, low, high, low end open, None allowed); None = no bound.
-_FLOAT_FIELDS: tuple[tuple[str, float, float | None, bool, bool], ...] = (
-    ("lr", 0.0, None, True, True),
-    ("weight_decay", 0.0, None, False, True),
-    ("latent_lr", 0.0, None, True, False),
-    ("beta_max", 0.0, None, False, False),
-    ("l2_penalty", 0.0, None, False, False),
-    ("rho", 0.0, 1.0, False, False),
-    ("tau", 0.0, 1.0, False, False),
-    ("phi", 0.0, None, False, False),
-    ("lam", 0.0, None, False, False),
-)
-_BOOL_FIELDS = ("grid", "standardize_latents", "shuffle_aux", "patience_from_start", "latent_grid")
 
 
 @dataclass
@@ -320,51 +110,29 @@ def protocol_overrides(config: FitConfig) -> dict[str, Any]:
 
 
 def build_estimator(config: FitConfig) -> BaseRecommender:
-    """The (unfitted) estimator a config describes (its protocol's settings applied)."""
+    """The (unfitted) estimator a config describes (its protocol's settings applied).
+
+    Every hyperparameter of the model's spec is taken from the config field of the same name.
+    A config field that is None where the model's own default is not (``epochs``, ``lr``,
+    ``weight_decay``, ``latent_epochs``) leaves the model's default; ``epochs`` of a latent-only
+    model (vae, ivae) is its latent stage's. The registry's fixed arguments (IViDR's
+    ``variant``) come last.
+    """
     config.validate()
     cls, fixed = _ESTIMATORS[config.model]
-    names = set(cls._param_names())
-    values: dict[str, Any] = {
-        "seed": config.seed,
-        "latent_dim": config.latent_dim,
-        "grid": config.grid,
-        "loss": config.loss,
-        "embedding_dim": config.embedding_dim,
-        "batch_size": config.batch_size,
-        "patience": config.patience,
-        "hidden_dim": config.hidden_dim,
-        "n_layers": config.n_layers,
-        "latent_lr": config.latent_lr,
-        "latent_batch_size": config.latent_batch_size,
-        "latent_patience": config.latent_patience,
-        "kl_anneal_epochs": config.kl_anneal_epochs,
-        "patience_from_start": config.patience_from_start,
-        "restarts": config.restarts,
-        "restart_screen_epochs": config.restart_screen_epochs,
-        "stop_on": config.stop_on,
-        "beta_max": config.beta_max,
-        "l2_penalty": config.l2_penalty,
-        "n_samples": config.n_samples,
-        "standardize_latents": config.standardize_latents,
-        "iv_dim": config.iv_dim,
-        "rho": config.rho,
-        "tau": config.tau,
-        "phi": config.phi,
-        "lam": config.lam,
-        "latent_grid": config.latent_grid,
-    }
-    if config.lr is not None:
-        values["lr"] = config.lr
-    if config.weight_decay is not None:
-        values["weight_decay"] = config.weight_decay
-    if config.latent_epochs is not None:
-        values["latent_epochs"] = config.latent_epochs
-    if config.epochs is not None:
-        values["latent_epochs" if config.model in LATENT_ONLY else "epochs"] = config.epochs
+    values: dict[str, Any] = {}
+    for f in hyperparameters(cls.Params):
+        if not hasattr(config, f.name):
+            continue  # model-only (the registry's fixed arguments)
+        value = getattr(config, f.name)
+        if value is None and f.default is not None:
+            continue
+        values[f.name] = value
+    if config.epochs is not None and config.model in LATENT_ONLY:
+        values["latent_epochs"] = config.epochs
     values.update(protocol_overrides(config))
-    kwargs = {k: v for k, v in values.items() if k in names}
-    kwargs.update(fixed)
-    return cls(**kwargs)
+    values.update(fixed)
+    return cls(**values)
 
 
 #: Mixed into the seed of the W permutation so that it does not share a stream with the model.

@@ -80,3 +80,33 @@ def check_out_writable(out: Path, param_hint: str = "'--out'") -> None:
         check_writable(out)
     except PermissionError as exc:
         raise click.BadParameter(f"cannot write there: {exc}", param_hint=param_hint) from None
+
+
+def config_option(name: str, *, help: str | None = None, **overrides):
+    """``--<name>`` for the :class:`~ividr.config.FitConfig` field ``name``.
+
+    Its type, range, choices and default come from the hyperparameter spec
+    (:mod:`ividr.hyperparams`): an int field gives an IntRange, a float a FloatRange, a choice a
+    Choice, a bool a flag. ``help`` (default: the spec's) and ``overrides`` (click keyword
+    arguments) are for what is the command's own, e.g. "of every fit" in ``ividr sweep``.
+    """
+    from ividr.config import FitConfig
+    from ividr.hyperparams import spec_of
+
+    f, spec = spec_of(FitConfig, name)
+    kwargs: dict = {"default": f.default, "help": help or spec.help}
+    if spec.kind == "bool":
+        kwargs["is_flag"] = True
+    elif spec.kind == "choice":
+        kwargs["type"] = click.Choice(spec.choices)
+    elif spec.kind == "int":
+        low = None if spec.low is None else int(spec.low)
+        high = None if spec.high is None else int(spec.high)
+        kwargs["type"] = click.IntRange(min=low, max=high)
+    else:
+        kwargs["type"] = click.FloatRange(
+            min=spec.low, max=spec.high, min_open=spec.low_open, max_open=spec.high_open
+        )
+    kwargs["show_default"] = spec.kind != "bool" and f.default is not None
+    kwargs.update(overrides)
+    return click.option("--" + name.replace("_", "-"), name, **kwargs)

@@ -17,16 +17,14 @@ from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
 from ividr.cli_common import (
     OneLineCommand,
     check_out_writable,
+    config_option,
     out_option,
     quiet_option,
     seed_option,
     threads_option,
 )
-from ividr.defaults import DEFAULT_RESTARTS
-from ividr.diagnostics import DEFAULT_N_BOOT, diagnostic_warnings
+from ividr.diagnostics import diagnostic_warnings
 from ividr.experiments.layout import run_config, run_parts, write_run
-from ividr.protocols import PROTOCOLS
-from ividr.training import STOP_RULES
 from simulator.dataset import DatasetError
 
 
@@ -60,46 +58,33 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     "latents.npy, model.pt, scores.csv).",
     default="fit-out",
 )
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
+@config_option(
+    "epochs",
     help="Max epochs of the recommender stage [default: 100; vae/ivae: latent stage, 1000].",
 )
-@click.option(
-    "--lr",
-    type=click.FloatRange(min=0, min_open=True),
-    default=None,
+@config_option(
+    "lr",
     help="Adam learning rate of the recommender stage [default: 1e-3].",
 )
-@click.option(
-    "--weight-decay",
-    type=click.FloatRange(min=0),
-    default=None,
+@config_option(
+    "weight_decay",
     help="Adam weight decay of the recommender stage [default: 1e-5].",
 )
-@click.option(
-    "--latent-dim",
-    type=click.IntRange(min=1),
-    default=None,
+@config_option(
+    "latent_dim",
     help="Dimension of the learned confounder [default: the true one on simulated data, else 16].",
 )
-@click.option(
-    "--grid",
-    is_flag=True,
+@config_option(
+    "grid",
     help="Grid-search lr x weight decay on validation NDCG@5 (overrides --lr/--weight-decay).",
 )
-@click.option(
-    "--loss",
-    type=click.Choice(("bce", "mse")),
-    default="bce",
-    show_default=True,
+@config_option(
+    "loss",
     help="Recommender loss: BCE on the logit (Eq. 25) or MSE on the 0/1 label (iDCF's code).",
 )
 @threads_option()
-@click.option(
-    "--shuffle-aux",
-    is_flag=True,
+@config_option(
+    "shuffle_aux",
     help="Ablation: permute the proxy W across users (permutation drawn from --seed, saved as "
     "aux_permutation.npy) before training; the truth is untouched. [default: off]",
 )
@@ -110,57 +95,40 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     help="Add the dataset's reference MCCs (proxy oracle, chance, exposure R^2) to metrics.json "
     "when it carries the truth; cached in references.json of a simgen folder.",
 )
-@click.option(
-    "--stop-on",
-    type=click.Choice(STOP_RULES),
-    default="elbo",
-    show_default=True,
+@config_option(
+    "stop_on",
     help="Checkpoint rule of the latent stage (never looks at the truth): held-out users' "
     "negative ELBO, their exposure-reconstruction NDCG@5 (both early stopping), or all "
     "latent epochs keeping the last.",
 )
-@click.option(
-    "--restarts",
-    type=click.IntRange(min=1),
-    default=DEFAULT_RESTARTS,
-    show_default=True,
+@config_option(
+    "restarts",
     help="Independently initialised latent stages on the same data and held-out split; the one "
     "with the lowest held-out negative ELBO is kept (never the truth). metrics.json lists each.",
 )
-@click.option(
-    "--latent-epochs",
-    type=click.IntRange(min=1),
-    default=None,
+@config_option(
+    "latent_epochs",
     help="Maximum epochs of the latent (iVAE) stage [default: 1000; --protocol released: the "
     "released code's, 2000 for iDCF, 1000 for IViDR].",
 )
-@click.option(
-    "--protocol",
-    type=click.Choice(PROTOCOLS),
-    default="ours",
-    show_default=True,
+@config_option(
+    "protocol",
     help="Latent-stage training schedule: ours, or the released codes' (max epochs and lr of the "
     "model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
     "1024); saved in config.json with the values in effect.",
 )
-@click.option(
-    "--latent-grid",
-    is_flag=True,
+@config_option(
+    "latent_grid",
     help="Fit the latent stage at latent lr 1e-3, 5e-4 x L2 penalty 0, 0.01 and keep the lowest "
     "held-out negative ELBO (never the truth); metrics.json lists every point.",
 )
-@click.option(
-    "--trace-every",
-    type=click.IntRange(min=0),
-    default=None,
+@config_option(
+    "trace_every",
     help="Record strong/weak MCC of the posterior mean every K latent epochs into "
     "history.csv (0 = off) [default: 1 when the data carry the true confounder, else off].",
 )
-@click.option(
-    "--n-boot",
-    type=click.IntRange(min=0),
-    default=DEFAULT_N_BOOT,
-    show_default=True,
+@config_option(
+    "n_boot",
     help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")

@@ -10,11 +10,11 @@ import click
 from ividr.cli_common import (
     OneLineCommand,
     check_out_writable,
+    config_option,
     out_option,
     quiet_option,
     threads_option,
 )
-from ividr.defaults import DEFAULT_RESTARTS
 from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
@@ -28,7 +28,6 @@ from ividr.experiments.grid import (
 )
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
-from ividr.protocols import PROTOCOLS
 from ividr.registry import available_models, with_stop_rules
 
 _DEFAULT_VALUES = "0,5,10,15,20"
@@ -279,38 +278,27 @@ def build_config(
     default=None,
     help="Cross the seeds: model seeds 0..M-1 (initialisation and split) on every data seed.",
 )
-@click.option(
-    "--restarts",
-    type=click.IntRange(min=1),
-    default=DEFAULT_RESTARTS,
-    show_default=True,
+@config_option(
+    "restarts",
     help="Latent-stage restarts of every iVAE-based fit, kept by held-out negative ELBO "
     "(ividr fit --restarts).",
 )
-@click.option(
-    "--protocol",
-    type=click.Choice(PROTOCOLS),
-    default="ours",
-    show_default=True,
+@config_option(
+    "protocol",
     help="Latent-stage training schedule of every fit: ours, or the released codes' (ividr fit "
     "--protocol).",
 )
-@click.option(
-    "--latent-grid",
-    is_flag=True,
+@config_option(
+    "latent_grid",
     help="Every latent stage searches latent lr x L2 penalty and keeps the lowest held-out "
     "negative ELBO (ividr fit --latent-grid).",
 )
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=None,
+@config_option(
+    "epochs",
     help="Maximum epochs of the recommender stage of every fit. Default: the model's (100).",
 )
-@click.option(
-    "--latent-epochs",
-    type=click.IntRange(min=1),
-    default=None,
+@config_option(
+    "latent_epochs",
     help="Maximum epochs of the latent (iVAE) stage of every fit. Default: the model's (1000).",
 )
 @click.option(
@@ -322,10 +310,8 @@ def build_config(
     "latent model of --models is run once per rule, as MODEL@RULE (e.g. --stop-on elbo,ndcg "
     "turns idcf into idcf@elbo,idcf@ndcg). Default: each model's own (elbo).",
 )
-@click.option(
-    "--trace-every",
-    type=click.IntRange(min=0),
-    default=None,
+@config_option(
+    "trace_every",
     help="Record MCC every K latent epochs in every fit (0 = off) [default: 1: every epoch, "
     "which gives the stopping-regret table].",
 )

@@ -20,3 +20,10 @@ DEFAULT_RESTARTS = 4
 #: Off: the held-out ELBO at epochs 25-100 does not predict which restart collapses later, so
 #: halving kept collapsed restarts and lost the gain (README, "Stable latent fits").
 DEFAULT_RESTART_SCREEN_EPOCHS = 0
+#: Bootstrap replicates (over users) of a fit's ``mcc_ci`` / ``ndcg@5_ci`` intervals.
+DEFAULT_N_BOOT = 200
+#: Recommender losses: "bce" (Eq. 25, the contract) or "mse" (iDCF's released code: squared
+#: error between the raw score and the 0/1 label).
+LOSSES = ("bce", "mse")
+#: Checkpoint rules of the latent stage (see :func:`ividr.training.train_latent`).
+STOP_RULES = ("elbo", "ndcg", "epochs")

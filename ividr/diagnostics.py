@@ -35,6 +35,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ividr.defaults import DEFAULT_N_BOOT
+
 __all__ = [
     "DEFAULT_N_BOOT",
     "HISTORY_COLUMNS",
@@ -51,7 +53,6 @@ __all__ = [
     "write_history_csv",
 ]
 
-DEFAULT_N_BOOT = 200
 #: Leading columns of history.csv (others follow in order of appearance).
 HISTORY_COLUMNS = (
     "stage",

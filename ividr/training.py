@@ -27,19 +27,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ividr.defaults import LOSSES, STOP_RULES
 from ividr.torch_utils import check_finite, torch_generator
 from metrics.checks import check_choice
 from metrics.ranking import ndcg_recall_at_k
 from simulator.dataset import Interactions
 
 LR_GRID = (1e-3, 5e-4, 1e-4, 5e-5, 1e-5)
-#: Recommender losses: "bce" (Eq. 25, the contract) or "mse" (iDCF's released code: squared
-#: error between the raw score and the 0/1 label).
-LOSSES = ("bce", "mse")
 WD_GRID = (1e-5, 1e-6)
 TOP_K = 5
-#: Checkpoint rules of the latent stage (see :func:`train_latent`).
-STOP_RULES = ("elbo", "ndcg", "epochs")
 
 
 class CheckpointRule:

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ividr.hyperparams import check_fields, hyperparameters, param_docs
 from ividr.torch_utils import TrainingDivergedError, check_finite, torch_generator
 
 __all__ = [
@@ -69,6 +70,37 @@ def mlp(in_dim: int, hidden_dim: int, out_dim: int, n_layers: int) -> nn.Sequent
     return nn.Sequential(*layers)
 
 
+def _init_from_spec(spec_cls: type):
+    """An ``__init__`` taking exactly the hyperparameters of ``spec_cls`` (keyword-only, with
+    their defaults) and storing each under its name; its signature is what ``get_params``
+    reads."""
+    fields = hyperparameters(spec_cls)
+    names = {f.name for f in fields}
+
+    def __init__(self, **params: Any) -> None:
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__}() got unexpected keyword argument(s) {unknown}; "
+                f"allowed: {sorted(names)}"
+            )
+        for f in fields:
+            setattr(self, f.name, params.get(f.name, f.default))
+
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    __init__.__signature__ = inspect.Signature(
+        [self_param]
+        + [
+            inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+            for f in fields
+        ]
+    )
+    __init__.__doc__ = (
+        f"Store the hyperparameters of :class:`{spec_cls.__module__}.{spec_cls.__name__}`."
+    )
+    return __init__
+
+
 class BaseRecommender:
     """Base class: hyperparameters as attributes, ``fit`` returns self, ``score`` pairs.
 
@@ -79,6 +111,25 @@ class BaseRecommender:
 
     #: Whether the model learns user latents (posterior mean, std).
     has_latents: bool = False
+    #: The model's hyperparameter spec, a dataclass of :mod:`ividr.hyperparams`. A subclass that
+    #: sets it gets an ``__init__`` made from it (see :meth:`__init_subclass__`).
+    Params: type | None = None
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Make ``__init__`` (keyword-only, one argument per hyperparameter of ``cls.Params``,
+        stored under its name) and the "Parameters" section of the docstring from the spec."""
+        super().__init_subclass__(**kwargs)
+        if cls.Params is None:
+            return
+        if "Params" in cls.__dict__ and "__init__" not in cls.__dict__:
+            cls.__init__ = _init_from_spec(cls.Params)
+        if "__doc__" in cls.__dict__ and cls.__doc__ and "Parameters\n" not in cls.__doc__:
+            cls.__doc__ = (
+                cls.__doc__.rstrip()
+                + "\n\n    Parameters\n    ----------\n"
+                + param_docs(cls.Params)
+                + "\n"
+            )
 
     # -- parameters ---------------------------------------------------------------------------
     @classmethod
@@ -123,6 +174,8 @@ class BaseRecommender:
         -------
         self
         """
+        if self.Params is not None:
+            check_fields(self, self.Params, type(self).__name__)
         if val is None:
             val, _ = dataset.split_unbiased(0.3, random_state=self.seed)
         self.history_: list[dict[str, Any]] = []

@@ -8,19 +8,11 @@ import numpy as np
 import torch
 from scipy import sparse
 
+from ividr.hyperparams import IV4RParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.net import IV4RMFNet
-from ividr.models.mf.estimator import _RecommenderParams, fit_recommender_stage
+from ividr.models.mf.estimator import fit_recommender_stage
 from ividr.training import RecommenderData
-
-IV_DOC = """
-    iv_dim : int or None, default None
-        d_q, dimension of the treatment space; None = ``embedding_dim``.
-    iv_hidden_dim : int, default 64
-        Width of MLP0, MLP1, MLP2.
-    ridge : float, default 1e-6
-        Relative ridge of the per-item least squares (a numerically safe pseudo-inverse).
-    """
 
 
 def item_level_frequencies(dataset) -> np.ndarray:
@@ -68,34 +60,9 @@ def fit_iv4r_stage(est, dataset, val, rng, progress, mode: str, stage: str) -> I
 
 
 class IV4RMF(BaseRecommender):
-    __doc__ = (
-        """IV4R-MF: the treatment reconstruction of §4.1 inside MF, trained end to end with BCE.
+    """IV4R-MF: the treatment reconstruction of §4.1 inside MF, trained end to end with BCE."""
 
-    Parameters
-    ----------"""
-        + _RecommenderParams.doc
-        + IV_DOC
-    )
-
-    def __init__(
-        self,
-        *,
-        seed: int = 0,
-        epochs: int = 100,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-5,
-        embedding_dim: int = 64,
-        batch_size: int | None = None,
-        patience: int = 5,
-        grid: bool = False,
-        loss: str = "bce",
-        iv_dim: int | None = None,
-        iv_hidden_dim: int = 64,
-        ridge: float = 1e-6,
-    ):
-        for name, value in list(locals().items()):
-            if name != "self":
-                setattr(self, name, value)
+    Params = IV4RParams
 
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)

@@ -8,60 +8,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
+from ividr.hyperparams import LatentModelParams
 from ividr.models.base import BaseRecommender, reset_parameters, torch_generator
 from ividr.models.ivae.net import IVAENet
 from ividr.training import LatentSplit, LatentTrainer
 
-LATENT_DOC = """
-    latent_dim : int or None, default None
-        Dimension of C; None takes the true confounder's dimension when the dataset carries
-        one (simulated data) and 16 otherwise.
-    hidden_dim : int, default 64
-        Width of every MLP (encoder, prior, decoder).
-    n_layers : int, default 3
-        Linear layers per MLP.
-    latent_epochs : int, default 1000
-        Maximum epochs of the latent stage.
-    latent_lr : float, default 5e-4
-        Adam learning rate of the latent stage. 5e-4 (the iDCF authors' own setting) rather than
-        1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed (README, "Stable latent
-        fits").
-    latent_weight_decay : float, default 1e-6
-    latent_batch_size : int, default 1024
-        Users per step.
-    latent_patience : int, default 50
-        Epochs without a better held-out negative ELBO (counted after the annealing).
-    kl_anneal_epochs : int, default 100
-        Epochs over which the KL weight grows linearly from 0 to ``beta_max``.
-    patience_from_start : bool, default False
-        Count the early-stopping patience from epoch 0 (the released codes) instead of from the
-        end of the annealing.
-    restarts : int, default 4
-        Independently initialised latent stages on the same data and held-out split; the one
-        with the lowest held-out negative ELBO is kept (never the truth; DESIGN §4.3).
-    restart_screen_epochs : int, default 0
-        With ``restarts`` > 1: prune the restarts by successive halving on the held-out negative
-        ELBO at this epoch, twice it, ... (0: train every restart to its end, then choose).
-    stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
-        Checkpoint rule of the latent stage (none looks at the truth; DESIGN §4.3): the held-out
-        users' negative ELBO or exposure-reconstruction NDCG@5 (early stopping), or every
-        latent epoch, keeping the last (``ividr.training.STOP_RULES``).
-    beta_max : float, default 1.0
-    l2_penalty : float, default 0.0
-        Weight of the sum of parameter norms added to the loss (iDCF's ``l2_penalty``).
-    val_fraction : float, default 0.2
-        Share of users held out of the latent fit for its early stopping (iDCF: 0.2).
-    latent_grid : bool, default False
-        Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x
-        L2 0, 0.01; ``latent_lr`` and ``l2_penalty`` are then ignored) and keep the point with
-        the lowest held-out negative ELBO, as the released codes' tuning mode does (never the
-        truth; :func:`~ividr.models.ivae.estimator.fit_latent_search`).
-    """
-
 
 def resolve_latent_dim(latent_dim: int | None, dataset) -> int:
-    """The latent dimension to use (see ``latent_dim`` above)."""
+    """The latent dimension to use (``LatentParams.latent_dim``: None = the truth's, or 16)."""
     if latent_dim is not None:
         return int(latent_dim)
     truth = getattr(dataset, "confounder", None)
@@ -353,49 +307,9 @@ def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, 
 
 
 class _LatentModel(BaseRecommender):
+    Params = LatentModelParams
     has_latents = True
     learned_prior = True
-
-    def __init__(
-        self,
-        *,
-        seed: int = 0,
-        latent_dim: int | None = None,
-        hidden_dim: int = 64,
-        n_layers: int = 3,
-        latent_epochs: int = 1000,
-        latent_lr: float = 5e-4,
-        latent_weight_decay: float = 1e-6,
-        latent_batch_size: int = 1024,
-        latent_patience: int = 50,
-        kl_anneal_epochs: int = 100,
-        patience_from_start: bool = False,
-        restarts: int = DEFAULT_RESTARTS,
-        restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
-        stop_on: str = "elbo",
-        beta_max: float = 1.0,
-        l2_penalty: float = 0.0,
-        val_fraction: float = 0.2,
-        latent_grid: bool = False,
-    ):
-        self.seed = seed
-        self.latent_dim = latent_dim
-        self.hidden_dim = hidden_dim
-        self.n_layers = n_layers
-        self.latent_epochs = latent_epochs
-        self.latent_lr = latent_lr
-        self.latent_weight_decay = latent_weight_decay
-        self.latent_batch_size = latent_batch_size
-        self.latent_patience = latent_patience
-        self.kl_anneal_epochs = kl_anneal_epochs
-        self.patience_from_start = patience_from_start
-        self.restarts = restarts
-        self.restart_screen_epochs = restart_screen_epochs
-        self.stop_on = stop_on
-        self.beta_max = beta_max
-        self.l2_penalty = l2_penalty
-        self.val_fraction = val_fraction
-        self.latent_grid = latent_grid
 
     def _fit(self, dataset, val, progress, callback) -> None:
         fit_ivae(self, dataset, np.random.default_rng(self.seed), progress, callback)
@@ -410,26 +324,13 @@ class _LatentModel(BaseRecommender):
 
 
 class IVAE(_LatentModel):
-    __doc__ = (
-        """iVAE over the exposure rows: q(C | A, W), learned prior p(C | W), p(A | C) Bernoulli.
+    """iVAE over the exposure rows: q(C | A, W), learned prior p(C | W), p(A | C) Bernoulli.
 
     Its ``score`` ranks by the decoder's exposure probability at the posterior mean: a
-    latent-only model, reported for its latents (MCC) rather than as a recommender.
-
-    Parameters
-    ----------
-    seed : int, default 0"""
-        + LATENT_DOC
-    )
+    latent-only model, reported for its latents (MCC) rather than as a recommender."""
 
 
 class VAE(_LatentModel):
-    __doc__ = (
-        """VAE over the exposure rows: q(C | A), prior N(0, I), p(A | C) Bernoulli (no W).
+    """VAE over the exposure rows: q(C | A), prior N(0, I), p(A | C) Bernoulli (no W)."""
 
-    Parameters
-    ----------
-    seed : int, default 0"""
-        + LATENT_DOC
-    )
     learned_prior = False

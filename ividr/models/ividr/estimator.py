@@ -15,21 +15,16 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
+from ividr.hyperparams import IViDRParams
 from ividr.models.base import BaseRecommender
-from ividr.models.idcf.estimator import HEAD_DOC, fit_latent_head
-from ividr.models.iv4r.estimator import IV_DOC, fit_iv4r_stage
+from ividr.models.idcf.estimator import fit_latent_head
+from ividr.models.iv4r.estimator import fit_iv4r_stage
 from ividr.models.ivae.estimator import (
-    LATENT_DOC,
     fit_latent_search,
     latent_inputs,
     resolve_latent_dim,
 )
 from ividr.models.ividr.net import FusedIVAENet
-from ividr.models.mf.estimator import _RecommenderParams
-from metrics.checks import check_choice
-
-VARIANTS = ("full", "t", "f", "r")
 
 
 def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:
@@ -41,74 +36,12 @@ def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:
 
 
 class IViDR(BaseRecommender):
-    __doc__ = (
-        """IViDR: IV treatment reconstruction, fused iVAE, latent-adjusted MF (Eq. 24).
+    """IViDR: IV treatment reconstruction, fused iVAE, latent-adjusted MF (Eq. 24)."""
 
-    Parameters
-    ----------"""
-        + _RecommenderParams.doc
-        + LATENT_DOC
-        + HEAD_DOC
-        + IV_DOC
-        + """
-    variant : {"full", "t", "f", "r"}, default "full"
-        IViDR, or the ablations IViDR-T (T_j itself), IViDR-F (fitted part only), IViDR-R
-        (residual only).
-    rho, tau : float, default 0.9, 0.9
-        Fusion weights of C1 (from X^re) and C2 (from X) (Eq. 15).
-    phi, lam : float, default 1.0, 1.0
-        Weights of the latent term and of MF in Eq. 24.
-    """
-    )
-
+    Params = IViDRParams
     has_latents = True
 
-    def __init__(
-        self,
-        *,
-        seed: int = 0,
-        epochs: int = 100,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-5,
-        embedding_dim: int = 64,
-        batch_size: int | None = None,
-        patience: int = 5,
-        grid: bool = False,
-        loss: str = "bce",
-        latent_dim: int | None = None,
-        hidden_dim: int = 64,
-        n_layers: int = 3,
-        latent_epochs: int = 1000,
-        latent_lr: float = 5e-4,
-        latent_weight_decay: float = 1e-6,
-        latent_batch_size: int = 1024,
-        latent_patience: int = 50,
-        kl_anneal_epochs: int = 100,
-        patience_from_start: bool = False,
-        restarts: int = DEFAULT_RESTARTS,
-        restart_screen_epochs: int = DEFAULT_RESTART_SCREEN_EPOCHS,
-        stop_on: str = "elbo",
-        beta_max: float = 1.0,
-        l2_penalty: float = 0.0,
-        val_fraction: float = 0.2,
-        latent_grid: bool = False,
-        n_samples: int = 10,
-        standardize_latents: bool = False,
-        iv_dim: int | None = None,
-        iv_hidden_dim: int = 64,
-        ridge: float = 1e-6,
-        variant: str = "full",
-        rho: float = 0.9,
-        tau: float = 0.9,
-        phi: float = 1.0,
-        lam: float = 1.0,
-    ):
-        for name, value in list(locals().items()):
-            if name != "self":
-                setattr(self, name, value)
-
     def _fit(self, dataset, val, progress, callback) -> None:
-        check_choice(self.variant, "variant", type(self).__name__, VARIANTS)
         rng = np.random.default_rng(self.seed)
         # Stage 1: IV4R-MF.
         stage1 = fit_iv4r_stage(self, dataset, val, rng, progress, self.variant, "iv4r")

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ividr.hyperparams import MFParams
 from ividr.models.base import BaseRecommender, torch_generator
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.training import LR_GRID, WD_GRID, RecommenderData, search_recommender, train_recommender
@@ -51,63 +52,10 @@ def fit_recommender_stage(
     return net
 
 
-class _RecommenderParams:
-    """Docstring fragment shared by the MF-family estimators."""
-
-    doc = """
-    seed : int, default 0
-        Seeds initialisation, batch order, sampling and the validation split.
-    epochs : int, default 100
-        Maximum epochs of the recommender stage.
-    lr : float, default 1e-3
-        Adam learning rate (ignored when ``grid``).
-    weight_decay : float, default 1e-5
-        Adam weight decay (ignored when ``grid``).
-    embedding_dim : int, default 64
-    batch_size : int or None, default None
-        Pairs per step; None picks 512 (iDCF) or more so that an epoch has at most ~100 steps.
-    patience : int, default 5
-        Epochs without a better validation NDCG@5 before stopping.
-    grid : bool, default False
-        Search lr in {1e-3, 5e-4, 1e-4, 5e-5, 1e-5} x weight decay in {1e-5, 1e-6} on
-        validation NDCG@5.
-    loss : {"bce", "mse"}, default "bce"
-        Binary cross-entropy on the logit (Eq. 25) or, as iDCF's released code does, squared
-        error between the raw score and the 0/1 label.
-    """
-
-
 class MF(BaseRecommender):
-    __doc__ = (
-        """Matrix factorisation (Eq. 23) trained with BCE on positive = rating >= 4.
+    """Matrix factorisation (Eq. 23) trained with BCE on positive = rating >= 4."""
 
-    Parameters
-    ----------"""
-        + _RecommenderParams.doc
-    )
-
-    def __init__(
-        self,
-        *,
-        seed: int = 0,
-        epochs: int = 100,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-5,
-        embedding_dim: int = 64,
-        batch_size: int | None = None,
-        patience: int = 5,
-        grid: bool = False,
-        loss: str = "bce",
-    ):
-        self.seed = seed
-        self.epochs = epochs
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.embedding_dim = embedding_dim
-        self.batch_size = batch_size
-        self.patience = patience
-        self.grid = grid
-        self.loss = loss
+    Params = MFParams
 
     def _spec(self, dataset) -> dict[str, Any]:
         return {"n_users": self.n_users_, "n_items": self.n_items_, "dim": self.embedding_dim}
@@ -133,13 +81,7 @@ class MF(BaseRecommender):
 
 
 class MFWF(MF):
-    __doc__ = (
-        """MF with user-feature embeddings (iDCF's MF-WF) over the instrument fields Z.
-
-    Parameters
-    ----------"""
-        + _RecommenderParams.doc
-    )
+    """MF with user-feature embeddings (iDCF's MF-WF) over the instrument fields Z."""
 
     def _spec(self, dataset) -> dict[str, Any]:
         spec = super()._spec(dataset)

@@ -1,0 +1,400 @@
+"""The hyperparameter spec (DESIGN §4): every hyperparameter declared once, with its default,
+allowed values and help.
+
+One dataclass per training stage holds that stage's hyperparameters (:class:`RunParams`,
+:class:`RecommenderParams`, :class:`LatentParams`, :class:`LatentHeadParams`, :class:`IVParams`,
+:class:`FusionParams`); a model's spec is the union of its stages (:class:`MFParams`,
+:class:`LatentModelParams`, :class:`IDCFParams`, :class:`IV4RParams`, :class:`IViDRParams`),
+and :class:`ividr.api.FitConfig` is the union of them all plus what a run adds. Everything else
+derives from these fields:
+
+- each estimator's ``__init__`` (keyword-only, one argument per field of its spec, stored under
+  its name) and the "Parameters" section of its docstring
+  (:meth:`ividr.models.base.BaseRecommender.__init_subclass__`), so ``get_params``, cloning and
+  saving see every hyperparameter;
+- the validation of an estimator's and of a config's values (:func:`check_fields`, one message
+  style: :mod:`metrics.checks`);
+- :func:`ividr.api.build_estimator`, which passes a config's values to the model by name;
+- the click options of ``ividr fit`` and ``ividr sweep`` (:func:`ividr.cli_common.config_option`).
+
+To add a hyperparameter, add a field to its stage's dataclass with :func:`hyperparameter`: every
+model with that stage, FitConfig, config.json and the option helper get it. Nothing here imports
+torch, so that reading the spec (``--help``) stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import textwrap
+from dataclasses import dataclass, field
+from typing import Any
+
+from ividr.defaults import (
+    DEFAULT_RESTART_SCREEN_EPOCHS,
+    DEFAULT_RESTARTS,
+    LOSSES,
+    STOP_RULES,
+)
+from metrics.checks import check_bool, check_choice, check_float, check_int
+
+__all__ = [
+    "VARIANTS",
+    "FusionParams",
+    "HyperSpec",
+    "IDCFParams",
+    "IV4RParams",
+    "IVParams",
+    "IViDRParams",
+    "LatentHeadParams",
+    "LatentModelParams",
+    "LatentParams",
+    "MFParams",
+    "RecommenderParams",
+    "RunParams",
+    "check_fields",
+    "hyperparameter",
+    "hyperparameters",
+    "param_docs",
+    "spec_of",
+]
+
+#: IViDR and its ablations IViDR-T, -F, -R (the reconstruction of stage 1).
+VARIANTS = ("full", "t", "f", "r")
+_KEY = "hyperparameter"
+
+
+@dataclass(frozen=True)
+class HyperSpec:
+    """What a field of a spec dataclass allows, and its help (the metadata of
+    :func:`hyperparameter`)."""
+
+    help: str
+    kind: str  # "int", "float", "bool" or "choice"
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+    optional: bool = False
+    choices: tuple[Any, ...] = ()
+
+    def check(self, value: Any, name: str, owner: str) -> Any:
+        """``value`` if it is allowed; else a :class:`metrics.checks.ParameterError`."""
+        if self.kind == "bool":
+            return check_bool(value, name, owner)
+        if self.kind == "choice":
+            return check_choice(value, name, owner, self.choices)
+        if self.kind == "int":
+            low = None if self.low is None else int(self.low)
+            high = None if self.high is None else int(self.high)
+            return check_int(value, name, owner, low=low, high=high, optional=self.optional)
+        return check_float(
+            value,
+            name,
+            owner,
+            low=self.low,
+            high=self.high,
+            low_open=self.low_open,
+            high_open=self.high_open,
+            optional=self.optional,
+        )
+
+    def type_text(self, default: Any) -> str:
+        """The numpydoc type: ``int``, ``float or None``, ``{"bce", "mse"}``..."""
+        text = (
+            "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
+            if self.kind == "choice"
+            else self.kind
+        )
+        return text + (" or None" if self.optional else "")
+
+
+def hyperparameter(
+    default: Any,
+    help: str,
+    *,
+    kind: str | None = None,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    high_open: bool = False,
+    optional: bool | None = None,
+    choices: tuple[Any, ...] = (),
+) -> Any:
+    """A dataclass field carrying its :class:`HyperSpec`.
+
+    ``kind`` defaults to the default's type ("choice" when ``choices`` are given); ``optional``
+    (None allowed) defaults to ``default is None``.
+    """
+    if kind is None:
+        if choices:
+            kind = "choice"
+        elif isinstance(default, bool):
+            kind = "bool"
+        elif isinstance(default, int):
+            kind = "int"
+        elif isinstance(default, float):
+            kind = "float"
+        else:
+            raise TypeError(f"hyperparameter with default {default!r} needs an explicit kind")
+    spec = HyperSpec(
+        help=" ".join(help.split()),
+        kind=kind,
+        low=low,
+        high=high,
+        low_open=low_open,
+        high_open=high_open,
+        optional=default is None if optional is None else optional,
+        choices=tuple(choices),
+    )
+    if default is dataclasses.MISSING:  # a required field
+        return field(metadata={_KEY: spec})
+    return field(default=default, metadata={_KEY: spec})
+
+
+def hyperparameters(spec_cls: type) -> tuple[dataclasses.Field, ...]:
+    """The fields of a spec dataclass that are hyperparameters, in declaration order."""
+    return tuple(f for f in dataclasses.fields(spec_cls) if _KEY in f.metadata)
+
+
+def spec_of(spec_cls: type, name: str) -> tuple[dataclasses.Field, HyperSpec]:
+    """The field ``name`` of ``spec_cls`` and its :class:`HyperSpec` (KeyError if none)."""
+    for f in hyperparameters(spec_cls):
+        if f.name == name:
+            return f, f.metadata[_KEY]
+    raise KeyError(f"{spec_cls.__name__} has no hyperparameter {name!r}")
+
+
+def check_fields(obj: Any, spec_cls: type, owner: str) -> None:
+    """Check every hyperparameter of ``spec_cls`` as ``obj`` holds it (attribute by name)."""
+    for f in hyperparameters(spec_cls):
+        f.metadata[_KEY].check(getattr(obj, f.name), f.name, owner)
+
+
+def param_docs(spec_cls: type, indent: str = "    ") -> str:
+    """The numpydoc "Parameters" entries of a spec, one per hyperparameter."""
+    lines = []
+    for f in hyperparameters(spec_cls):
+        spec: HyperSpec = f.metadata[_KEY]
+        default = "" if f.default is dataclasses.MISSING else f", default {f.default!r}"
+        lines.append(f"{indent}{f.name} : {spec.type_text(f.default)}{default}")
+        lines += textwrap.wrap(
+            spec.help, width=96, initial_indent=indent * 2, subsequent_indent=indent * 2
+        )
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# The stages
+# --------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class RunParams:
+    """What every model takes."""
+
+    seed: int = hyperparameter(
+        0,
+        "Seeds initialisation, batch order, sampling and the 30/70 validation/test split of the "
+        "unbiased users.",
+        low=0,
+    )
+
+
+@dataclass(kw_only=True)
+class RecommenderParams:
+    """The recommender stage (MF, Eq. 23-25), trained on validation NDCG@5."""
+
+    epochs: int = hyperparameter(100, "Maximum epochs of the recommender stage.", low=1)
+    lr: float = hyperparameter(
+        1e-3,
+        "Adam learning rate of the recommender stage (ignored with grid).",
+        low=0.0,
+        low_open=True,
+    )
+    weight_decay: float = hyperparameter(
+        1e-5, "Adam weight decay of the recommender stage (ignored with grid).", low=0.0
+    )
+    embedding_dim: int = hyperparameter(64, "Dimension of the user and item embeddings.", low=1)
+    batch_size: int | None = hyperparameter(
+        None,
+        "Train pairs per step; None picks 512 (iDCF) or more, so that an epoch takes at most "
+        "about 100 steps.",
+        kind="int",
+        low=1,
+    )
+    patience: int = hyperparameter(
+        5, "Epochs without a better validation NDCG@5 before the recommender stops.", low=1
+    )
+    grid: bool = hyperparameter(
+        False,
+        "Grid-search lr in {1e-3, 5e-4, 1e-4, 5e-5, 1e-5} x weight decay in {1e-5, 1e-6} on "
+        "validation NDCG@5 (overrides lr and weight_decay).",
+    )
+    loss: str = hyperparameter(
+        "bce",
+        "Recommender loss: binary cross-entropy on the logit (Eq. 25) or, as iDCF's released "
+        "code does, squared error between the raw score and the 0/1 label.",
+        choices=LOSSES,
+    )
+
+
+@dataclass(kw_only=True)
+class LatentParams:
+    """The latent (iVAE) stage: q(C | A, W), p(C | W), p(A | C) (DESIGN §4.3)."""
+
+    latent_dim: int | None = hyperparameter(
+        None,
+        "Dimension of the learned confounder C; None takes the true confounder's dimension when "
+        "the dataset carries one (simulated data) and 16 otherwise.",
+        kind="int",
+        low=1,
+    )
+    hidden_dim: int = hyperparameter(64, "Width of every MLP (encoder, prior, decoder).", low=1)
+    n_layers: int = hyperparameter(3, "Linear layers per MLP.", low=1)
+    latent_epochs: int = hyperparameter(1000, "Maximum epochs of the latent stage.", low=1)
+    latent_lr: float = hyperparameter(
+        5e-4,
+        "Adam learning rate of the latent stage. 5e-4 (the iDCF authors' own setting) rather "
+        "than 1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed (README, 'Stable "
+        "latent fits').",
+        low=0.0,
+        low_open=True,
+    )
+    latent_weight_decay: float = hyperparameter(
+        1e-6, "Adam weight decay of the latent stage.", low=0.0
+    )
+    latent_batch_size: int = hyperparameter(1024, "Users per step of the latent stage.", low=1)
+    latent_patience: int = hyperparameter(
+        50,
+        "Epochs without a better held-out checkpoint score before the latent stage stops "
+        "(counted after the KL annealing unless patience_from_start).",
+        low=1,
+    )
+    kl_anneal_epochs: int = hyperparameter(
+        100, "Epochs over which the KL weight grows linearly from 0 to beta_max.", low=0
+    )
+    patience_from_start: bool = hyperparameter(
+        False,
+        "Count the latent early-stopping patience from epoch 0 (the released codes) instead of "
+        "from the end of the annealing.",
+    )
+    restarts: int = hyperparameter(
+        DEFAULT_RESTARTS,
+        "Independently initialised latent stages on the same data and held-out split; the one "
+        "with the lowest held-out negative ELBO is kept (never the truth). metrics lists every "
+        "restart and, with the truth, its MCC.",
+        low=1,
+    )
+    restart_screen_epochs: int = hyperparameter(
+        DEFAULT_RESTART_SCREEN_EPOCHS,
+        "With restarts > 1: prune the restarts by successive halving on the held-out negative "
+        "ELBO at this epoch, twice it, ... (0: train every restart to its end, then choose).",
+        low=0,
+    )
+    stop_on: str = hyperparameter(
+        "elbo",
+        "Checkpoint rule of the latent stage (none looks at the truth): early stopping on the "
+        "held-out users' negative ELBO or on their exposure-reconstruction NDCG@5, or every "
+        "latent epoch, keeping the last.",
+        choices=STOP_RULES,
+    )
+    beta_max: float = hyperparameter(1.0, "Final weight of the KL term.", low=0.0)
+    l2_penalty: float = hyperparameter(
+        0.0, "Weight of the sum of parameter norms added to the loss (iDCF's l2_penalty).", low=0.0
+    )
+    val_fraction: float = hyperparameter(
+        0.2,
+        "Share of users held out of the latent fit for its checkpoint rule (iDCF: 0.2).",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+        high_open=True,
+    )
+    latent_grid: bool = hyperparameter(
+        False,
+        "Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x "
+        "L2 0, 0.01; latent_lr and l2_penalty are then ignored) and keep the point with the "
+        "lowest held-out negative ELBO, as the released codes' tuning mode does (never the "
+        "truth).",
+    )
+
+
+@dataclass(kw_only=True)
+class LatentHeadParams:
+    """The latent-adjusted recommender on the learned C (iDCF's second stage, IViDR's third)."""
+
+    n_samples: int = hyperparameter(
+        10, "Posterior draws of C per training pair (iDCF: 10); the mean at inference.", low=1
+    )
+    standardize_latents: bool = hyperparameter(
+        False,
+        "Feed the recommender the latents standardised per dimension (z-scores over users, the "
+        "posterior std divided alike) instead of iDCF's raw posterior.",
+    )
+
+
+@dataclass(kw_only=True)
+class IVParams:
+    """The IV treatment reconstruction (§4.1, Eqs. 4-9) of IV4R-MF and IViDR."""
+
+    iv_dim: int | None = hyperparameter(
+        None,
+        "d_q, the dimension of the treatment space; None = embedding_dim.",
+        kind="int",
+        low=1,
+    )
+    iv_hidden_dim: int = hyperparameter(64, "Width of MLP0, MLP1 and MLP2.", low=1)
+    ridge: float = hyperparameter(
+        1e-6,
+        "Relative ridge of the per-item least squares (a numerically safe pseudo-inverse).",
+        low=0.0,
+    )
+
+
+@dataclass(kw_only=True)
+class FusionParams:
+    """IViDR's fusion (Eq. 15) and final recommender (Eq. 24) weights."""
+
+    rho: float = hyperparameter(
+        0.9, "Fusion weight of C1, inferred from X^re (Eq. 15).", low=0.0, high=1.0
+    )
+    tau: float = hyperparameter(
+        0.9, "Fusion weight of C2, inferred from X (Eq. 15).", low=0.0, high=1.0
+    )
+    phi: float = hyperparameter(1.0, "Weight of the latent term in Eq. 24.", low=0.0)
+    lam: float = hyperparameter(1.0, "Weight of the MF term in Eq. 24.", low=0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# One spec per model family: the union of its stages
+# --------------------------------------------------------------------------------------------
+@dataclass(kw_only=True)
+class MFParams(RecommenderParams, RunParams):
+    """MF and MF-WF."""
+
+
+@dataclass(kw_only=True)
+class LatentModelParams(LatentParams, RunParams):
+    """The latent-only models VAE and iVAE."""
+
+
+@dataclass(kw_only=True)
+class IDCFParams(LatentHeadParams, LatentParams, RecommenderParams, RunParams):
+    """iDCF and iDCF-W."""
+
+
+@dataclass(kw_only=True)
+class IV4RParams(IVParams, RecommenderParams, RunParams):
+    """IV4R-MF."""
+
+
+@dataclass(kw_only=True)
+class IViDRParams(
+    FusionParams, IVParams, LatentHeadParams, LatentParams, RecommenderParams, RunParams
+):
+    """IViDR, its ablations and the audit variant ``ividr-released``."""
+
+    variant: str = hyperparameter(
+        "full",
+        "IViDR, or the ablations IViDR-T (T_j itself), IViDR-F (fitted part only), IViDR-R "
+        "(residual only); set by the model name (ividr, ividr-t, ividr-f, ividr-r).",
+        choices=VARIANTS,
+    )
