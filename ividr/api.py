@@ -26,6 +26,7 @@ import torch
 
 from ividr import diagnostics, models, registry
 from ividr.defaults import DEFAULT_RESTART_SCREEN_EPOCHS, DEFAULT_RESTARTS
+from ividr.devices import check_device, cuda_determinism, resolve_device
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.protocols import PROTOCOLS, protocol_settings
@@ -141,6 +142,12 @@ class FitConfig:
         Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x
         L2 0, 0.01) and keep the one with the lowest held-out negative ELBO (never the truth),
         as the released codes' tuning mode does; metrics lists every point ("latent_grid").
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+        Where the fit runs (DESIGN §4.3, :mod:`ividr.devices`): "auto" is CUDA when torch sees a
+        GPU, else the CPU. The config (config.json) keeps the value asked for; metrics'
+        "device" says where the fit ran (e.g. "cpu", "cuda:0"; on a GPU also "device_name").
+        A CUDA fit runs under torch's deterministic settings
+        (:func:`ividr.devices.cuda_determinism`).
     """
 
     model: str
@@ -179,6 +186,7 @@ class FitConfig:
     n_boot: int = 200
     protocol: str = "ours"
     latent_grid: bool = False
+    device: str = "auto"
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -294,6 +302,7 @@ class FitConfig:
             )
         if self.rho == 0 and self.tau == 0:
             raise ValueError("The 'rho' and 'tau' parameters of FitConfig cannot both be 0.")
+        check_device(self.device, name="device", owner="FitConfig")
         return self
 
 
@@ -386,6 +395,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         "phi": config.phi,
         "lam": config.lam,
         "latent_grid": config.latent_grid,
+        "device": config.device,
     }
     if config.lr is not None:
         values["lr"] = config.lr
@@ -459,10 +469,12 @@ def fit_model(
     Raises
     ------
     ValueError
-        A bad config (message names the parameter); TrainingDivergedError (a ValueError) when a
+        A bad config (message names the parameter); DeviceError (a ValueError) when
+        ``config.device`` is not on this machine; TrainingDivergedError (a ValueError) when a
         loss becomes NaN or infinite.
     """
     config.validate()
+    device = resolve_device(config.device)
     est = build_estimator(config)
     val, test = dataset.split_unbiased(0.3, random_state=config.seed)
     perm = None
@@ -476,15 +488,16 @@ def fit_model(
         callback = diagnostics.trace_callback(
             truth, every=trace_every, seed=config.seed, inner=callback
         )
-    start = time.perf_counter()
-    est.fit(dataset, val=val, progress=progress, callback=callback)
-    seconds = time.perf_counter() - start
+    with cuda_determinism(device):
+        start = time.perf_counter()
+        est.fit(dataset, val=val, progress=progress, callback=callback)
+        seconds = time.perf_counter() - start
 
-    def scorer(users, items):
-        return torch.from_numpy(est.score(users.numpy(), items.numpy()))
+        def scorer(users, items):
+            return torch.from_numpy(est.score(users.numpy(), items.numpy()))
 
-    test_m = ranking_metrics(scorer, test)
-    val_m = ranking_metrics(scorer, val)
+        test_m = ranking_metrics(scorer, test)
+        val_m = ranking_metrics(scorer, val)
     metrics: dict[str, Any] = {
         "model": config.model,
         "seed": config.seed,
@@ -494,7 +507,10 @@ def fit_model(
         "val_recall@5": val_m["recall@5"],
         "epochs_run": est.epochs_run_,
         "seconds": seconds,
+        "device": str(est.device_),
     }
+    if est.device_.type == "cuda":
+        metrics["device_name"] = torch.cuda.get_device_name(est.device_)
     chosen = getattr(est, "chosen_", {})
     if chosen:
         metrics["chosen"] = chosen

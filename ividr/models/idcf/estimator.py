@@ -23,7 +23,7 @@ HEAD_DOC = """
 
 def fit_latent_head(est, dataset, val, rng, progress, phi: float = 1.0, lam: float = 1.0):
     """Stage 3 / iDCF's second stage: LatentMFNet on ``est.user_latents_`` and ``latent_std_``."""
-    data = RecommenderData.from_dataset(dataset, val)
+    data = RecommenderData.from_dataset(dataset, val, est.device_)
     spec = {
         "n_users": est.n_users_,
         "n_items": est.n_items_,
@@ -99,6 +99,7 @@ class IDCF(BaseRecommender):
         latent_grid: bool = False,
         n_samples: int = 10,
         standardize_latents: bool = False,
+        device: str = "auto",
     ):
         for name, value in list(locals().items()):
             if name != "self":

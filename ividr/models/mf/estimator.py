@@ -7,8 +7,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr.models.base import BaseRecommender, torch_generator
+from ividr.models.base import DEVICE_DOC, BaseRecommender, torch_generator
 from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.torch_utils import device_generator
 from ividr.training import LR_GRID, WD_GRID, RecommenderData, search_recommender, train_recommender
 
 
@@ -22,8 +23,11 @@ def fit_recommender_stage(
 ) -> torch.nn.Module:
     """Train one recommender net (or the lr x weight-decay grid when ``est.grid``).
 
-    ``build(generator)`` returns a freshly initialised net. The history rows are appended to
-    ``est.history_`` and the chosen hyperparameters stored in ``est.chosen_[stage]``.
+    ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
+    CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
+    drawn from :func:`~ividr.torch_utils.device_generator` (the CPU generator itself on the
+    CPU). The history rows are appended to ``est.history_`` and the chosen hyperparameters
+    stored in ``est.chosen_[stage]``.
     """
     common = dict(
         epochs=est.epochs,
@@ -39,9 +43,14 @@ def fit_recommender_stage(
         )
     else:
         gen = torch_generator(rng)
-        net = build(gen)
+        net = build(gen).to(data.device)
         rows, best = train_recommender(
-            net, data, lr=est.lr, weight_decay=est.weight_decay, generator=gen, **common
+            net,
+            data,
+            lr=est.lr,
+            weight_decay=est.weight_decay,
+            generator=device_generator(gen, data.device),
+            **common,
         )
         for row in rows:
             row["selected"] = True
@@ -54,7 +63,8 @@ def fit_recommender_stage(
 class _RecommenderParams:
     """Docstring fragment shared by the MF-family estimators."""
 
-    doc = """
+    doc = (
+        """
     seed : int, default 0
         Seeds initialisation, batch order, sampling and the validation split.
     epochs : int, default 100
@@ -75,6 +85,8 @@ class _RecommenderParams:
         Binary cross-entropy on the logit (Eq. 25) or, as iDCF's released code does, squared
         error between the raw score and the 0/1 label.
     """
+        + DEVICE_DOC
+    )
 
 
 class MF(BaseRecommender):
@@ -98,6 +110,7 @@ class MF(BaseRecommender):
         patience: int = 5,
         grid: bool = False,
         loss: str = "bce",
+        device: str = "auto",
     ):
         self.seed = seed
         self.epochs = epochs
@@ -108,6 +121,7 @@ class MF(BaseRecommender):
         self.patience = patience
         self.grid = grid
         self.loss = loss
+        self.device = device
 
     def _spec(self, dataset) -> dict[str, Any]:
         return {"n_users": self.n_users_, "n_items": self.n_items_, "dim": self.embedding_dim}
@@ -117,7 +131,7 @@ class MF(BaseRecommender):
 
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)
-        data = RecommenderData.from_dataset(dataset, val)
+        data = RecommenderData.from_dataset(dataset, val, self.device_)
         spec = self._spec(dataset)
 
         def build(gen):
