@@ -272,3 +272,28 @@ def test_bench_models_refuses_cuda_without_one(tmp_path):
     assert res.returncode == 2 and res.stdout == ""
     assert res.stderr.count("\n") == 1 and "'--device'" in res.stderr and "no CUDA" in res.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_bench_models_runs_the_table5_reproduction_on_its_device(tmp_path):
+    tiny = "--presets idcf --users 60 --items 30 --values 0 --seeds 1 --epochs 1"
+    tiny += f" --latent-epochs 3 --models idcf --out-root {tmp_path / 'runs'}"
+    tiny += f" --results-dir {tmp_path / 'results'}"
+    args = ["--users", "200", "--items", "40", "--fits", "", "--restarts", "1", "--no-compile"]
+    args += ["--epochs", "1", "--threads", "1", "--device", "cpu", "--table5", "--jobs", "1"]
+    res = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "bench_models.py"),
+            *args,
+            "--table5-args",
+            tiny,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "device cpu" in res.stdout and "Table 5 reproduction:" in res.stdout
+    assert "total: 1 runs" in res.stdout
+    assert (tmp_path / "results" / "table5_idcf.md").is_file()
