@@ -86,7 +86,9 @@ def gpu_count() -> int:
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def resolve_device(value: str = "auto", *, n_gpus: int | None = None) -> torch.device:
+def resolve_device(
+    value: str = "auto", *, n_gpus: int | None = None, owner: str = "FitConfig"
+) -> torch.device:
     """The ``torch.device`` that ``value`` names on this machine.
 
     Parameters
@@ -96,13 +98,15 @@ def resolve_device(value: str = "auto", *, n_gpus: int | None = None) -> torch.d
         "cuda" is ``cuda:0``.
     n_gpus : int or None
         GPUs of the machine; None asks torch (:func:`gpu_count`). Tests pass a constructed one.
+    owner : str, default "FitConfig"
+        Who takes the parameter, for the message of a malformed value.
 
     Raises
     ------
     DeviceError
         Malformed text; CUDA asked for on a machine without it; a GPU index out of range.
     """
-    check_device(value)
+    check_device(value, owner=owner)
     gpus = gpu_count() if n_gpus is None else int(n_gpus)
     if value == "cpu" or (value == "auto" and gpus == 0):
         return torch.device("cpu")

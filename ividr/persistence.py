@@ -116,7 +116,7 @@ def load_model(path: str | Path, *, device: str = "cpu") -> BaseRecommender:
     DeviceError
         ``device`` is malformed or not on this machine (:func:`ividr.devices.resolve_device`).
     """
-    target = resolve_device(device)
+    target = resolve_device(device, owner="load_model")
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file is missing")

@@ -158,6 +158,12 @@ def test_a_model_saved_from_a_gpu_loads_on_the_cpu(tmp_path, small, monkeypatch)
         loaded.score(test.user, test.item), result.estimator.score(test.user, test.item)
     )
     assert np.array_equal(loaded.user_latents_, result.estimator.user_latents_)
+    assert loaded.get_params() == result.estimator.get_params()  # device "auto" kept
+    with pytest.raises(DeviceError, match="The 'device' parameter of load_model"):
+        load_model(path, device="tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(DeviceError, match="no CUDA GPU"):
+            load_model(path, device="cuda")
 
 
 def test_saved_tensors_are_cpu_tensors(tmp_path, small):
