@@ -18,10 +18,11 @@ Prints, in one run:
 
 ``--device cuda`` (or ``cuda:N``) runs all of it on that GPU (timings wait for the GPU to
 finish: ``torch.cuda.synchronize``), names the GPU, and then runs the three-preset Table-5
-reproduction on it (``benchmarks/table5.py --device cuda``, ``--jobs`` runs at once on the GPU;
-``--table5-args`` passes more options, e.g. a small grid). On a machine without CUDA it is a
-usage error (exit 2, one line, nothing written). ``--table5`` runs that reproduction on any
-device, ``--no-table5`` skips it.
+reproduction on it (``benchmarks/table5.py --device cuda``, ``--jobs`` runs at once on the GPU,
+into ``sweep-out/table5-cuda/`` and ``benchmarks/results/table5-cuda/``, so that no CPU run is
+resumed instead of timed; ``--table5-args`` passes more options, e.g. a small grid). On a
+machine without CUDA it is a usage error (exit 2, one line, nothing written). ``--table5`` runs
+that reproduction on any device, ``--no-table5`` skips it.
 """
 
 from __future__ import annotations
@@ -255,7 +256,11 @@ def table5(args) -> None:
     spec = importlib.util.spec_from_file_location("bench_table5", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    argv = ["--device", args.device, "--quiet", *shlex.split(args.table5_args)]
+    # Its own folders, so that the committed CPU tables are not overwritten and no finished CPU
+    # run is resumed instead of timed (sweep.json holds no device); --table5-args overrides them.
+    kind = DEVICE.type
+    argv = ["--device", args.device, "--quiet", "--out-root", f"sweep-out/table5-{kind}"]
+    argv += ["--results-dir", f"benchmarks/results/table5-{kind}", *shlex.split(args.table5_args)]
     if args.jobs is not None:
         argv += ["--jobs", str(args.jobs)]
     if args.threads:
