@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/bench_models.py --threads 1          # the README's figures
     .venv/bin/python benchmarks/bench_models.py --users 2000 --items 300 --fits idcf --restarts 2
+    .venv/bin/python benchmarks/bench_models.py --device cuda        # on a GPU, with Table 5
 
 Prints, in one run:
 - the yardstick: one forward and backward pass of the iVAE on the whole exposure matrix in a
@@ -14,38 +15,62 @@ Prints, in one run:
 - whole fits with the defaults (``--fits``), their latent and recommender epochs and MCC, and
   the first of them with ``--restarts`` restarts, with and without successive halving, as a
   ratio to one fit.
+
+``--device cuda`` (or ``cuda:N``) runs all of it on that GPU (timings wait for the GPU to
+finish: ``torch.cuda.synchronize``), names the GPU, and then runs the three-preset Table-5
+reproduction on it (``benchmarks/table5.py --device cuda``, ``--jobs`` runs at once on the GPU,
+into ``sweep-out/table5-cuda/`` and ``benchmarks/results/table5-cuda/``, so that no CPU run is
+resumed instead of timed; ``--table5-args`` passes more options, e.g. a small grid). On a
+machine without CUDA it is a usage error (exit 2, one line, nothing written). ``--table5`` runs
+that reproduction on any device, ``--no-table5`` skips it.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shlex
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ividr.api import FitConfig, fit_model
-from ividr.models.base import reset_parameters
-from ividr.models.ivae.estimator import latent_inputs
-from ividr.models.ivae.net import IVAENet
-from ividr.training import train_latent
-from simulator import SimConfig, generate
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ividr.api import FitConfig, fit_model  # noqa: E402
+from ividr.devices import DeviceError, resolve_device  # noqa: E402
+from ividr.models.base import reset_parameters  # noqa: E402
+from ividr.models.ivae.estimator import latent_inputs  # noqa: E402
+from ividr.models.ivae.net import IVAENet  # noqa: E402
+from ividr.training import train_latent  # noqa: E402
+from simulator import SimConfig, generate  # noqa: E402
 
 #: The first successive-halving rung timed with --restarts.
 SCREEN_EPOCHS = 25
+#: The device every measure runs on (set by main; the CPU by default).
+DEVICE = torch.device("cpu")
+
+
+def now() -> float:
+    """``time.perf_counter`` once the GPU has finished its queued work (no wait on the CPU)."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
+    return time.perf_counter()
 
 
 def yardstick(net: IVAENet, x: torch.Tensor, w: torch.Tensor, repeats: int = 5) -> float:
     """Median seconds of one forward + backward pass on the whole matrix in one batch."""
-    gen = torch.Generator().manual_seed(0)
+    gen = torch.Generator(device=x.device).manual_seed(0)
     times = []
     for _ in range(repeats + 1):
-        t0 = time.perf_counter()
+        t0 = now()
         loss, _, _ = net.loss(x, w, None, 1.0, gen)
         net.zero_grad()
         loss.backward()
-        times.append(time.perf_counter() - t0)
+        times.append(now() - t0)
     return float(np.median(times[1:]))
 
 
@@ -65,16 +90,18 @@ def epoch_seconds(net: IVAENet, x, w, epochs: int, **changes) -> float:
         recon_ndcg=False,
     )
     settings.update(changes)
+    net.cpu()  # initialised on the CPU, then moved, as a fit does
     reset_parameters(net, torch.Generator().manual_seed(0))
-    t0 = time.perf_counter()
+    net.to(x.device)
+    t0 = now()
     train_latent(net, x, w, None, **settings)
-    return (time.perf_counter() - t0) / epochs
+    return (now() - t0) / epochs
 
 
 def first_layer_ms(x: torch.Tensor, hidden: int = 64, batch: int = 1024) -> dict[str, float]:
     """Milliseconds of ``x @ W.T`` forward + backward on one batch: dense vs sparse rows."""
     xb = x[:batch]
-    weight = torch.randn(hidden, x.shape[1], requires_grad=True)
+    weight = torch.randn(hidden, x.shape[1], device=x.device, requires_grad=True)
 
     def dense():
         (xb @ weight.t()).sum().backward()
@@ -93,17 +120,19 @@ def first_layer_ms(x: torch.Tensor, hidden: int = 64, batch: int = 1024) -> dict
         fn()
         times = []
         for _ in range(20):
-            t0 = time.perf_counter()
+            t0 = now()
             fn()
-            times.append(time.perf_counter() - t0)
+            times.append(now() - t0)
         out[name] = 1e3 * float(np.median(times))
     return out
 
 
 def fit_line(data, model: str, **changes) -> tuple[float, str]:
-    t0 = time.perf_counter()
-    res = fit_model(data, FitConfig(model=model, seed=0, n_boot=0, trace_every=0, **changes))
-    wall = time.perf_counter() - t0
+    t0 = now()
+    device = str(DEVICE)
+    config = FitConfig(model=model, seed=0, n_boot=0, trace_every=0, device=device, **changes)
+    res = fit_model(data, config)
+    wall = now() - t0
     m = res.metrics
     latent = sum(1 for r in res.history if r["stage"] == "latent")
     restarts = m.get("restarts") or []
@@ -124,10 +153,36 @@ def main() -> None:
     parser.add_argument("--fits", default="idcf,ividr", help="whole fits timed ('' = none)")
     parser.add_argument("--restarts", type=int, default=4, help="restarts timed (1 = skip)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="cpu, cuda, cuda:N or auto (default: cpu); cuda also runs the Table-5 reproduction",
+    )
+    parser.add_argument(
+        "--table5",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="run the three-preset Table-5 reproduction after the fits (default: with cuda)",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=None, help="Table-5 runs at once (default: table5.py's)"
+    )
+    parser.add_argument(
+        "--table5-args",
+        default="",
+        help="more options for benchmarks/table5.py, e.g. '--users 300 --items 60 --seeds 1'",
+    )
     args = parser.parse_args()
+    global DEVICE
+    try:
+        DEVICE = resolve_device(args.device)
+    except DeviceError as exc:  # a usage error: one line, exit 2, nothing written
+        print(f"Error: Invalid value for '--device': {exc}", file=sys.stderr)
+        sys.exit(2)
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, threads: {torch.get_num_threads()}")
+    gpu = f", {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""
+    print(f"torch {torch.__version__}, threads: {torch.get_num_threads()}, device {DEVICE}{gpu}")
 
     start = time.perf_counter()
     data = generate(SimConfig(n_users=args.users, n_items=args.items, seed=0)).to_dataset()
@@ -136,9 +191,10 @@ def main() -> None:
         f"{len(data.train) / (data.n_users * data.n_items):.3f} "
         f"(generated in {time.perf_counter() - start:.1f} s)"
     )
-    x, w = latent_inputs(data)
+    x, w = latent_inputs(data, DEVICE)
     net = IVAENet(data.n_items, w.shape[1], 2, 64, 3, learned_prior=True)
     reset_parameters(net, torch.Generator().manual_seed(0))
+    net.to(DEVICE)
 
     yard = yardstick(net, x, w)
     print(f"yardstick, 1 fwd+bwd on the whole matrix: {yard:.4f} s")
@@ -163,10 +219,10 @@ def main() -> None:
     if not args.no_compile:
         compiled = IVAENet(data.n_items, w.shape[1], 2, 64, 3, learned_prior=True)
         compiled.loss = torch.compile(compiled.loss, dynamic=False)
-        t0 = time.perf_counter()
+        t0 = now()
         try:
             epoch_seconds(compiled, x, w, 1)  # compiles
-            warm = time.perf_counter() - t0
+            warm = now() - t0
             sec = epoch_seconds(compiled, x, w, args.epochs)
             print(
                 f"latent epoch, torch.compile: {sec:.4f} s ({before / sec:.2f}x faster than "
@@ -188,6 +244,31 @@ def main() -> None:
                     f"whole {model} fit, {args.restarts} restarts ({label}): {line}; "
                     f"{wall / one:.2f}x one restart"
                 )
+    if args.table5 or (args.table5 is None and DEVICE.type == "cuda"):
+        table5(args)
+
+
+def table5(args) -> None:
+    """The three-preset Table-5 reproduction on ``--device`` (``benchmarks/table5.py``)."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "table5.py"
+    spec = importlib.util.spec_from_file_location("bench_table5", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # Its own folders, so that the committed CPU tables are not overwritten and no finished CPU
+    # run is resumed instead of timed (sweep.json holds no device); --table5-args overrides them.
+    kind = DEVICE.type
+    argv = ["--device", args.device, "--quiet", "--out-root", f"sweep-out/table5-{kind}"]
+    argv += ["--results-dir", f"benchmarks/results/table5-{kind}", *shlex.split(args.table5_args)]
+    if args.jobs is not None:
+        argv += ["--jobs", str(args.jobs)]
+    if args.threads:
+        argv += ["--threads", str(args.threads)]
+    print(f"Table 5: benchmarks/table5.py {shlex.join(argv)} ({os.cpu_count()} cores)", flush=True)
+    t0 = time.perf_counter()
+    module.main.main(argv, standalone_mode=False)
+    print(f"Table 5 reproduction: {time.perf_counter() - t0:.0f} s in all", flush=True)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Reproduce the paper's Table 5 (MCC vs gamma, iDCF vs IViDR) and time it.
 
     .venv/bin/python benchmarks/table5.py                 # the full reproduction
+    .venv/bin/python benchmarks/table5.py --device cuda --jobs 8   # on a GPU (8 runs at once)
     .venv/bin/python benchmarks/table5.py --users 300 --items 60 --epochs 2 --seeds 1 \\
         --values 0,20 --presets ividr-code --out-root /tmp/t5 --results-dir /tmp/t5  # a smoke run
 
@@ -27,6 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._options import sweep_output_options  # noqa: E402
+from ividr.cli_common import OneLineCommand, check_device_here, device_option  # noqa: E402
 from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
 from ividr.experiments.reports import summary_markdown  # noqa: E402
 from ividr.experiments.runner import run_sweep  # noqa: E402
@@ -62,6 +64,18 @@ def paper_table(config: SweepConfig, rows: list[dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def device_label(device: str) -> str:
+    """The device a sweep ran on, with the GPU's name (``cuda:0 (NVIDIA ...)``)."""
+    import torch
+
+    from ividr.devices import resolve_device
+
+    resolved = resolve_device(device)
+    if resolved.type != "cuda":
+        return str(resolved)
+    return f"{resolved} ({torch.cuda.get_device_name(resolved)}, {torch.cuda.device_count()} GPU)"
+
+
 def collapse_line(rows: list[dict]) -> str:
     """How many fits collapsed: posterior MCC below half of the fit's own prior-only MCC."""
     fits = [r for r in rows if r.get("mcc") is not None and r.get("mcc_prior_only") is not None]
@@ -73,7 +87,7 @@ def collapse_line(rows: list[dict]) -> str:
     )
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--presets", default="ividr-code,ividr,dual", show_default=True)
 @click.option("--values", default="0,5,10,15,20", show_default=True, help="Gamma values.")
 @click.option("--models", default="idcf,ividr", show_default=True)
@@ -113,6 +127,7 @@ def collapse_line(rows: list[dict]) -> str:
     help="Runs in parallel (local processes, one torch thread each by default).",
 )
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="torch threads per run.")
+@device_option("every run (ividr sweep --device: on one GPU all --jobs runs share it)")
 @sweep_output_options("sweep-out/table5", "Where table5_<preset>.md go.")
 @click.option("--quiet", is_flag=True)
 def main(
@@ -130,11 +145,13 @@ def main(
     trace_every: int | None,
     jobs: int,
     threads: int | None,
+    device: str,
     out_root: Path,
     results_dir: Path,
     quiet: bool,
 ) -> None:
     """Run the Table-5 sweeps and print wall time and runs per hour."""
+    check_device_here(device)  # before anything is written
     command = "benchmarks/table5.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     results_dir.mkdir(parents=True, exist_ok=True)
     fit_overrides: dict = {}
@@ -168,7 +185,12 @@ def main(
 
         print(f"{preset}: {total} runs into {out_root / preset}", file=sys.stderr, flush=True)
         outcome = run_sweep(
-            config, out_root / preset, jobs=jobs, threads=threads, progress=progress
+            config,
+            out_root / preset,
+            jobs=jobs,
+            threads=threads,
+            progress=progress,
+            device=device,
         )
         ran = len(outcome.ran)
         grand_runs += ran
@@ -178,8 +200,8 @@ def main(
             f"{ran} runs in {outcome.seconds:.0f} s this invocation "
             f"({per_hour:.0f} runs/hour; {len(outcome.skipped)} already done, "
             f"{len(outcome.failures)} failed), jobs={jobs}, {os.cpu_count()} cores, "
-            f"{platform.node()}; the {len(outcome.rows)} finished fits took "
-            f"{fit_total / 60:.0f} min of fit wall time in all"
+            f"device {device_label(device)}, {platform.node()}; the {len(outcome.rows)} "
+            f"finished fits took {fit_total / 60:.0f} min of fit wall time in all"
         )
         md = summary_markdown(
             summarize(outcome.rows, config),
@@ -194,7 +216,10 @@ def main(
         print(f"{preset}: {timing} -> {target}", flush=True)
     grand = time.perf_counter() - grand_start
     rate = grand_runs / grand * 3600 if grand_runs else float("nan")
-    print(f"total: {grand_runs} runs in {grand:.0f} s ({grand / 60:.1f} min), {rate:.0f} runs/hour")
+    print(
+        f"total: {grand_runs} runs in {grand:.0f} s ({grand / 60:.1f} min), {rate:.0f} runs/hour, "
+        f"device {device_label(device)}, jobs={jobs}"
+    )
 
 
 if __name__ == "__main__":

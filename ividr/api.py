@@ -25,6 +25,7 @@ import torch
 
 from ividr import diagnostics, models, registry
 from ividr.config import FitConfig
+from ividr.devices import cuda_determinism, resolve_device
 from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
@@ -193,10 +194,12 @@ def fit_model(
     Raises
     ------
     ValueError
-        A bad config (message names the parameter); TrainingDivergedError (a ValueError) when a
+        A bad config (message names the parameter); DeviceError (a ValueError) when
+        ``config.device`` is not on this machine; TrainingDivergedError (a ValueError) when a
         loss becomes NaN or infinite.
     """
     config.validate()
+    device = resolve_device(config.device)
     est = build_estimator(config)
     val, test = dataset.split_unbiased(0.3, random_state=config.seed)
     perm = None
@@ -210,15 +213,16 @@ def fit_model(
         callback = diagnostics.trace_callback(
             truth, every=trace_every, seed=config.seed, inner=callback
         )
-    start = time.perf_counter()
-    est.fit(dataset, val=val, progress=progress, callback=callback)
-    seconds = time.perf_counter() - start
+    with cuda_determinism(device):
+        start = time.perf_counter()
+        est.fit(dataset, val=val, progress=progress, callback=callback)
+        seconds = time.perf_counter() - start
 
-    def scorer(users, items):
-        return torch.from_numpy(est.score(users.numpy(), items.numpy()))
+        def scorer(users, items):
+            return torch.from_numpy(est.score(users.numpy(), items.numpy()))
 
-    test_m = ranking_metrics(scorer, test)
-    val_m = ranking_metrics(scorer, val)
+        test_m = ranking_metrics(scorer, test)
+        val_m = ranking_metrics(scorer, val)
     metrics: dict[str, Any] = {
         "model": config.model,
         "seed": config.seed,
@@ -228,7 +232,10 @@ def fit_model(
         "val_recall@5": val_m["recall@5"],
         "epochs_run": est.epochs_run_,
         "seconds": seconds,
+        "device": str(est.device_),
     }
+    if est.device_.type == "cuda":
+        metrics["device_name"] = torch.cuda.get_device_name(est.device_)
     chosen = getattr(est, "chosen_", {})
     if chosen:
         metrics["chosen"] = chosen

@@ -67,6 +67,39 @@ def threads_option(what: str = "of the fit"):
     )
 
 
+def _device_form(ctx, param, value: str) -> str:
+    from ividr.devices import DEVICE_HELP, check_device
+
+    try:
+        return check_device(value)
+    except ValueError:
+        raise click.BadParameter(f"must be {DEVICE_HELP}. Got {value!r} instead.") from None
+
+
+def device_option(what: str = "the fit"):
+    """``--device``: auto|cpu|cuda[:N], default auto (its form checked while parsing)."""
+    return click.option(
+        "--device",
+        default="auto",
+        show_default=True,
+        metavar="auto|cpu|cuda[:N]",
+        callback=_device_form,
+        help=f"Where {what} runs: auto = CUDA when torch sees a GPU, else the CPU. Outputs come "
+        "back to the CPU; a CPU run is identical with or without this option.",
+    )
+
+
+def check_device_here(device: str) -> None:
+    """A usage error (exit 2, one line) unless this machine has ``device``
+    (:func:`ividr.devices.resolve_device`); call it before anything is written."""
+    from ividr.devices import DeviceError, resolve_device
+
+    try:
+        resolve_device(device)
+    except DeviceError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--device'") from None
+
+
 def quiet_option(help: str = "No progress on stderr."):
     """``-q/--quiet``."""
     return click.option("--quiet", "-q", is_flag=True, help=help)

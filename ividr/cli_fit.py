@@ -1,9 +1,10 @@
 """``ividr fit``: one model on one dataset; writes metrics, latents, config, model and scores.
 
 Bad input (an option out of range, an unknown model, a missing or malformed dataset file, an
-existing output folder without --overwrite) exits with code 2 and one line on stderr, before
-anything is written. A training failure (NaN) exits with code 1. Output is written into a
-temporary sibling folder and renamed into place, so DIR never holds a half-written run.
+existing output folder without --overwrite, a ``--device`` this machine lacks) exits with code 2
+and one line on stderr, before anything is written. A training failure (NaN) exits with code 1.
+Output is written into a temporary sibling folder and renamed into place, so DIR never holds a
+half-written run.
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ import click
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
 from ividr.cli_common import (
     OneLineCommand,
+    check_device_here,
     check_out_writable,
     config_option,
+    device_option,
     out_option,
     quiet_option,
     seed_option,
@@ -83,6 +86,7 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     help="Recommender loss: BCE on the logit (Eq. 25) or MSE on the 0/1 label (iDCF's code).",
 )
 @threads_option()
+@device_option()
 @config_option(
     "shuffle_aux",
     help="Ablation: permute the proxy W across users (permutation drawn from --seed, saved as "
@@ -145,6 +149,7 @@ def fit(
     grid: bool,
     loss: str,
     threads: int,
+    device: str,
     shuffle_aux: bool,
     references: bool,
     stop_on: str,
@@ -181,6 +186,7 @@ def fit(
         latent_grid=latent_grid,
         trace_every=trace_every,
         n_boot=n_boot,
+        device=device,
     )
     if n_boot == 1:
         raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
@@ -188,6 +194,7 @@ def fit(
         config.validate()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    check_device_here(device)
     try:
         dataset = load_dataset(data_path)
     except DatasetError as exc:

@@ -9,8 +9,10 @@ import click
 
 from ividr.cli_common import (
     OneLineCommand,
+    check_device_here,
     check_out_writable,
     config_option,
+    device_option,
     out_option,
     quiet_option,
     threads_option,
@@ -327,9 +329,12 @@ def build_config(
     type=click.IntRange(min=1),
     default=1,
     show_default=True,
-    help="Runs in parallel on local processes (local backend); up to the number of cores.",
+    help="Runs in parallel on local processes (local backend); up to the number of cores. On "
+    "GPUs: worker k runs on GPU k mod (number of GPUs), so one GPU holds all --jobs runs at "
+    "once. With --backend ray and runs on CUDA: runs per GPU (each asks Ray for 1/jobs GPU).",
 )
 @threads_option("per run (use --jobs for parallelism)")
+@device_option("every run")
 @click.option(
     "--backend",
     type=click.Choice(["local", "ray"]),
@@ -367,6 +372,7 @@ def sweep(
     sets: tuple[str, ...],
     jobs: int,
     threads: int,
+    device: str,
     backend: str,
     address: str | None,
     quiet: bool,
@@ -381,10 +387,15 @@ def sweep(
     """
     if address is not None and backend != "ray":
         raise click.BadParameter("only applies with --backend ray", param_hint="'--address'")
-    if backend == "ray" and _given(ctx, "jobs"):
+    if backend == "ray" and _given(ctx, "jobs") and device == "cpu":
         raise click.BadParameter(
-            "applies to the local backend; Ray schedules by its CPUs", param_hint="'--jobs'"
+            "applies to the local backend, or to runs on CUDA with Ray (runs per GPU); Ray "
+            "schedules CPU runs by its CPUs",
+            param_hint="'--jobs'",
         )
+    if backend == "local" or address is None:
+        # A remote Ray cluster's GPUs are its own: checked there (run_sweep), not here.
+        check_device_here(device)
     if (data_seeds is not None or model_seeds is not None) and _given(ctx, "seeds"):
         raise click.BadParameter(
             "cannot be combined with --data-seeds/--model-seeds", param_hint="'--seeds'"
@@ -442,7 +453,13 @@ def sweep(
     try:
         if quiet:
             outcome = run_sweep(
-                config, out, jobs=jobs, backend=backend, address=address, threads=threads
+                config,
+                out,
+                jobs=jobs,
+                backend=backend,
+                address=address,
+                threads=threads,
+                device=device,
             )
         else:
             with click.progressbar(
@@ -460,6 +477,7 @@ def sweep(
                     address=address,
                     threads=threads,
                     progress=progress,
+                    device=device,
                 )
     except SweepError as exc:
         raise click.ClickException(str(exc)) from None

@@ -266,9 +266,12 @@ def identifiability_checks(est, dataset) -> dict[str, Any] | None:
     if levels.shape[0] < 2:
         out["prior_matrix"] = None
         return out
+    device = next(net.parameters()).device  # the fit's device (the CPU for a loaded model)
     with torch.no_grad():
-        mean, log_var = net.prior(torch.from_numpy(levels).float(), levels.shape[0])
-    check = prior_parameter_matrix_check(mean.double().numpy(), log_var.double().exp().numpy())
+        mean, log_var = net.prior(torch.from_numpy(levels).float().to(device), levels.shape[0])
+    check = prior_parameter_matrix_check(
+        mean.double().cpu().numpy(), log_var.double().exp().cpu().numpy()
+    )
     out["prior_matrix"] = {k: _jsonable(v) for k, v in check.items()}
     return out
 

@@ -69,7 +69,7 @@ class HyperSpec:
     :func:`hyperparameter`)."""
 
     help: str
-    kind: str  # "int", "float", "bool" or "choice"
+    kind: str  # "int", "float", "bool", "choice" or "device" (ividr.devices.check_device)
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -83,6 +83,10 @@ class HyperSpec:
             return check_bool(value, name, owner)
         if self.kind == "choice":
             return check_choice(value, name, owner, self.choices)
+        if self.kind == "device":
+            from ividr.devices import check_device  # torch: only when a device is checked
+
+            return check_device(value, name=name, owner=owner)
         if self.kind == "int":
             low = None if self.low is None else int(self.low)
             high = None if self.high is None else int(self.high)
@@ -100,11 +104,12 @@ class HyperSpec:
 
     def type_text(self, default: Any) -> str:
         """The numpydoc type: ``int``, ``float or None``, ``{"bce", "mse"}``..."""
-        text = (
-            "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
-            if self.kind == "choice"
-            else self.kind
-        )
+        if self.kind == "choice":
+            text = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
+        elif self.kind == "device":
+            text = '{"auto", "cpu", "cuda", "cuda:N"}'
+        else:
+            text = self.kind
         return text + (" or None" if self.optional else "")
 
 
@@ -195,6 +200,14 @@ class RunParams:
         "Seeds initialisation, batch order, sampling and the 30/70 validation/test split of the "
         "unbiased users.",
         low=0,
+    )
+    device: str = hyperparameter(
+        "auto",
+        "Where data, nets and every tensor of training and scoring live (ividr.devices): "
+        "'auto' is CUDA when torch sees a GPU, else the CPU; 'cpu', 'cuda' or 'cuda:N'. "
+        "Latents, scores and saved models come back to the CPU; a CPU fit is byte-identical "
+        "with or without it. A fit records where it ran in metrics' 'device'.",
+        kind="device",
     )
 
 

@@ -3,6 +3,10 @@
 :func:`save_model` writes a dict of tensors, strings and numbers; :func:`load_model` reads it
 back with ``torch.load(weights_only=True)`` and rebuilds the estimator and its nets from the
 model registry (:mod:`ividr.registry`). Both are re-exported by :mod:`ividr.api`.
+
+Devices (DESIGN §4.3): a model fitted on a GPU is saved as CPU tensors, and every file is read
+with ``map_location="cpu"`` (so a file written by another tool from GPU tensors loads too), so
+model files load on any machine; :func:`load_model` then moves the nets to ``device``.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import numpy as np
 import torch
 
 from ividr import models, registry
+from ividr.devices import resolve_device
 from ividr.models.base import BaseRecommender
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.iv4r.net import IV4RMFNet
@@ -55,7 +60,8 @@ def save_model(estimator: BaseRecommender, path: str | Path) -> None:
     """Write a fitted estimator: its nets' state_dicts and JSON-able hyperparameters.
 
     Loaded back by :func:`load_model` with ``torch.load(weights_only=True)``: the file holds
-    only tensors, strings, numbers, lists and dicts.
+    only tensors, strings, numbers, lists and dicts; every tensor is a CPU tensor, whatever the
+    device of the fit (``.cpu()`` returns a CPU tensor itself, so a CPU fit writes as before).
     """
     if not hasattr(estimator, "nets_"):
         raise ValueError("save_model needs a fitted estimator")
@@ -75,7 +81,9 @@ def save_model(estimator: BaseRecommender, path: str | Path) -> None:
             name: {
                 "class": spec["class"],
                 "kwargs": json.dumps(spec["kwargs"]),
-                "state": estimator.nets_[name].state_dict(),
+                "state": {
+                    key: value.cpu() for key, value in estimator.nets_[name].state_dict().items()
+                },
             }
             for name, spec in estimator.net_specs_.items()
         },
@@ -90,14 +98,25 @@ def save_model(estimator: BaseRecommender, path: str | Path) -> None:
     torch.save(payload, Path(path))
 
 
-def load_model(path: str | Path) -> BaseRecommender:
+def load_model(path: str | Path, *, device: str = "cpu") -> BaseRecommender:
     """Read a file written by :func:`save_model` (``torch.load(weights_only=True)``).
+
+    Parameters
+    ----------
+    path : path
+    device : {"cpu", "auto", "cuda", "cuda:N"}, default "cpu"
+        Where the loaded nets live and score (``device_``). The file is always read with
+        ``map_location="cpu"`` first, so a model saved from any device loads on a machine
+        without one. The estimator's ``device`` parameter keeps the value it was fitted with.
 
     Raises
     ------
     ModelFileError
         The file is missing, unreadable, corrupt or not an ividr model file.
+    DeviceError
+        ``device`` is malformed or not on this machine (:func:`ividr.devices.resolve_device`).
     """
+    target = resolve_device(device, owner="load_model")
     path = Path(path)
     if not path.is_file():
         raise ModelFileError(f"{path}: model file is missing")
@@ -119,6 +138,7 @@ def load_model(path: str | Path) -> BaseRecommender:
             kwargs = json.loads(entry["kwargs"])
             net = _NETS[entry["class"]](**kwargs)
             net.load_state_dict(entry["state"])
+            net.to(target)
             net.eval()
             est.nets_[name] = net
             est.net_specs_[name] = {"class": entry["class"], "kwargs": kwargs}
@@ -132,6 +152,7 @@ def load_model(path: str | Path) -> BaseRecommender:
         est.epochs_run_ = extra["epochs_run"]
         est.chosen_ = extra["chosen"]
         est.history_ = []
+        est.device_ = target
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise ModelFileError(f"{path}: malformed ividr model file ({exc})") from exc
     return est

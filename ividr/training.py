@@ -12,7 +12,8 @@
   counted only once the annealing is over; the best state is kept.
 
 A non-finite loss raises :class:`~ividr.models.base.TrainingDivergedError`. Nothing here touches
-global random state.
+global random state. Every loop runs where its tensors are (:mod:`ividr.devices`): the data, the
+net and the batch/sampling generator on one device; metrics come back as CPU numbers.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ividr.defaults import LOSSES, STOP_RULES
-from ividr.torch_utils import check_finite, torch_generator
+from ividr.torch_utils import check_finite, device_generator, torch_generator
 from metrics.checks import check_choice
 from metrics.ranking import ndcg_recall_at_k
 from simulator.dataset import Interactions
@@ -89,7 +90,7 @@ class CheckpointRule:
 
 @dataclass
 class RecommenderData:
-    """Train pairs as tensors and the validation ratings."""
+    """Train pairs as tensors (on the fit's device) and the validation ratings."""
 
     users: torch.Tensor
     items: torch.Tensor
@@ -97,14 +98,21 @@ class RecommenderData:
     val: Interactions
 
     @classmethod
-    def from_dataset(cls, dataset, val: Interactions) -> RecommenderData:
+    def from_dataset(
+        cls, dataset, val: Interactions, device: torch.device | None = None
+    ) -> RecommenderData:
         train = dataset.train
+        device = torch.device("cpu") if device is None else device
         return cls(
-            users=torch.from_numpy(np.asarray(train.user, dtype=np.int64)),
-            items=torch.from_numpy(np.asarray(train.item, dtype=np.int64)),
-            labels=torch.from_numpy(train.positive.astype(np.float32)),
+            users=torch.from_numpy(np.asarray(train.user, dtype=np.int64)).to(device),
+            items=torch.from_numpy(np.asarray(train.item, dtype=np.int64)).to(device),
+            labels=torch.from_numpy(train.positive.astype(np.float32)).to(device),
             val=val,
         )
+
+    @property
+    def device(self) -> torch.device:
+        return self.labels.device
 
 
 def auto_batch_size(n_pairs: int, batch_size: int | None) -> int:
@@ -115,17 +123,23 @@ def auto_batch_size(n_pairs: int, batch_size: int | None) -> int:
 
 
 def ranking_metrics(
-    score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], inter: Interactions
+    score_fn: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    inter: Interactions,
+    device: torch.device | None = None,
 ) -> dict[str, float]:
-    """NDCG@5 and Recall@5 of a scorer on a set of ratings (users with a positive)."""
+    """NDCG@5 and Recall@5 of a scorer on a set of ratings (users with a positive).
+
+    ``score_fn`` receives the user and item ids on ``device`` (default: the CPU).
+    """
     if len(inter) == 0:
         return {"ndcg@5": float("nan"), "recall@5": float("nan")}
+    device = torch.device("cpu") if device is None else device
     with torch.no_grad():
         scores = score_fn(
-            torch.from_numpy(np.asarray(inter.user, dtype=np.int64)),
-            torch.from_numpy(np.asarray(inter.item, dtype=np.int64)),
+            torch.from_numpy(np.asarray(inter.user, dtype=np.int64)).to(device),
+            torch.from_numpy(np.asarray(inter.item, dtype=np.int64)).to(device),
         )
-    res = ndcg_recall_at_k(inter.user, scores.double().numpy(), inter.positive, TOP_K)
+    res = ndcg_recall_at_k(inter.user, scores.double().cpu().numpy(), inter.positive, TOP_K)
     return {"ndcg@5": res["ndcg@5"], "recall@5": res["recall@5"]}
 
 
@@ -149,6 +163,7 @@ def train_recommender(
 ) -> tuple[list[dict[str, Any]], float]:
     """Train ``net(users, items, generator) -> score``; keep the best-validation state.
 
+    ``net``, ``data`` and ``generator`` are on one device (:attr:`RecommenderData.device`).
     ``loss`` "bce" treats the score as a logit (binary cross-entropy, Eq. 25); "mse" regresses
     the 0/1 label on the score (iDCF's code).
 
@@ -168,8 +183,8 @@ def train_recommender(
     history: list[dict[str, Any]] = []
     for epoch in range(epochs):
         net.train()
-        perm = torch.randperm(n, generator=generator)
-        total = torch.zeros(())
+        perm = torch.randperm(n, generator=generator, device=generator.device)
+        total = torch.zeros((), device=data.device)
         for start in range(0, n, bs):
             idx = perm[start : start + bs]
             scores = net(data.users[idx], data.items[idx], generator)
@@ -181,7 +196,7 @@ def train_recommender(
         train_loss = float(total) / max(n, 1)
         check_finite(train_loss, f"{stage} training loss at epoch {epoch}")
         net.eval()
-        val = ranking_metrics(net, data.val)
+        val = ranking_metrics(net, data.val, device=data.device)
         val_ndcg = val["ndcg@5"] if np.isfinite(val["ndcg@5"]) else -math.inf
         row = {
             "stage": stage,
@@ -226,7 +241,8 @@ def search_recommender(
     """Train one net per (lr, weight decay) and keep the best on validation NDCG@5.
 
     Every candidate starts from the same initialisation and batch order (one seed drawn from
-    ``rng``), so the grid compares hyperparameters only.
+    ``rng``), so the grid compares hyperparameters only. ``build`` makes the net on the CPU; it
+    is moved to ``data``'s device (:func:`ividr.torch_utils.device_generator`).
 
     Returns
     -------
@@ -241,7 +257,7 @@ def search_recommender(
         for wd in wds:
             gen = torch.Generator()
             gen.manual_seed(seed)
-            net = build(gen)
+            net = build(gen).to(data.device)
             rows, val = train_recommender(
                 net,
                 data,
@@ -250,7 +266,7 @@ def search_recommender(
                 epochs=epochs,
                 patience=patience,
                 batch_size=batch_size,
-                generator=gen,
+                generator=device_generator(gen, data.device),
                 stage=stage,
                 progress=progress,
                 loss=loss,
@@ -295,7 +311,8 @@ class LatentTrainer:
     can train several restarts side by side and stop the poor ones early
     (:func:`ividr.models.ivae.estimator.fit_latent_stage`). :func:`train_latent` runs one to
     the end. Parameters as :func:`train_latent`, plus the shared ``split``, this run's torch
-    ``generator`` (batch order and sampling) and ``recon_ndcg``: whether to compute the held-out
+    ``generator`` (batch order and sampling, on the device of ``net`` and ``x``) and
+    ``recon_ndcg``: whether to compute the held-out
     exposure-reconstruction NDCG@5 every epoch (default: when the rule reads it; NaN otherwise)
     and ``restart``: this run's restart number, shown in the progress lines (None: not shown).
     """
@@ -334,6 +351,9 @@ class LatentTrainer:
         )
         self.net, self.x, self.w, self.t = net, x, w, t
         self.split, self.gen = split, generator
+        # The split's user indices where the data are (the same tensors on the CPU).
+        self.train_idx = split.train_idx.to(x.device)
+        self.val_idx = split.val_idx.to(x.device)
         self.max_epochs, self.beta_max, self.l2_penalty = int(epochs), beta_max, l2_penalty
         self.stage, self.progress, self.on_epoch = stage, progress, on_epoch
         self.n_train = len(split.train_idx)
@@ -346,7 +366,7 @@ class LatentTrainer:
         self.best_state: dict[str, torch.Tensor] | None = None
         self.step = 0
         self.stopped = False
-        self.val_gen = torch.Generator()
+        self.val_gen = torch.Generator(device=x.device)
         # The held-out exposure-reconstruction NDCG costs a second decoder pass: only when a
         # rule or a trace reads it.
         self.recon_ndcg = stop_on != "elbo" if recon_ndcg is None else bool(recon_ndcg)
@@ -370,10 +390,10 @@ class LatentTrainer:
         return None if tensor is None else tensor[idx]
 
     def _train_epoch(self) -> tuple[torch.Tensor, float]:
-        net, train_idx = self.net, self.split.train_idx
+        net, train_idx = self.net, self.train_idx
         net.train()
-        order = train_idx[torch.randperm(self.n_train, generator=self.gen)]
-        tot = torch.zeros(3)
+        order = train_idx[torch.randperm(self.n_train, generator=self.gen, device=self.gen.device)]
+        tot = torch.zeros(3, device=self.x.device)
         anneal = 0.0
         for start in range(0, self.n_train, self.batch_size):
             idx = order[start : start + self.batch_size]
@@ -404,7 +424,7 @@ class LatentTrainer:
         check_finite(float(tot[0]), f"{stage} loss at epoch {epoch}")
         net.eval()
         split = self.split
-        eval_idx = split.val_idx if len(split.val_idx) > 0 else split.train_idx
+        eval_idx = self.val_idx if len(self.val_idx) > 0 else self.train_idx
         x, w, t = self.x[eval_idx], self._part(self.w, eval_idx), self._part(self.t, eval_idx)
         with torch.no_grad():
             self.val_gen.manual_seed(split.val_seed)
@@ -489,8 +509,8 @@ def train_latent(
     t : Tensor of shape (n_users, iv_dim) or None
         Per-user mean reconstructed treatment (IViDR's fused model only).
     rng : numpy Generator
-        Draws, in this order, the batch/sampling generator, then the held-out users
-        (:meth:`LatentSplit.draw`).
+        Draws, in this order, the batch/sampling generator (on the device of ``net`` and
+        ``x``), then the held-out users (:meth:`LatentSplit.draw`).
     on_epoch : callable(epoch) -> dict or None
         Called after each epoch; a returned dict is merged into the epoch's history row.
     stop_on : {"elbo", "ndcg", "epochs"}, default "elbo"
@@ -511,7 +531,7 @@ def train_latent(
         negative ELBO with the full KL weight), elbo (= -loss at full weight on train users),
         val_recon_ndcg@5 (see ``stop_on``); the kept epoch's row has ``checkpoint: True``.
     """
-    gen = torch_generator(rng)
+    gen = torch_generator(rng, x.device)
     split = LatentSplit.draw(x.shape[0], val_fraction, rng)
     trainer = LatentTrainer(
         net,
@@ -550,7 +570,7 @@ def exposure_ndcg(net: nn.Module, x: torch.Tensor, w, t, k: int = TOP_K) -> floa
         k = min(k, x.shape[1])
         top = torch.topk(logits, k, dim=1).indices
         gains = torch.gather(x, 1, top).double()
-        disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64))
+        disc = 1.0 / torch.log2(torch.arange(2, k + 2, dtype=torch.float64, device=x.device))
         dcg = (gains * disc).sum(1)
         n_rel = (x > 0).sum(1).clamp(max=k)
         ideal = torch.cumsum(disc, 0)[(n_rel - 1).clamp(min=0)]

@@ -31,6 +31,8 @@ def _other_value(field: dataclasses.Field, spec) -> object:
         return not field.default
     if spec.kind == "choice":
         return next(c for c in spec.choices if c != field.default)
+    if spec.kind == "device":
+        return "cpu"
     if spec.kind == "int":
         return (field.default or int(spec.low or 0)) + 2
     if spec.high is not None:
@@ -42,7 +44,7 @@ def _bad_value(spec) -> object:
     """A value the spec rejects."""
     if spec.kind == "bool":
         return 1
-    if spec.kind == "choice":
+    if spec.kind in ("choice", "device"):
         return "no-such-choice"
     if spec.low is not None:
         return spec.low - 1 if spec.kind == "int" else -1.0

@@ -6,6 +6,13 @@ The driver itself (``jobs=1``) needs no backend. To add one, write ``run_<name>(
 ...)`` here, name it in :data:`BACKENDS` and dispatch to it in :func:`ividr.experiments.runner.
 run_sweep`.
 
+Devices (DESIGN §4.3, :mod:`ividr.devices`). Local processes: each worker process takes one
+slot ``k`` in ``0 .. jobs-1`` when it starts and runs every run it is given on the slot's device
+(:func:`ividr.devices.worker_devices`: round-robin over the GPUs, so one GPU holds all ``jobs``
+runs and G GPUs about ``jobs / G`` each). Ray: on CUDA every task asks Ray for
+:func:`ividr.devices.ray_gpu_fraction` of a GPU (``1 / jobs``) and runs on ``cuda``, the GPU Ray
+gave it; on the CPU it asks for none.
+
 Ray clusters with token authentication (Ray 2.60 turns it on for ``ray start --head`` wherever
 a token exists): a client joining one must send the cluster's token. :func:`ray_auth_env` finds
 the token where Ray keeps it (``RAY_AUTH_TOKEN``, the file named by ``RAY_AUTH_TOKEN_PATH``, or
@@ -24,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ividr.experiments.grid import RunSpec, SweepError
-from ividr.experiments.run import FitFn, execute_run
+from ividr.experiments.run import FitFn, execute_run, set_worker_device
 
 #: The backends of :func:`~ividr.experiments.runner.run_sweep`.
 BACKENDS: tuple[str, ...] = ("local", "ray")
@@ -32,8 +39,13 @@ RecordFn = Callable[[dict[str, Any]], None]
 
 
 # -- local processes ---------------------------------------------------------------------------
-def worker_init(parent_pid: int, threads: int) -> None:
-    """Initializer of local worker processes: torch threads, and exit if the parent dies."""
+def worker_init(parent_pid: int, threads: int, slots=None, devices=None) -> None:
+    """Initializer of local worker processes: torch threads, the device of the worker's slot
+    (one taken from the ``slots`` queue, an index into ``devices``), and exit if the parent
+    dies."""
+    if slots is not None and devices:
+        slot = slots.get(timeout=60)
+        set_worker_device(devices[slot % len(devices)])
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import torch
@@ -56,18 +68,24 @@ def run_pool(
     jobs: int,
     threads: int,
     fit: FitFn | str | None,
+    devices: list[str] | None = None,
 ) -> None:
     """Run every task in up to ``jobs`` spawned processes (``threads`` torch threads each);
-    on any exception (Ctrl-C included) the workers are terminated."""
+    worker ``k`` runs on ``devices[k]`` (None: each fit's own device). On any exception
+    (Ctrl-C included) the workers are terminated."""
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
     ctx = multiprocessing.get_context("spawn")
+    workers = min(jobs, len(tasks))
+    slots = ctx.Queue()
+    for slot in range(workers):
+        slots.put(slot)
     pool = ProcessPoolExecutor(
-        max_workers=min(jobs, len(tasks)),
+        max_workers=workers,
         mp_context=ctx,
         initializer=worker_init,
-        initargs=(os.getpid(), threads),
+        initargs=(os.getpid(), threads, slots, devices),
     )
     try:
         pending = {pool.submit(execute_run, task, fit, threads) for task in tasks}
@@ -152,8 +170,24 @@ def import_ray():
     return ray
 
 
-def _ray_execute(task: dict[str, Any], fit_fn: FitFn | str | None, threads: int):
-    return execute_run(task, fit_fn, threads)
+def _ray_execute(
+    task: dict[str, Any], fit_fn: FitFn | str | None, threads: int, device: str | None = None
+):
+    return execute_run(task, fit_fn, threads, device)
+
+
+def ray_device(device: str, cluster_gpus: int, jobs: int) -> tuple[str, float]:
+    """The device and ``num_gpus`` of every Ray task of a sweep on a cluster with
+    ``cluster_gpus`` GPUs: ("cpu", 0) for "cpu" or "auto" without GPUs, else
+    ("cuda", :func:`ividr.devices.ray_gpu_fraction`); SweepError for CUDA without a GPU."""
+    from ividr.devices import check_device, ray_gpu_fraction
+
+    check_device(device, name="device", owner="run_sweep")
+    if device == "cpu" or (device == "auto" and cluster_gpus == 0):
+        return "cpu", 0.0
+    if cluster_gpus == 0:
+        raise SweepError(f"device {device!r}: the Ray cluster has no GPU (use --device cpu)")
+    return "cuda", ray_gpu_fraction(jobs)
 
 
 def _ray_init(ray, address: str | None) -> None:
@@ -193,26 +227,51 @@ def run_ray(
     address: str | None,
     threads: int,
     fit_fn: FitFn | str | None,
+    device: str = "cpu",
+    jobs: int = 1,
 ) -> None:
-    """Run every task as a Ray task (one CPU per torch thread) on the cluster at ``address``
-    (None: the Ray this process already runs, else a new local one)."""
+    """Run every task as a Ray task (one CPU per torch thread; on CUDA ``1 / jobs`` of a GPU,
+    :func:`ray_device`) on the cluster at ``address`` (None: the Ray this process already
+    runs, else a new local one)."""
     with ray_auth_env(None if ray.is_initialized() else address):
         started = False
         if not ray.is_initialized():
             _ray_init(ray, address)
             started = True
         try:
-            _ray_loop(ray, tasks, record, threads=threads, fit_fn=fit_fn)
+            gpus = int(ray.cluster_resources().get("GPU", 0))
+            run_device, num_gpus = ray_device(device, gpus, jobs)
+            _ray_loop(
+                ray,
+                tasks,
+                record,
+                threads=threads,
+                fit_fn=fit_fn,
+                device=run_device,
+                num_gpus=num_gpus,
+            )
         finally:
             if started:
                 ray.shutdown()
 
 
-def _ray_loop(ray, tasks, record: RecordFn, *, threads: int, fit_fn) -> None:
+def _ray_loop(
+    ray,
+    tasks,
+    record: RecordFn,
+    *,
+    threads: int,
+    fit_fn,
+    device: str = "cpu",
+    num_gpus: float = 0.0,
+) -> None:
     refs: dict[Any, dict[str, Any]] = {}
     try:
-        remote = ray.remote(num_cpus=max(threads, 1), max_retries=0)(_ray_execute)
-        refs = {remote.remote(task, fit_fn, threads): task for task in tasks}
+        options: dict[str, Any] = {"num_cpus": max(threads, 1), "max_retries": 0}
+        if num_gpus:
+            options["num_gpus"] = num_gpus
+        remote = ray.remote(**options)(_ray_execute)
+        refs = {remote.remote(task, fit_fn, threads, device): task for task in tasks}
         pending = list(refs)
         while pending:
             ready, pending = ray.wait(pending, num_returns=1)

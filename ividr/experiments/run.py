@@ -4,6 +4,12 @@
 returns the run's outcome; it writes nothing but the cached dataset. The driver
 (:mod:`ividr.experiments.runner`) writes the outcome into the results store.
 
+Devices (DESIGN §4.3): the driver gives each run a device (:func:`ividr.devices.worker_devices`
+for local workers, ``cuda`` or ``cpu`` on Ray); :func:`execute_run` hands it to the fit
+function as ``fit_overrides["device"]`` of the run's :class:`SweepConfig` (only the copy the
+fit sees: ``sweep.json`` never holds a device, so a sweep can be resumed on another machine),
+and the results row says where the run ran (``device``).
+
 Datasets are generated under a per-dataset file lock and written by
 :func:`simulator.writer.write_dataset` (itself atomic), so parallel runs that share a dataset
 generate it once and never read it half-written.
@@ -29,6 +35,15 @@ from simulator.files import file_lock
 
 # --------------------------------------------------------------------------------------------
 FitFn = Callable[..., dict[str, Any]]
+#: The device of this worker process's slot (set by the local backend's initializer), used by
+#: :func:`execute_run` when the driver names none.
+_WORKER_DEVICE: str | None = None
+
+
+def set_worker_device(device: str | None) -> None:
+    """Pin every run of this process to ``device`` (the local backend's worker slots)."""
+    global _WORKER_DEVICE
+    _WORKER_DEVICE = device
 
 
 def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
@@ -172,7 +187,10 @@ def run_references(out_dir: Path, config: SweepConfig, spec: RunSpec, dataset):
 
 
 def execute_run(
-    task: dict[str, Any], fit_fn: FitFn | str | None = None, threads: int | None = None
+    task: dict[str, Any],
+    fit_fn: FitFn | str | None = None,
+    threads: int | None = None,
+    device: str | None = None,
 ) -> dict[str, Any]:
     """Run one task (dataset, fit, scores) and return its outcome; never raises.
 
@@ -185,6 +203,10 @@ def execute_run(
         None is :func:`default_fit`.
     threads : int or None
         torch threads for this run (restored afterwards); None or 0 leaves them.
+    device : str or None
+        The run's device (``fit_overrides["device"]`` of the config the fit function sees);
+        None: this worker's slot device (:func:`set_worker_device`), else the sweep's own
+        ``fit_overrides`` (the FitConfig default, "auto", when it names none).
 
     Returns
     -------
@@ -194,6 +216,11 @@ def execute_run(
     """
     start = time.perf_counter()
     config = SweepConfig.from_dict(task["config"])
+    device = device if device is not None else _WORKER_DEVICE
+    if device is not None:
+        config = SweepConfig.from_dict(
+            {**task["config"], "fit_overrides": {**config.fit_overrides, "device": device}}
+        )
     spec = RunSpec(**task["spec"])
     out_dir = Path(task["out_dir"])
     previous = None
@@ -237,6 +264,7 @@ def execute_run(
                 "n_items": int(dataset.n_items),
                 "n_train": len(dataset.train),
                 "threads": threads,
+                "device": full_metrics.get("device", device),
                 "host": socket.gethostname(),
                 "version": __version__,
             }

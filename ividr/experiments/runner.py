@@ -72,6 +72,7 @@ def run_sweep(
     threads: int | None = None,
     progress: ProgressFn | None = None,
     fit_fn: FitFn | str | None = None,
+    device: str = "auto",
 ) -> SweepOutcome:
     """Run (or resume) a sweep into ``out_dir``.
 
@@ -97,6 +98,13 @@ def run_sweep(
     fit_fn : callable, "module:function" or None
         Replaces :func:`default_fit` (tests inject a fast fake here). Must be picklable for
         ``jobs > 1`` and the Ray backend.
+    device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
+        Where the runs run (DESIGN §4.3). Local backend: worker ``k`` of ``jobs`` (the driver
+        itself when ``jobs`` is 1) runs on :func:`ividr.devices.worker_devices`'s ``k``-th
+        device: "auto" is every GPU of this machine round-robin (or the CPU without one),
+        "cuda:N" puts every run on GPU N. Ray: on CUDA each task asks for ``1 / jobs`` of a GPU
+        (:func:`ividr.experiments.backends.ray_device`). Not part of ``config``: a sweep may be
+        resumed on another device; each run's row and config.json say where it ran.
 
     Returns
     -------
@@ -105,6 +113,15 @@ def run_sweep(
     start = time.perf_counter()
     check_choice(backend, "backend", "run_sweep", list(BACKENDS), error=SweepError)
     check_int(jobs, "jobs", "run_sweep", low=1, error=SweepError)
+    from ividr.devices import DeviceError, check_device, gpu_count, worker_devices
+
+    devices = None
+    try:
+        check_device(device, name="device", owner="run_sweep")
+        if backend == "local":
+            devices = worker_devices(device, jobs=jobs, n_gpus=gpu_count())
+    except DeviceError as exc:
+        raise SweepError(str(exc)) from None
     if backend == "ray":
         ray = import_ray()
     out_dir = Path(out_dir).resolve()
@@ -152,11 +169,20 @@ def run_sweep(
         ]
         threads = DEFAULT_THREADS if threads is None else int(threads)
         if backend == "ray":
-            run_ray(ray, tasks, record, address=address, threads=threads, fit_fn=fit_fn)
+            run_ray(
+                ray,
+                tasks,
+                record,
+                address=address,
+                threads=threads,
+                fit_fn=fit_fn,
+                device=device,
+                jobs=jobs,
+            )
         elif jobs == 1 or len(tasks) <= 1:
             for task in tasks:
-                record(execute_run(task, fit_fn, threads))
+                record(execute_run(task, fit_fn, threads, devices[0]))
         else:
-            run_pool(tasks, record, jobs=jobs, threads=threads, fit=fit_fn)
+            run_pool(tasks, record, jobs=jobs, threads=threads, fit=fit_fn, devices=devices)
         rows = write_tables(out_dir, config)
     return SweepOutcome(rows, ran, skipped, failures, time.perf_counter() - start)

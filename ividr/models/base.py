@@ -10,6 +10,11 @@ stays inside.
 Every estimator keeps its trained networks in ``nets_`` (name -> ``nn.Module``) together with the
 JSON-able keyword arguments that rebuild them (``net_specs_``), which is what
 :func:`ividr.api.save_model` writes and :func:`ividr.api.load_model` reads back.
+
+Devices (DESIGN §4.3, :mod:`ividr.devices`): every estimator takes a ``device`` parameter
+("auto", "cpu", "cuda", "cuda:N"; :class:`ividr.hyperparams.RunParams`), resolved by ``fit`` into
+``device_`` (a ``torch.device``). Data, nets and every tensor of training and scoring live there;
+``user_latents_`` and the other arrays, and ``score``'s output, are CPU numpy.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ividr.devices import resolve_device
 from ividr.hyperparams import check_fields, hyperparameters, param_docs
 from ividr.torch_utils import TrainingDivergedError, check_finite, torch_generator
 
@@ -176,6 +182,7 @@ class BaseRecommender:
         """
         if self.Params is not None:
             check_fields(self, self.Params, type(self).__name__)
+        self.device_ = resolve_device(getattr(self, "device", "cpu"))
         if val is None:
             val, _ = dataset.split_unbiased(0.3, random_state=self.seed)
         self.history_: list[dict[str, Any]] = []
@@ -210,9 +217,12 @@ class BaseRecommender:
             raise ValueError(f"user ids must lie in [0, {self.n_users_})")
         if items.size and (items.min() < 0 or items.max() >= self.n_items_):
             raise ValueError(f"item ids must lie in [0, {self.n_items_})")
+        device = getattr(self, "device_", None) or torch.device("cpu")
         with torch.no_grad():
-            out = self._score(torch.from_numpy(users), torch.from_numpy(items))
-        return out.double().numpy()
+            out = self._score(
+                torch.from_numpy(users).to(device), torch.from_numpy(items).to(device)
+            )
+        return out.double().cpu().numpy()
 
     def _add_net(self, name: str, net: nn.Module, spec: dict[str, Any]) -> None:
         self.nets_[name] = net

@@ -15,7 +15,7 @@ from ividr.training import RecommenderData
 
 def fit_latent_head(est, dataset, val, rng, progress, phi: float = 1.0, lam: float = 1.0):
     """Stage 3 / iDCF's second stage: LatentMFNet on ``est.user_latents_`` and ``latent_std_``."""
-    data = RecommenderData.from_dataset(dataset, val)
+    data = RecommenderData.from_dataset(dataset, val, est.device_)
     spec = {
         "n_users": est.n_users_,
         "n_items": est.n_items_,

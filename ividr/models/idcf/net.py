@@ -56,6 +56,8 @@ class LatentMFNet(nn.Module):
             c = mean
         else:
             std = self.latent_std[users]
-            eps = torch.randn((self.n_samples, *mean.shape), generator=generator)
+            eps = torch.randn(
+                (self.n_samples, *mean.shape), generator=generator, device=mean.device
+            )
             c = (mean + std * eps).mean(0)  # the dot product is linear in C
         return self.phi * (c * c_i).sum(-1) + self.lam * self.mf(users, items)

@@ -44,7 +44,7 @@ def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
 
 def fit_iv4r_stage(est, dataset, val, rng, progress, mode: str, stage: str) -> IV4RMFNet:
     """Train IV4R-MF with BCE (the grid when ``est.grid``) and register it as ``stage``."""
-    data = RecommenderData.from_dataset(dataset, val)
+    data = RecommenderData.from_dataset(dataset, val, est.device_)
     spec = iv4r_spec(est, dataset, mode)
     freq = torch.from_numpy(item_level_frequencies(dataset))
 
@@ -75,4 +75,4 @@ class IV4RMF(BaseRecommender):
         """Every part of the fitted reconstruction (see ``TreatmentReconstruction.decompose``)."""
         with torch.no_grad():
             parts = self.nets_["recommender"].recon.decompose()
-        return {k: v.double().numpy() for k, v in parts.items()}
+        return {k: v.double().cpu().numpy() for k, v in parts.items()}

@@ -97,7 +97,7 @@ class TreatmentReconstruction(nn.Module):
         n_fields = gram.shape[-1]
         scale = gram.diagonal(dim1=1, dim2=2).mean(-1, keepdim=True)  # (n, 1)
         lam = (self.ridge * scale + 1e-8).unsqueeze(-1)
-        eye = torch.eye(n_fields, dtype=gram.dtype)
+        eye = torch.eye(n_fields, dtype=gram.dtype, device=gram.device)
         rhs = z.transpose(1, 2) @ m.unsqueeze(-1)  # (n, N, 1)
         tau = torch.linalg.solve(gram + lam * eye, rhs)
         fitted = (z @ tau).squeeze(-1)

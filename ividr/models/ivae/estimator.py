@@ -22,9 +22,13 @@ def resolve_latent_dim(latent_dim: int | None, dataset) -> int:
     return int(truth.shape[1]) if truth is not None else 16
 
 
-def latent_inputs(dataset) -> tuple[torch.Tensor, torch.Tensor]:
-    """Exposure rows A (n_users, n_items) and one-hot proxy W, as float32 tensors."""
-    return torch.from_numpy(dataset.exposure()), torch.from_numpy(dataset.proxy_onehot())
+def latent_inputs(dataset, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exposure rows A (n_users, n_items) and one-hot proxy W, float32 tensors on ``device``."""
+    device = torch.device("cpu") if device is None else device
+    return (
+        torch.from_numpy(dataset.exposure()).to(device),
+        torch.from_numpy(dataset.proxy_onehot()).to(device),
+    )
 
 
 #: Mixed into a restart's seed so that restart r >= 1 has streams of its own (restart 0 uses the
@@ -73,6 +77,10 @@ def fit_latent_stage(
     end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
     truth is never read.
 
+    Devices: ``net`` is built on the CPU; each restart is initialised there from its CPU
+    generator and then moved to the device of ``x`` (where ``w``, ``t`` already are); its batches
+    and samples come from a generator on that device (:mod:`ividr.devices`).
+
     Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_``, ``est.prior_mean_`` (a
     learned prior), ``est.restarts_`` (one dict per restart: restart, seed, epochs,
     kept_epoch, val_loss at the kept epoch, pruned_at, kept) and ``est.restart_latents_`` (each
@@ -81,12 +89,13 @@ def fit_latent_stage(
     (``selected: False``). Returns the kept net. The checkpoint rule is the ``stop_on`` parameter.
     """
     restarts = int(est.restarts)
+    device = x.device
     nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
     streams = [rng] + [restart_rng(est.seed, r) for r in range(1, restarts)]
     init_gens = [torch_generator(stream) for stream in streams]
-    batch_gens = [torch_generator(rng)]
+    batch_gens = [torch_generator(rng, device)]
     split = LatentSplit.draw(x.shape[0], est.val_fraction, rng)
-    batch_gens += [torch_generator(stream) for stream in streams[1:]]
+    batch_gens += [torch_generator(stream, device) for stream in streams[1:]]
     trainers = []
     for r, (member, init_gen, batch_gen) in enumerate(
         zip(nets, init_gens, batch_gens, strict=True)
@@ -94,6 +103,7 @@ def fit_latent_stage(
         reset_parameters(member, init_gen)
         if hasattr(member, "reset_projection"):
             member.reset_projection()
+        member.to(device)
 
         def on_epoch(epoch: int, member=member):
             if callback is None:
@@ -273,14 +283,14 @@ def fit_latent_search(
 
 
 def export_latents(est, net: IVAENet, x, w, t) -> None:
-    """Posterior mean/std of every user, and the prior mean mu_w(W), as numpy on ``est``."""
+    """Posterior mean/std of every user, and the prior mean mu_w(W), as CPU numpy on ``est``."""
     net.eval()
     with torch.no_grad():
         mean, log_var = net.posterior(x, w, t)
-        est.user_latents_ = mean.double().numpy()
-        est.latent_std_ = (0.5 * log_var).exp().double().numpy()
+        est.user_latents_ = mean.double().cpu().numpy()
+        est.latent_std_ = (0.5 * log_var).exp().double().cpu().numpy()
         if net.learned_prior:
-            est.prior_mean_ = net.prior(w, x.shape[0])[0].double().numpy()
+            est.prior_mean_ = net.prior(w, x.shape[0])[0].double().cpu().numpy()
         else:
             est.prior_mean_ = None
 
@@ -290,7 +300,7 @@ def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, 
 
     A learned prior p(C | W) when ``est.learned_prior``, else N(0, I) and no W (the VAE).
     """
-    x, w = latent_inputs(dataset)
+    x, w = latent_inputs(dataset, est.device_)
     spec = {
         "n_items": est.n_items_,
         "aux_dim": int(w.shape[1]) if est.learned_prior else 0,
@@ -318,7 +328,7 @@ class _LatentModel(BaseRecommender):
         """Exposure logit of the decoder at the user's posterior mean (a latent-only model)."""
         net = self.nets_["latent"]
         uniq, inv = torch.unique(users, return_inverse=True)
-        mean = torch.from_numpy(self.user_latents_).float()[uniq]
+        mean = torch.from_numpy(self.user_latents_).float().to(uniq.device)[uniq]
         logits = net.decode(mean)
         return logits[inv, items]
 

@@ -93,7 +93,7 @@ class IVAENet(nn.Module):
     def prior(self, w: torch.Tensor | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
         """Prior mean and log-variance given W, each (B, latent_dim)."""
         if not self.learned_prior:
-            zeros = torch.zeros(batch, self.latent_dim)
+            zeros = torch.zeros(batch, self.latent_dim, device=self.decoder[0].weight.device)
             return zeros, zeros
         return self.prior_mean_net(w), self.prior_log_var_net(w)
 
@@ -115,14 +115,14 @@ class IVAENet(nn.Module):
         anneal: float,
         generator: torch.Generator,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Negative ELBO with the KL weighted by ``anneal``.
+        """Negative ELBO with the KL weighted by ``anneal``; ``generator`` is on ``x``'s device.
 
         Returns
         -------
         loss, reconstruction, kl : scalar tensors (means over the batch)
         """
         mean, log_var = self.posterior(x, w, t)
-        eps = torch.randn(mean.shape, generator=generator)
+        eps = torch.randn(mean.shape, generator=generator, device=mean.device)
         z = mean + (0.5 * log_var).exp() * eps
         recon = F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1)
         prior_mean, prior_log_var = self.prior(w, x.shape[0])

@@ -46,11 +46,11 @@ class IViDR(BaseRecommender):
         # Stage 1: IV4R-MF.
         stage1 = fit_iv4r_stage(self, dataset, val, rng, progress, self.variant, "iv4r")
         with torch.no_grad():
-            tre = stage1.recon().double().numpy()
+            tre = stage1.recon().double().cpu().numpy()
         self.user_treatment_ = user_mean_treatment(dataset, tre)
         # Stage 2: the fused iVAE.
-        x, w = latent_inputs(dataset)
-        t = torch.from_numpy(self.user_treatment_).float()
+        x, w = latent_inputs(dataset, self.device_)
+        t = torch.from_numpy(self.user_treatment_).float().to(self.device_)
         spec = {
             "n_items": self.n_items_,
             "aux_dim": int(w.shape[1]),

@@ -44,7 +44,9 @@ Randomness: every draw of the fresh layer comes from the net's own ``torch.Gener
 (``projection_generator``), seeded at construction from ``projection_seed`` (part of the saved
 net spec; the estimator draws it from the fit's seed) and advanced by every call, so the layer
 differs between two calls while a whole fit is reproducible for a seed. Its weights and bias
-are drawn as ``nn.Linear`` initialises them: U(-1/sqrt(width), 1/sqrt(width)).
+are drawn as ``nn.Linear`` initialises them: U(-1/sqrt(width), 1/sqrt(width)). The generator is
+a CPU one on every device: on a GPU each fresh layer is drawn on the CPU and copied over, so the
+sequence of layers is the same whatever ``--device`` (a copy per call, in an audit variant).
 """
 
 from __future__ import annotations
@@ -146,8 +148,10 @@ class ReleasedFusedIVAENet(IVAENet):
         """
         mean1, log_var1 = self.posterior(x, w, t)
         mean2, log_var2 = self.encode(x, w)
-        z1 = mean1 + (0.5 * log_var1).exp() * torch.randn(mean1.shape, generator=generator)
-        z2 = mean2 + (0.5 * log_var2).exp() * torch.randn(mean2.shape, generator=generator)
+        eps1 = torch.randn(mean1.shape, generator=generator, device=mean1.device)
+        eps2 = torch.randn(mean2.shape, generator=generator, device=mean2.device)
+        z1 = mean1 + (0.5 * log_var1).exp() * eps1
+        z2 = mean2 + (0.5 * log_var2).exp() * eps2
         z = self.rho * z1 + self.tau * z2
         recon = F.binary_cross_entropy_with_logits(self.decode(z), x, reduction="none").sum(-1)
         prior_mean, prior_log_var = self.prior(w, x.shape[0])

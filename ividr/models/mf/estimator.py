@@ -10,6 +10,7 @@ import torch
 from ividr.hyperparams import MFParams
 from ividr.models.base import BaseRecommender, torch_generator
 from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.torch_utils import device_generator
 from ividr.training import LR_GRID, WD_GRID, RecommenderData, search_recommender, train_recommender
 
 
@@ -23,8 +24,11 @@ def fit_recommender_stage(
 ) -> torch.nn.Module:
     """Train one recommender net (or the lr x weight-decay grid when ``est.grid``).
 
-    ``build(generator)`` returns a freshly initialised net. The history rows are appended to
-    ``est.history_`` and the chosen hyperparameters stored in ``est.chosen_[stage]``.
+    ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
+    CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
+    drawn from :func:`~ividr.torch_utils.device_generator` (the CPU generator itself on the
+    CPU). The history rows are appended to ``est.history_`` and the chosen hyperparameters
+    stored in ``est.chosen_[stage]``.
     """
     common = dict(
         epochs=est.epochs,
@@ -40,9 +44,14 @@ def fit_recommender_stage(
         )
     else:
         gen = torch_generator(rng)
-        net = build(gen)
+        net = build(gen).to(data.device)
         rows, best = train_recommender(
-            net, data, lr=est.lr, weight_decay=est.weight_decay, generator=gen, **common
+            net,
+            data,
+            lr=est.lr,
+            weight_decay=est.weight_decay,
+            generator=device_generator(gen, data.device),
+            **common,
         )
         for row in rows:
             row["selected"] = True
@@ -65,7 +74,7 @@ class MF(BaseRecommender):
 
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)
-        data = RecommenderData.from_dataset(dataset, val)
+        data = RecommenderData.from_dataset(dataset, val, self.device_)
         spec = self._spec(dataset)
 
         def build(gen):
