@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ividr.api import FitConfig, fit_model  # noqa: E402
 from ividr.devices import DeviceError, resolve_device  # noqa: E402
 from ividr.models.base import reset_parameters  # noqa: E402
-from ividr.models.ivae.estimator import latent_inputs  # noqa: E402
 from ividr.models.ivae.net import IVAENet  # noqa: E402
+from ividr.stages import latent_inputs  # noqa: E402
 from ividr.training import train_latent  # noqa: E402
 from simulator import SimConfig, generate  # noqa: E402
 

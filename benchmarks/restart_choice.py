@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ividr.models.ivae.estimator import halving_schedule  # noqa: E402
+from ividr.stages import halving_schedule  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
 #: A fit below this strong MCC counts as collapsed (the reference's worst at gamma 5 is 0.740).

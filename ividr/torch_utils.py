@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from torch import nn
 
 
 class TrainingDivergedError(ValueError):
@@ -44,3 +45,17 @@ def check_finite(value: float, what: str) -> None:
             f"{what} is {value}: training diverged; lower the learning rate "
             "(--lr) or raise the weight decay"
         )
+
+
+def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
+    """Re-initialise every Linear and Embedding of ``module`` from ``generator``.
+
+    Linear layers get PyTorch's default scheme (Kaiming-uniform weights, uniform bias); embeddings
+    are set by their owner (see :func:`init_embedding`), so they are left alone here.
+    """
+    for sub in module.modules():
+        if isinstance(sub, nn.Linear):
+            nn.init.kaiming_uniform_(sub.weight, a=5**0.5, generator=generator)
+            if sub.bias is not None:
+                bound = 1.0 / max(1, sub.in_features) ** 0.5
+                nn.init.uniform_(sub.bias, -bound, bound, generator=generator)

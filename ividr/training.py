@@ -309,7 +309,7 @@ class LatentTrainer:
 
     The state (optimiser, batch generator, checkpoint rule, best state) lives here, so a caller
     can train several restarts side by side and stop the poor ones early
-    (:func:`ividr.models.ivae.estimator.fit_latent_stage`). :func:`train_latent` runs one to
+    (:func:`ividr.stages.fit_latent_stage`). :func:`train_latent` runs one to
     the end. Parameters as :func:`train_latent`, plus the shared ``split``, this run's torch
     ``generator`` (batch order and sampling, on the device of ``net`` and ``x``) and
     ``recon_ndcg``: whether to compute the held-out

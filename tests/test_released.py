@@ -13,8 +13,8 @@ from torch.nn import functional as F
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, load_model, save_model
 from ividr.cli import main
 from ividr.models.base import reset_parameters
-from ividr.models.ivae.estimator import latent_inputs
 from ividr.models.ividr import FusedIVAENet, IViDRReleased, ReleasedFusedIVAENet
+from ividr.stages import latent_inputs
 from simulator import SimConfig, generate
 
 SPEC = dict(n_items=30, aux_dim=4, latent_dim=2, hidden_dim=16, n_layers=3, iv_dim=8)

@@ -10,7 +10,7 @@ import pytest
 
 import ividr.models.ivae.estimator as ivae_estimator
 from ividr.api import FitConfig, build_estimator, fit_model, load_model, save_model
-from ividr.models.ivae.estimator import halving_schedule
+from ividr.stages import halving_schedule
 from ividr.training import LatentTrainer
 from simulator import SimConfig, generate
 

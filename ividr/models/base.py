@@ -28,7 +28,12 @@ from torch import nn
 
 from ividr.devices import resolve_device
 from ividr.hyperparams import check_fields, hyperparameters, param_docs
-from ividr.torch_utils import TrainingDivergedError, check_finite, torch_generator
+from ividr.torch_utils import (
+    TrainingDivergedError,
+    check_finite,
+    reset_parameters,
+    torch_generator,
+)
 
 __all__ = [
     "BaseRecommender",
@@ -44,20 +49,6 @@ __all__ = [
 
 class NotFittedError(ValueError):
     """The estimator is used before ``fit``."""
-
-
-def reset_parameters(module: nn.Module, generator: torch.Generator) -> None:
-    """Re-initialise every Linear and Embedding of ``module`` from ``generator``.
-
-    Linear layers get PyTorch's default scheme (Kaiming-uniform weights, uniform bias); embeddings
-    are set by their owner (see :func:`init_embedding`), so they are left alone here.
-    """
-    for sub in module.modules():
-        if isinstance(sub, nn.Linear):
-            nn.init.kaiming_uniform_(sub.weight, a=5**0.5, generator=generator)
-            if sub.bias is not None:
-                bound = 1.0 / max(1, sub.in_features) ** 0.5
-                nn.init.uniform_(sub.bias, -bound, bound, generator=generator)
 
 
 def init_embedding(emb: nn.Embedding, generator: torch.Generator, scale: float = 0.01) -> None:

@@ -11,7 +11,7 @@ from scipy import sparse
 from ividr.hyperparams import IV4RParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.net import IV4RMFNet
-from ividr.models.mf.estimator import fit_recommender_stage
+from ividr.stages import fit_recommender_stage
 from ividr.training import RecommenderData
 
 

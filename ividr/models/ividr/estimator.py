@@ -17,14 +17,9 @@ import torch
 
 from ividr.hyperparams import IViDRParams
 from ividr.models.base import BaseRecommender
-from ividr.models.idcf.estimator import fit_latent_head
 from ividr.models.iv4r.estimator import fit_iv4r_stage
-from ividr.models.ivae.estimator import (
-    fit_latent_search,
-    latent_inputs,
-    resolve_latent_dim,
-)
 from ividr.models.ividr.net import FusedIVAENet
+from ividr.stages import fit_latent_head, fit_latent_search, latent_inputs, resolve_latent_dim
 
 
 def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""MF and MF-WF estimators, and the recommender-stage helper every model shares."""
+"""MF and MF-WF estimators."""
 
 from __future__ import annotations
 
@@ -8,57 +8,10 @@ import numpy as np
 import torch
 
 from ividr.hyperparams import MFParams
-from ividr.models.base import BaseRecommender, torch_generator
+from ividr.models.base import BaseRecommender
 from ividr.models.mf.net import MFNet, MFWFNet
-from ividr.torch_utils import device_generator
-from ividr.training import LR_GRID, WD_GRID, RecommenderData, search_recommender, train_recommender
-
-
-def fit_recommender_stage(
-    est: BaseRecommender,
-    build,
-    data: RecommenderData,
-    rng: np.random.Generator,
-    progress,
-    stage: str = "recommender",
-) -> torch.nn.Module:
-    """Train one recommender net (or the lr x weight-decay grid when ``est.grid``).
-
-    ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
-    CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
-    drawn from :func:`~ividr.torch_utils.device_generator` (the CPU generator itself on the
-    CPU). The history rows are appended to ``est.history_`` and the chosen hyperparameters
-    stored in ``est.chosen_[stage]``.
-    """
-    common = dict(
-        epochs=est.epochs,
-        patience=est.patience,
-        batch_size=est.batch_size,
-        stage=stage,
-        progress=progress,
-        loss=est.loss,
-    )
-    if est.grid:
-        net, chosen, rows = search_recommender(
-            build, data, rng=rng, lrs=LR_GRID, wds=WD_GRID, **common
-        )
-    else:
-        gen = torch_generator(rng)
-        net = build(gen).to(data.device)
-        rows, best = train_recommender(
-            net,
-            data,
-            lr=est.lr,
-            weight_decay=est.weight_decay,
-            generator=device_generator(gen, data.device),
-            **common,
-        )
-        for row in rows:
-            row["selected"] = True
-        chosen = {"lr": est.lr, "weight_decay": est.weight_decay, "val_ndcg@5": best}
-    est.history_.extend(rows)
-    est.chosen_[stage] = chosen
-    return net
+from ividr.stages import fit_recommender_stage
+from ividr.training import RecommenderData
 
 
 class MF(BaseRecommender):

@@ -1,0 +1,409 @@
+"""The training stages the models share (DESIGN §4): each trains one part of a model through the
+loops of :mod:`ividr.training` and stores what it learned on the estimator.
+
+- :func:`fit_recommender_stage`: one recommender net, or the lr x weight-decay grid on validation
+  NDCG@5 (MF, MF-WF, IV4R-MF, and the heads below);
+- :func:`fit_latent_search` / :func:`fit_latent_stage`: the latent (iVAE) stage with its restarts,
+  successive halving and latent lr x L2 grid, all chosen by held-out negative ELBO (VAE, iVAE,
+  iDCF, iDCF-W, IViDR; §4.3);
+- :func:`fit_latent_head`: the latent-adjusted recommender on the learned C (iDCF's second
+  stage, IViDR's third, Eq. 24).
+
+Each model's estimator (``ividr/models/<family>/estimator.py``) builds its nets and calls these.
+The nets are imported inside the functions that build them, since the models import this module.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import torch
+
+from ividr.torch_utils import device_generator, reset_parameters, torch_generator
+from ividr.training import (
+    LR_GRID,
+    WD_GRID,
+    LatentSplit,
+    LatentTrainer,
+    RecommenderData,
+    search_recommender,
+    train_recommender,
+)
+
+if TYPE_CHECKING:
+    from ividr.models.base import BaseRecommender
+    from ividr.models.ivae.net import IVAENet
+
+
+# --------------------------------------------------------------------------------------------
+# The recommender stage
+# --------------------------------------------------------------------------------------------
+def fit_recommender_stage(
+    est: BaseRecommender,
+    build,
+    data: RecommenderData,
+    rng: np.random.Generator,
+    progress,
+    stage: str = "recommender",
+) -> torch.nn.Module:
+    """Train one recommender net (or the lr x weight-decay grid when ``est.grid``).
+
+    ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
+    CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
+    drawn from :func:`~ividr.torch_utils.device_generator` (the CPU generator itself on the
+    CPU). The history rows are appended to ``est.history_`` and the chosen hyperparameters
+    stored in ``est.chosen_[stage]``.
+    """
+    common = dict(
+        epochs=est.epochs,
+        patience=est.patience,
+        batch_size=est.batch_size,
+        stage=stage,
+        progress=progress,
+        loss=est.loss,
+    )
+    if est.grid:
+        net, chosen, rows = search_recommender(
+            build, data, rng=rng, lrs=LR_GRID, wds=WD_GRID, **common
+        )
+    else:
+        gen = torch_generator(rng)
+        net = build(gen).to(data.device)
+        rows, best = train_recommender(
+            net,
+            data,
+            lr=est.lr,
+            weight_decay=est.weight_decay,
+            generator=device_generator(gen, data.device),
+            **common,
+        )
+        for row in rows:
+            row["selected"] = True
+        chosen = {"lr": est.lr, "weight_decay": est.weight_decay, "val_ndcg@5": best}
+    est.history_.extend(rows)
+    est.chosen_[stage] = chosen
+    return net
+
+
+# --------------------------------------------------------------------------------------------
+# The latent stage
+# --------------------------------------------------------------------------------------------
+def resolve_latent_dim(latent_dim: int | None, dataset) -> int:
+    """The latent dimension to use (``LatentParams.latent_dim``: None = the truth's, or 16)."""
+    if latent_dim is not None:
+        return int(latent_dim)
+    truth = getattr(dataset, "confounder", None)
+    return int(truth.shape[1]) if truth is not None else 16
+
+
+def latent_inputs(dataset, device: torch.device | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Exposure rows A (n_users, n_items) and one-hot proxy W, float32 tensors on ``device``."""
+    device = torch.device("cpu") if device is None else device
+    return (
+        torch.from_numpy(dataset.exposure()).to(device),
+        torch.from_numpy(dataset.proxy_onehot()).to(device),
+    )
+
+
+#: Mixed into a restart's seed so that restart r >= 1 has streams of its own (restart 0 uses the
+#: estimator's own stream, so that one restart is exactly a plain fit).
+RESTART_STREAM = 0x7E57A27
+
+
+def restart_rng(seed: int, restart: int) -> np.random.Generator:
+    """The random stream of restart ``restart`` >= 1 of a latent stage fitted with ``seed``."""
+    return np.random.default_rng([int(seed), RESTART_STREAM, int(restart)])
+
+
+def halving_schedule(restarts: int, screen_epochs: int) -> list[tuple[int, int]]:
+    """Successive halving: (epoch, restarts kept after it) until one restart is left.
+
+    Every live restart trains up to the rung's epoch; then the half (rounded up) with the lowest
+    held-out negative ELBO so far goes on. Rungs at ``screen_epochs``, twice that, ...;
+    ``screen_epochs`` 0 or one restart: no rung (every restart trains to its end).
+    """
+    rungs, alive, epoch = [], int(restarts), int(screen_epochs)
+    while screen_epochs > 0 and alive > 1:
+        alive = (alive + 1) // 2
+        rungs.append((epoch, alive))
+        epoch *= 2
+    return rungs
+
+
+def fit_latent_stage(
+    est: BaseRecommender,
+    net: IVAENet,
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    t: torch.Tensor | None,
+    rng: np.random.Generator,
+    progress,
+    callback,
+    stage: str = "latent",
+) -> IVAENet:
+    """Train ``est.restarts`` initialisations of ``net``; keep the lowest held-out neg. ELBO.
+
+    Restart 0 is initialised and batched from ``rng`` exactly as a plain fit (so one restart is
+    a plain fit); restart r >= 1 from :func:`restart_rng`. All share one held-out split
+    (:class:`~ividr.training.LatentSplit`, drawn from ``rng``). With ``est.restart_screen_epochs``
+    > 0 the restarts are pruned by successive halving on the held-out negative ELBO
+    (:func:`halving_schedule`); the survivor is kept. Otherwise every restart trains to its
+    end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
+    truth is never read.
+
+    Devices: ``net`` is built on the CPU; each restart is initialised there from its CPU
+    generator and then moved to the device of ``x`` (where ``w``, ``t`` already are); its batches
+    and samples come from a generator on that device (:mod:`ividr.devices`).
+
+    Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_``, ``est.prior_mean_`` (a
+    learned prior), ``est.restarts_`` (one dict per restart: restart, seed, epochs,
+    kept_epoch, val_loss at the kept epoch, pruned_at, kept) and ``est.restart_latents_`` (each
+    restart's posterior mean at its kept epoch); appends the kept restart's epochs to
+    ``est.history_`` as ``stage`` rows and the others' as ``"<stage>-restart"`` rows
+    (``selected: False``). Returns the kept net. The checkpoint rule is the ``stop_on`` parameter.
+    """
+    restarts = int(est.restarts)
+    device = x.device
+    nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
+    streams = [rng] + [restart_rng(est.seed, r) for r in range(1, restarts)]
+    init_gens = [torch_generator(stream) for stream in streams]
+    batch_gens = [torch_generator(rng, device)]
+    split = LatentSplit.draw(x.shape[0], est.val_fraction, rng)
+    batch_gens += [torch_generator(stream, device) for stream in streams[1:]]
+    trainers = []
+    for r, (member, init_gen, batch_gen) in enumerate(
+        zip(nets, init_gens, batch_gens, strict=True)
+    ):
+        reset_parameters(member, init_gen)
+        if hasattr(member, "reset_projection"):
+            member.reset_projection()
+        member.to(device)
+
+        def on_epoch(epoch: int, member=member):
+            if callback is None:
+                return None
+            export_latents(est, member, x, w, t)
+            return callback(epoch, est)
+
+        trainers.append(
+            LatentTrainer(
+                member,
+                x,
+                w,
+                t,
+                split=split,
+                generator=batch_gen,
+                epochs=est.latent_epochs,
+                lr=est.latent_lr,
+                weight_decay=est.latent_weight_decay,
+                batch_size=est.latent_batch_size,
+                patience=est.latent_patience,
+                kl_anneal_epochs=est.kl_anneal_epochs,
+                beta_max=est.beta_max,
+                l2_penalty=est.l2_penalty,
+                stage=stage,
+                progress=progress,
+                on_epoch=on_epoch,
+                stop_on=est.stop_on,
+                patience_from_start=est.patience_from_start,
+                recon_ndcg=callback is not None or est.stop_on != "elbo",
+                restart=r if restarts > 1 else None,
+            )
+        )
+    alive = list(range(restarts))
+    pruned_at: dict[int, int] = {}
+    for epoch, keep in halving_schedule(restarts, est.restart_screen_epochs):
+        for r in alive:
+            trainers[r].run(until=epoch)
+        ranked = sorted(alive, key=lambda r: (trainers[r].best_val_loss, r))
+        for r in ranked[keep:]:
+            pruned_at[r] = trainers[r].epoch
+        alive = sorted(ranked[:keep])
+    for r in alive:
+        trainers[r].run()
+    for trainer in trainers:
+        trainer.finish()
+    kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
+    kept = min(alive, key=lambda r: (kept_loss[r], r))
+    est.restarts_, est.restart_latents_ = [], []
+    for r, trainer in enumerate(trainers):
+        kept_epoch = trainer.kept_epoch()
+        est.restarts_.append(
+            {
+                "restart": r,
+                "seed": [int(est.seed)] if r == 0 else [int(est.seed), RESTART_STREAM, r],
+                "epochs": trainer.epoch,
+                "kept_epoch": kept_epoch,
+                "val_loss": trainer.history[kept_epoch]["val_loss"],
+                "pruned_at": pruned_at.get(r),
+                "kept": r == kept,
+            }
+        )
+        export_latents(est, trainer.net, x, w, t)
+        est.restart_latents_.append(est.user_latents_)
+        for row in trainer.history:
+            row["stage"] = stage if r == kept else f"{stage}-restart"
+            row["selected"] = r == kept
+            if restarts > 1:
+                row["restart"] = r
+        if r != kept:
+            est.history_.extend(trainer.history)
+    est.history_.extend(trainers[kept].history)
+    export_latents(est, nets[kept], x, w, t)
+    return nets[kept]
+
+
+#: The latent learning rates and L2 penalties of ``latent_grid``: a 2 x 2 cut of the released
+#: codes' tuning mode (lr x hidden width x weight decay x L2, 48 trials, kept by held-out loss).
+LATENT_GRID_LRS: tuple[float, ...] = (1e-3, 5e-4)
+LATENT_GRID_L2: tuple[float, ...] = (0.0, 0.01)
+
+
+def latent_grid_points() -> list[tuple[float, float]]:
+    """(latent_lr, l2_penalty) of every point of the ``latent_grid`` search, in fitting order."""
+    return [(lr, l2) for lr in LATENT_GRID_LRS for l2 in LATENT_GRID_L2]
+
+
+def fit_latent_search(
+    est: BaseRecommender,
+    net: IVAENet,
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    t: torch.Tensor | None,
+    rng: np.random.Generator,
+    progress,
+    callback,
+    stage: str = "latent",
+) -> IVAENet:
+    """:func:`fit_latent_stage`; with ``est.latent_grid``, once per (lr, L2) grid point.
+
+    Every point (:func:`latent_grid_points`) fits a deep copy of the freshly built ``net`` with
+    ``est.latent_lr`` / ``est.l2_penalty`` set to it and ``rng`` rewound to the same state, so
+    every point sees the same held-out users, initialisation and batches (and ``est.restarts``
+    restarts each). The point whose kept restart has the lowest held-out negative ELBO (ties: the
+    earlier point) is kept; the truth is never read. The held-out negative ELBO carries no L2
+    term, so points with different penalties compare like with like.
+
+    Leaves ``est.latent_lr`` and ``est.l2_penalty`` as they were; sets ``est.latent_grid_``
+    (one dict per point: point, latent_lr, l2_penalty, val_loss, epochs, kept_epoch, kept),
+    ``est.latent_grid_latents_`` (each point's posterior mean), ``est.chosen_[stage]`` (the
+    kept point's lr, L2 and held-out loss), and what :func:`fit_latent_stage` sets, from the
+    kept point. History: the kept point's rows as :func:`fit_latent_stage` leaves them; the
+    other points' rows as ``"<stage>-grid"`` with ``selected: False``; every row has
+    ``grid_point``. ``rng`` ends where the kept point's fit left it.
+    """
+    if not getattr(est, "latent_grid", False):
+        return fit_latent_stage(est, net, x, w, t, rng, progress, callback, stage)
+    base = (est.latent_lr, est.l2_penalty)
+    start = copy.deepcopy(rng.bit_generator.state)
+    n_before = len(est.history_)
+    trials: list[dict[str, Any]] = []
+    try:
+        for point, (lr, l2) in enumerate(latent_grid_points()):
+            rng.bit_generator.state = copy.deepcopy(start)
+            est.latent_lr, est.l2_penalty = lr, l2
+            if progress is not None:
+                progress(f"[{stage}] grid point {point}: latent lr {lr:g}, L2 penalty {l2:g}")
+            kept_net = fit_latent_stage(
+                est, copy.deepcopy(net), x, w, t, rng, progress, callback, stage
+            )
+            rows = est.history_[n_before:]
+            del est.history_[n_before:]
+            kept = next(r for r in est.restarts_ if r["kept"])
+            trials.append(
+                {
+                    "net": kept_net,
+                    "rows": rows,
+                    "restarts": est.restarts_,
+                    "restart_latents": est.restart_latents_,
+                    "latents": est.user_latents_,
+                    "state": copy.deepcopy(rng.bit_generator.state),
+                    "report": {
+                        "point": point,
+                        "latent_lr": lr,
+                        "l2_penalty": l2,
+                        "val_loss": float(kept["val_loss"]),
+                        "epochs": int(kept["epochs"]),
+                        "kept_epoch": int(kept["kept_epoch"]),
+                    },
+                }
+            )
+    finally:
+        est.latent_lr, est.l2_penalty = base
+    best = min(range(len(trials)), key=lambda i: (trials[i]["report"]["val_loss"], i))
+    est.latent_grid_, est.latent_grid_latents_ = [], []
+    for i, trial in enumerate(trials):
+        est.latent_grid_.append({**trial["report"], "kept": i == best})
+        est.latent_grid_latents_.append(trial["latents"])
+        for row in trial["rows"]:
+            row["grid_point"] = i
+            if i != best:
+                row["stage"] = f"{stage}-grid"
+                row["selected"] = False
+                est.history_.append(row)
+    chosen = trials[best]
+    est.history_.extend(chosen["rows"])
+    est.restarts_, est.restart_latents_ = chosen["restarts"], chosen["restart_latents"]
+    rng.bit_generator.state = chosen["state"]
+    if not hasattr(est, "chosen_"):
+        est.chosen_ = {}
+    est.chosen_[stage] = {
+        "latent_lr": chosen["report"]["latent_lr"],
+        "l2_penalty": chosen["report"]["l2_penalty"],
+        "val_loss": chosen["report"]["val_loss"],
+    }
+    export_latents(est, chosen["net"], x, w, t)
+    return chosen["net"]
+
+
+def export_latents(est, net: IVAENet, x, w, t) -> None:
+    """Posterior mean/std of every user, and the prior mean mu_w(W), as CPU numpy on ``est``."""
+    net.eval()
+    with torch.no_grad():
+        mean, log_var = net.posterior(x, w, t)
+        est.user_latents_ = mean.double().cpu().numpy()
+        est.latent_std_ = (0.5 * log_var).exp().double().cpu().numpy()
+        if net.learned_prior:
+            est.prior_mean_ = net.prior(w, x.shape[0])[0].double().cpu().numpy()
+        else:
+            est.prior_mean_ = None
+
+
+# --------------------------------------------------------------------------------------------
+# The latent-adjusted head
+# --------------------------------------------------------------------------------------------
+def fit_latent_head(est, dataset, val, rng, progress, phi: float = 1.0, lam: float = 1.0):
+    """Stage 3 / iDCF's second stage: LatentMFNet on ``est.user_latents_`` and ``latent_std_``."""
+    from ividr.models.idcf.net import LatentMFNet  # here: the models import this module
+
+    data = RecommenderData.from_dataset(dataset, val, est.device_)
+    spec = {
+        "n_users": est.n_users_,
+        "n_items": est.n_items_,
+        "dim": est.embedding_dim,
+        "latent_dim": int(est.user_latents_.shape[1]),
+        "n_samples": est.n_samples,
+        "phi": float(phi),
+        "lam": float(lam),
+    }
+    center = np.zeros(est.user_latents_.shape[1])
+    scale = np.ones(est.user_latents_.shape[1])
+    if est.standardize_latents:
+        # C . c_i with C standardised per dimension spans the same functions (c_i absorbs the
+        # scale, the item bias the shift) but puts the latent term on the MF term's scale.
+        center = est.user_latents_.mean(axis=0)
+        scale = est.user_latents_.std(axis=0) + 1e-8
+    mean = torch.from_numpy((est.user_latents_ - center) / scale).float()
+    std = torch.from_numpy(est.latent_std_ / scale).float()
+
+    def build(gen):
+        net = LatentMFNet(**spec)
+        net.reset(gen)
+        net.latent_mean.copy_(mean)
+        net.latent_std.copy_(std)
+        return net
+
+    net = fit_recommender_stage(est, build, data, rng, progress)
+    est._add_net("recommender", net, spec)
