@@ -11,7 +11,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import ividr.models.ivae.estimator as ivae_estimator
+import ividr.stages as stages
 from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import RunSpec, SweepConfig
@@ -152,7 +152,7 @@ def test_grid_keeps_the_lowest_heldout_elbo(small, monkeypatch, with_truth, orde
     # A grid with a point that barely trains (lr 1e-7): its held-out ELBO is worse, in either
     # order; the kept point is the one with the lowest held-out negative ELBO.
     points = [(1e-7, 0.0), (1e-2, 0.01)][::order]
-    monkeypatch.setattr(ivae_estimator, "latent_grid_points", lambda: list(points))
+    monkeypatch.setattr(stages, "latent_grid_points", lambda: list(points))
     data = small if with_truth else dataclasses.replace(small, truth=None)
     res = fit_model(data, FitConfig(model="ivae", seed=0, latent_grid=True, **FAST))
     grid = res.metrics["latent_grid"]

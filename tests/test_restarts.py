@@ -8,7 +8,7 @@ import dataclasses
 import numpy as np
 import pytest
 
-import ividr.models.ivae.estimator as ivae_estimator
+import ividr.stages as stages
 from ividr.api import FitConfig, build_estimator, fit_model, load_model, save_model
 from ividr.stages import halving_schedule
 from ividr.training import LatentTrainer
@@ -46,7 +46,7 @@ def crippled_trainer(bad: int):
 @pytest.mark.parametrize("bad", [0, 1])
 @pytest.mark.parametrize("with_truth", [True, False])
 def test_kept_restart_has_the_lower_heldout_elbo(small, monkeypatch, bad, with_truth):
-    monkeypatch.setattr(ivae_estimator, "LatentTrainer", crippled_trainer(bad))
+    monkeypatch.setattr(stages, "LatentTrainer", crippled_trainer(bad))
     data = small if with_truth else dataclasses.replace(small, truth=None)
     res = fit_model(data, FitConfig(model="ivae", seed=0, restarts=2, **FAST))
     report = res.metrics["restarts"]
