@@ -64,7 +64,7 @@ class FitResult:
     metrics : dict
         "ndcg@5", "recall@5" (test), "val_ndcg@5", "val_recall@5", "model", "seed",
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
-        and the model has latents. Issue 5 diagnostics (:mod:`ividr.diagnostics`):
+        and the model has latents. Diagnostics (§5, :mod:`ividr.diagnostics`):
         "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best", "mcc_best_epoch",
         "stopping_regret", "n_traced" (MCC traced, see ``trace_every``); "stop_rules" (with
         ``stop_on="epochs"`` and the MCC traced every epoch: every rule's checkpoint, MCC and
