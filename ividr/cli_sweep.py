@@ -450,17 +450,10 @@ def sweep(
         if bar is not None:
             bar.update(1, run_id)
 
+    how = dict(jobs=jobs, backend=backend, address=address, threads=threads, device=device)
     try:
         if quiet:
-            outcome = run_sweep(
-                config,
-                out,
-                jobs=jobs,
-                backend=backend,
-                address=address,
-                threads=threads,
-                device=device,
-            )
+            outcome = run_sweep(config, out, **how)
         else:
             with click.progressbar(
                 length=remaining,
@@ -469,16 +462,7 @@ def sweep(
                 item_show_func=lambda run_id: run_id or "",
                 show_pos=True,
             ) as bar:
-                outcome = run_sweep(
-                    config,
-                    out,
-                    jobs=jobs,
-                    backend=backend,
-                    address=address,
-                    threads=threads,
-                    progress=progress,
-                    device=device,
-                )
+                outcome = run_sweep(config, out, progress=progress, **how)
     except SweepError as exc:
         raise click.ClickException(str(exc)) from None
     failed = sorted(outcome.failures)
