@@ -35,7 +35,14 @@ from ividr.defaults import (
     LOSSES,
     STOP_RULES,
 )
-from metrics.checks import check_bool, check_choice, check_float, check_int
+from metrics.checks import (
+    ParameterError,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    parameter_message,
+)
 
 __all__ = [
     "VARIANTS",
@@ -76,9 +83,13 @@ class HyperSpec:
     high_open: bool = False
     optional: bool = False
     choices: tuple[Any, ...] = ()
+    #: Special values an int or float field also takes (e.g. "auto").
+    also: tuple[Any, ...] = ()
 
     def check(self, value: Any, name: str, owner: str) -> Any:
         """``value`` if it is allowed; else a :class:`metrics.checks.ParameterError`."""
+        if isinstance(value, str) and value in self.also:
+            return value
         if self.kind == "bool":
             return check_bool(value, name, owner)
         if self.kind == "choice":
@@ -91,16 +102,27 @@ class HyperSpec:
             low = None if self.low is None else int(self.low)
             high = None if self.high is None else int(self.high)
             return check_int(value, name, owner, low=low, high=high, optional=self.optional)
-        return check_float(
-            value,
-            name,
-            owner,
-            low=self.low,
-            high=self.high,
-            low_open=self.low_open,
-            high_open=self.high_open,
-            optional=self.optional,
-        )
+        try:
+            return check_float(
+                value,
+                name,
+                owner,
+                low=self.low,
+                high=self.high,
+                low_open=self.low_open,
+                high_open=self.high_open,
+                optional=self.optional,
+            )
+        except ParameterError as exc:
+            if not self.also:
+                raise
+            allowed = f"{exc.allowed} or one of {list(self.also)}"
+            raise ParameterError(
+                parameter_message(name, owner, allowed, value),
+                param=name,
+                allowed=allowed,
+                got=value,
+            ) from None
 
     def type_text(self, default: Any) -> str:
         """The numpydoc type: ``int``, ``float or None``, ``{"bce", "mse"}``..."""
@@ -110,6 +132,7 @@ class HyperSpec:
             text = '{"auto", "cpu", "cuda", "cuda:N"}'
         else:
             text = self.kind
+        text += "".join(f' or "{a}"' for a in self.also)
         return text + (" or None" if self.optional else "")
 
 
@@ -124,6 +147,7 @@ def hyperparameter(
     high_open: bool = False,
     optional: bool | None = None,
     choices: tuple[Any, ...] = (),
+    also: tuple[Any, ...] = (),
 ) -> Any:
     """A dataclass field carrying its :class:`HyperSpec`.
 
@@ -150,6 +174,7 @@ def hyperparameter(
         high_open=high_open,
         optional=default is None if optional is None else optional,
         choices=tuple(choices),
+        also=tuple(also),
     )
     if default is dataclasses.MISSING:  # a required field
         return field(metadata={_KEY: spec})
