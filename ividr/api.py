@@ -131,12 +131,15 @@ class FitConfig:
     n_boot : int, default 200
         Bootstrap replicates (over users) of the ``mcc_ci`` / ``ndcg@5_ci`` intervals; 0 = off.
     protocol : {"ours", "released"}, default "ours"
-        Training schedule of the latent stage (DESIGN §4.3). "released" sets exactly the fields
-        of :func:`ividr.protocols.protocol_settings` (max latent epochs and lr of the model's
-        released code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch
-        1024) over what this config holds, keeping an explicit ``latent_epochs``; "ours" sets
-        nothing. The estimator's params (config.json's ``estimator_params``) and metrics'
-        ``protocol_settings`` show the values in effect.
+        Training protocol (DESIGN §4, §4.3). "released" sets exactly the fields of
+        :func:`ividr.protocols.protocol_settings` over what this config holds: in the latent
+        stage the max latent epochs and lr of the model's released code, KL annealing over 20%
+        of the max epochs, patience 100 from epoch 0, batch 1024; in the recommender stage MSE
+        on the 0/1 label, patience 20, the released script's max epochs (100 iDCF's, 1000
+        IViDR's) and the lr x weight decay grid on validation NDCG@5. An explicit
+        ``latent_epochs`` or ``epochs`` is kept; "ours" sets nothing. The estimator's params
+        (config.json's ``estimator_params``) and metrics' ``protocol_settings`` show the values
+        in effect.
     latent_grid : bool, default False
         Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x
         L2 0, 0.01) and keep the one with the lowest held-out negative ELBO (never the truth),
@@ -344,13 +347,17 @@ class FitResult:
 def protocol_overrides(config: FitConfig) -> dict[str, Any]:
     """The estimator settings ``config.protocol`` sets (:func:`ividr.protocols.protocol_settings`).
 
-    Empty for protocol "ours" and for models without a latent stage. An explicit maximum of
-    latent epochs (``latent_epochs``, or ``epochs`` of a latent-only model) is kept.
+    Empty for protocol "ours". An explicit maximum of latent epochs (``latent_epochs``, or
+    ``epochs`` of a latent-only model) is kept, and so is an explicit ``epochs`` of a
+    recommender stage.
     """
     explicit = config.latent_epochs
-    if config.model in LATENT_ONLY and config.epochs is not None:
-        explicit = config.epochs
-    return protocol_settings(config.protocol, config.model, explicit)
+    rec_epochs = config.epochs
+    if config.model in LATENT_ONLY:
+        rec_epochs = None
+        if config.epochs is not None:
+            explicit = config.epochs
+    return protocol_settings(config.protocol, config.model, explicit, rec_epochs)
 
 
 def build_estimator(config: FitConfig) -> BaseRecommender:

@@ -139,9 +139,11 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     type=click.Choice(PROTOCOLS),
     default="ours",
     show_default=True,
-    help="Latent-stage training schedule: ours, or the released codes' (max epochs and lr of the "
-    "model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
-    "1024); saved in config.json with the values in effect.",
+    help="Training protocol: ours, or the released codes' (latent stage: max epochs and lr of "
+    "the model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
+    "1024; recommender stage: MSE on the 0/1 label, patience 20, max epochs 100 for iDCF's "
+    "models and 1000 for IViDR's, the lr x weight decay grid); saved in config.json with the "
+    "values in effect.",
 )
 @click.option(
     "--latent-grid",

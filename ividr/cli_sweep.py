@@ -292,8 +292,7 @@ def build_config(
     type=click.Choice(PROTOCOLS),
     default="ours",
     show_default=True,
-    help="Latent-stage training schedule of every fit: ours, or the released codes' (ividr fit "
-    "--protocol).",
+    help="Training protocol of every fit: ours, or the released codes' (ividr fit --protocol).",
 )
 @click.option(
     "--latent-grid",
