@@ -20,6 +20,15 @@ IV_DOC = """
         Width of MLP0, MLP1, MLP2.
     ridge : float, default 1e-6
         Relative ridge of the per-item least squares (a numerically safe pseudo-inverse).
+    mlp0_layers : int, default 0
+        Layers of MLP0 on the item embedding T_j; 0 = the identity (2 was the former default;
+        ``TreatmentReconstruction`` and README "Coat" say why).
+    iv_head : {"sigmoid", "affine"}, default "sigmoid"
+        a1, a2 = sigmoid(MLP(.)) in (0, 1), as IV4Rec and the released IViDR code, or the former
+        unbounded 1 + MLP(.).
+    iv_item_init : float, default 0.01
+        T_j ~ U(-iv_item_init, iv_item_init) at initialisation, as MF's item embedding (0.1
+        formerly).
     """
 
 
@@ -47,6 +56,9 @@ def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
         "hidden_dim": est.iv_hidden_dim,
         "mode": mode,
         "ridge": float(est.ridge),
+        "mlp0_layers": int(est.mlp0_layers),
+        "head": str(est.iv_head),
+        "item_init": float(est.iv_item_init),
     }
 
 
@@ -92,6 +104,9 @@ class IV4RMF(BaseRecommender):
         iv_dim: int | None = None,
         iv_hidden_dim: int = 64,
         ridge: float = 1e-6,
+        mlp0_layers: int = 0,
+        iv_head: str = "sigmoid",
+        iv_item_init: float = 0.01,
     ):
         for name, value in list(locals().items()):
             if name != "self":
@@ -108,4 +123,4 @@ class IV4RMF(BaseRecommender):
         """Every part of the fitted reconstruction (see ``TreatmentReconstruction.decompose``)."""
         with torch.no_grad():
             parts = self.nets_["recommender"].recon.decompose()
-        return {k: v.double().numpy() for k, v in parts.items()}
+        return {k: v.detach().double().numpy() for k, v in parts.items()}
