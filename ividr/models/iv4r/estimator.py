@@ -29,6 +29,11 @@ IV_DOC = """
     iv_item_init : float, default 0.01
         T_j ~ U(-iv_item_init, iv_item_init) at initialisation, as MF's item embedding (0.1
         formerly).
+    iv_shift : float >= 0 or "auto", default "auto"
+        The shift s shared by all items (``TreatmentReconstruction``): 0 = none, c > 0 = a
+        learned s started at U(-c, c). "auto" fits the stage with 0 and with 1 (each
+        with the grid when ``grid``) and keeps the higher validation NDCG@5 (never the test);
+        ``chosen_[stage]["iv_shift"]`` says which.
     """
 
 
@@ -46,7 +51,23 @@ def item_level_frequencies(dataset) -> np.ndarray:
     return freq.astype(np.float32)
 
 
-def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
+#: The shift scales ``iv_shift="auto"`` compares on validation.
+AUTO_SHIFTS = (0.0, 1.0)
+
+
+def _shifts(value) -> tuple[float, ...]:
+    if isinstance(value, str):
+        if value == "auto":
+            return AUTO_SHIFTS
+    elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return (float(value),)
+    raise ValueError(
+        f"The 'iv_shift' parameter must be a float in the range [0, inf) or 'auto'. "
+        f"Got {value!r} instead."
+    )
+
+
+def iv4r_spec(est, dataset, mode: str, shift: float = 0.0) -> dict[str, Any]:
     return {
         "n_users": est.n_users_,
         "n_items": est.n_items_,
@@ -59,22 +80,49 @@ def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
         "mlp0_layers": int(est.mlp0_layers),
         "head": str(est.iv_head),
         "item_init": float(est.iv_item_init),
+        "shift": float(shift),
     }
 
 
 def fit_iv4r_stage(est, dataset, val, rng, progress, mode: str, stage: str) -> IV4RMFNet:
-    """Train IV4R-MF with BCE (the grid when ``est.grid``) and register it as ``stage``."""
+    """Train IV4R-MF (the grid when ``est.grid``; every ``iv_shift`` candidate) as ``stage``.
+
+    Each shift candidate starts from the same random stream, so they differ by the shift only;
+    the one with the higher validation NDCG@5 is kept (ties: the first), its history rows stay
+    ``selected`` and ``est.chosen_[stage]`` records its settings and ``iv_shift``.
+    """
+    shifts = _shifts(est.iv_shift)
     data = RecommenderData.from_dataset(dataset, val)
-    spec = iv4r_spec(est, dataset, mode)
     freq = torch.from_numpy(item_level_frequencies(dataset))
+    seed = int(rng.integers(0, 2**62))
+    best: tuple[float, IV4RMFNet | None, dict, dict, list] = (-np.inf, None, {}, {}, [])
+    for shift in shifts:
+        spec = iv4r_spec(est, dataset, mode, shift)
 
-    def build(gen):
-        net = IV4RMFNet(**spec)
-        net.reset(gen)
-        net.recon.item_level_freq.copy_(freq)
-        return net
+        def build(gen, spec=spec):
+            net = IV4RMFNet(**spec)
+            net.reset(gen)
+            net.recon.item_level_freq.copy_(freq)
+            return net
 
-    net = fit_recommender_stage(est, build, data, rng, progress, stage=stage)
+        start = len(est.history_)
+        net = fit_recommender_stage(
+            est, build, data, np.random.default_rng(seed), progress, stage=stage
+        )
+        rows = est.history_[start:]
+        for row in rows:
+            row["iv_shift"] = shift
+        chosen = {**est.chosen_[stage], "iv_shift": shift}
+        if best[1] is None or chosen["val_ndcg@5"] > best[0]:
+            if best[1] is not None:
+                for row in best[4]:
+                    row["selected"] = False
+            best = (chosen["val_ndcg@5"], net, spec, chosen, rows)
+        else:
+            for row in rows:
+                row["selected"] = False
+    _, net, spec, chosen, _ = best
+    est.chosen_[stage] = chosen
     est._add_net(stage, net, spec)
     return net
 
@@ -107,6 +155,7 @@ class IV4RMF(BaseRecommender):
         mlp0_layers: int = 0,
         iv_head: str = "sigmoid",
         iv_item_init: float = 0.01,
+        iv_shift: float | str = "auto",
     ):
         for name, value in list(locals().items()):
             if name != "self":

@@ -38,6 +38,14 @@ class TreatmentReconstruction(nn.Module):
       default) grew to 3-8 and let the item side memorise the training pairs.
     - ``T_j`` starts like MF's item embedding, U(-0.01, 0.01) (``item_init``; formerly 0.1).
 
+    ``MLP0(T_j) + s`` enters the decomposition, with ``s`` a learned shift shared by all
+    items, started at U(-shift, shift) (``shift=0``: no shift). Its projection ``Z_j Z_j^+ s``
+    onto the span of item j's instruments is a function of the instruments alone: the one way
+    the instruments reach the fitted part T^_j when T_j is a free embedding (the biases of
+    IV4Rec's MLP0 play that part there). It recovers the true treatment on simulated data with
+    a strong instrument and hurts where the instrument is weak (Coat); the estimator chooses
+    on validation data.
+
     Parameters
     ----------
     n_items : int
@@ -59,6 +67,8 @@ class TreatmentReconstruction(nn.Module):
         ``a = sigmoid(MLP(.))`` or ``a = 1 + MLP(.)``.
     item_init : float, default 0.01
         T_j ~ U(-item_init, item_init) at initialisation.
+    shift : float, default 0.0
+        0: no shift (s = 0, fixed); c > 0: a learned s started at U(-c, c) per coordinate.
     """
 
     def __init__(
@@ -73,6 +83,7 @@ class TreatmentReconstruction(nn.Module):
         mlp0_layers: int = 0,
         head: str = "sigmoid",
         item_init: float = 0.01,
+        shift: float = 0.0,
     ):
         super().__init__()
         if mode not in MODES:
@@ -85,10 +96,15 @@ class TreatmentReconstruction(nn.Module):
         self.ridge = ridge
         self.head = head
         self.item_init = float(item_init)
+        self.shift_init = float(shift)
         n_levels = int(sum(field_levels))
         n_fields = len(field_levels)
         self.item_emb = nn.Embedding(n_items, item_dim)
         self.field_emb = nn.Embedding(n_levels, iv_dim)
+        if self.shift_init > 0:
+            self.shift = nn.Parameter(torch.zeros(iv_dim))
+        else:  # no shift: a fixed zero (a learned one, even started at zero, grows)
+            self.register_buffer("shift", torch.zeros(iv_dim))
         if mlp0_layers > 0:
             self.mlp0: nn.Module = mlp(item_dim, hidden_dim, iv_dim, int(mlp0_layers))
         elif item_dim == iv_dim:
@@ -109,6 +125,9 @@ class TreatmentReconstruction(nn.Module):
         reset_parameters(self, generator)
         init_embedding(self.item_emb, generator, scale=self.item_init)
         init_embedding(self.field_emb, generator, scale=0.1)
+        if self.shift_init > 0:
+            with torch.no_grad():
+                self.shift.uniform_(-self.shift_init, self.shift_init, generator=generator)
 
     def instruments(self) -> torch.Tensor:
         """Z of shape (n_items, iv_dim, N)."""
@@ -122,11 +141,11 @@ class TreatmentReconstruction(nn.Module):
 
         Returns
         -------
-        dict with "m" (MLP0(T), (n_items, iv_dim)), "Z" ((n_items, iv_dim, N)), "tau"
+        dict with "m" (MLP0(T) + s, (n_items, iv_dim)), "Z" ((n_items, iv_dim, N)), "tau"
         ((n_items, N)), "fitted" (T^), "residual" (T~), "a1", "a2" ((n_items, 1)) and "tre"
         (T^re, (n_items, iv_dim)).
         """
-        m = self.mlp0(self.item_emb.weight)
+        m = self.mlp0(self.item_emb.weight) + self.shift
         z = self.instruments()
         gram = z.transpose(1, 2) @ z  # (n, N, N)
         n_fields = gram.shape[-1]
@@ -185,6 +204,7 @@ class IV4RMFNet(nn.Module):
         mlp0_layers: int = 0,
         head: str = "sigmoid",
         item_init: float = 0.01,
+        shift: float = 0.0,
     ):
         super().__init__()
         self.recon = TreatmentReconstruction(
@@ -198,6 +218,7 @@ class IV4RMFNet(nn.Module):
             mlp0_layers=mlp0_layers,
             head=head,
             item_init=item_init,
+            shift=shift,
         )
         self.user_emb = nn.Embedding(n_users, iv_dim)
         self.user_bias = nn.Embedding(n_users, 1)

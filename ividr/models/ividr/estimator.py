@@ -99,6 +99,7 @@ class IViDR(BaseRecommender):
         mlp0_layers: int = 0,
         iv_head: str = "sigmoid",
         iv_item_init: float = 0.01,
+        iv_shift: float | str = "auto",
         variant: str = "full",
         rho: float = 0.9,
         tau: float = 0.9,
