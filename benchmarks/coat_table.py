@@ -6,9 +6,11 @@ at before the table):
 
 - ``--protocol ours`` (the paper's text, DESIGN §4): BCE on positive = rating >= 4 (Eq. 25),
   patience 5, at most 100 recommender epochs, the lr x weight decay grid on validation NDCG@5;
-- ``--protocol released`` (the code released with iDCF and IViDR): MSE on the 0/1 label,
-  patience 20, at most 100 (iDCF's scripts) or 1000 (IViDR's) epochs, the same grid, and the
-  released latent-stage schedule.
+- ``--protocol released`` (the code released with iDCF and IViDR, in the test-seed mode that
+  produced the published figures): MSE on the 0/1 label, patience 20, at most 100 (iDCF's
+  scripts) or 1000 (IViDR's) epochs, lr 5e-4 and weight decay 1e-6 (what the released tuning
+  mode found on Coat), and the released latent-stage schedule. ``--released-grid`` searches
+  the grid on validation instead (the tuning mode; a section of its own).
 
 Latent stages use the default restarts (``--restarts``). Writes, in ``benchmarks/results/``:
 ``coat_runs.csv`` (one row per run, appended as runs finish, so a killed run resumes; runs of
@@ -17,8 +19,8 @@ protocol), ``coat_tests.csv`` / ``.md`` (paired t-tests over seeds: IViDR vs iDC
 MF, ...) and ``coat_first_stage.csv`` / ``.md`` (first-stage F statistic and partial R^2 of the
 IV models' treatment t_u on the user features).
 
-Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--seeds 10] [--jobs 2]
-[--models mf,idcf,...] [--restarts R] [--report-only]``.
+Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-grid]
+[--seeds 10] [--jobs 2] [--models mf,idcf,...] [--restarts R] [--report-only]``.
 """
 
 from __future__ import annotations
@@ -38,6 +40,10 @@ MODELS = ("mf", "mf-wf", "iv4r-mf", "idcf-w", "idcf", "ividr-t", "ividr-f", "ivi
 #: Run only when named in --models: the audit model of the released IViDR forward pass (§4.3).
 EXTRA_MODELS = ("ividr-released",)
 PROTOCOL_NAMES = ("ours", "released")
+#: Table sections: the protocol, and for "released" whether the grid was searched.
+SETTINGS = ("ours", "released", "released-grid")
+#: The released test-seed mode's Coat settings (iDCF.py, IVERS.py: ``args.test_seed``).
+RELEASED_COAT_LR, RELEASED_COAT_WD = 5e-4, 1e-6
 LABELS = {
     "mf": "MF",
     "mf-wf": "MF-WF",
@@ -95,19 +101,31 @@ FIELDS = [
 PROTOCOL_TEXT = {
     "ours": "protocol ours (the paper's text: BCE on rating >= 4, Eq. 25; patience 5; "
     "lr x weight decay grid on validation NDCG@5)",
-    "released": "protocol released (the released code: MSE on the 0/1 label; patience 20; "
-    "100 / 1000 max epochs; the same grid; released latent schedule)",
+    "released": "protocol released, test-seed mode (the released code: MSE on the 0/1 label; "
+    "patience 20; 100 / 1000 max epochs; lr 5e-4, weight decay 1e-6; released latent schedule)",
+    "released-grid": "protocol released, tuning mode (as above, but the lr x weight decay grid "
+    "on validation NDCG@5)",
 }
 
 
-def run_one(model: str, seed: int, protocol: str, restarts: int | None, data_path: str) -> dict:
+def setting_of(row: dict) -> str:
+    """The table section of a run: "ours", "released" (fixed lr) or "released-grid"."""
+    if row["protocol"] == "ours":
+        return "ours"
+    return "released-grid" if str(row["grid"]) == "True" else "released"
+
+
+def run_one(model: str, seed: int, setting: str, restarts: int | None, data_path: str) -> dict:
     import torch
 
     torch.set_num_threads(1)
     from ividr.api import FitConfig, build_estimator, fit_model
     from simulator.loaders import load_dataset
 
+    protocol = "ours" if setting == "ours" else "released"
     kwargs = {"model": model, "seed": seed, "protocol": protocol, "grid": True, "n_boot": 0}
+    if setting == "released":
+        kwargs.update(grid=False, lr=RELEASED_COAT_LR, weight_decay=RELEASED_COAT_WD)
     if restarts is not None:
         kwargs["restarts"] = restarts
     config = FitConfig(**kwargs)
@@ -137,8 +155,8 @@ def run_one(model: str, seed: int, protocol: str, restarts: int | None, data_pat
     }
 
 
-def _sel(rows: list[dict], model: str, protocol: str) -> dict[int, dict]:
-    return {int(r["seed"]): r for r in rows if r["model"] == model and r["protocol"] == protocol}
+def _sel(rows: list[dict], model: str, setting: str) -> dict[int, dict]:
+    return {int(r["seed"]): r for r in rows if r["model"] == model and setting_of(r) == setting}
 
 
 def _mean_sd(values: list[float]) -> str:
@@ -174,7 +192,7 @@ def paired_tests(rows: list[dict]) -> list[dict]:
     from metrics.bootstrap import paired_t_test
 
     out = []
-    for protocol in PROTOCOL_NAMES:
+    for protocol in SETTINGS:
         for a, b in PAIRS:
             ra, rb = _sel(rows, a, protocol), _sel(rows, b, protocol)
             seeds = sorted(set(ra) & set(rb))
@@ -206,7 +224,7 @@ def paired_tests(rows: list[dict]) -> list[dict]:
 def first_stage(rows: list[dict]) -> list[dict]:
     """Mean first-stage F (min and median over treatment columns) and partial R^2, per model."""
     out = []
-    for protocol in PROTOCOL_NAMES:
+    for protocol in SETTINGS:
         for model in IV_MODELS:
             sel = [r for r in _sel(rows, model, protocol).values() if r["f_stat"] not in ("", None)]
             if not sel:
@@ -283,7 +301,7 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
 
 def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) -> str:
     """Write coat_table.md, coat_tests.csv/md and coat_first_stage.csv/md; return the table."""
-    protocols = [p for p in PROTOCOL_NAMES if any(r["protocol"] == p for r in rows)]
+    protocols = [p for p in SETTINGS if any(setting_of(r) == p for r in rows)]
     lines = [
         "# Coat: NDCG@5 / Recall@5 on the 70% test users (mean ± std over seeds)",
         "",
@@ -360,6 +378,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
     parser.add_argument("--protocol", choices=PROTOCOL_NAMES, default="ours")
+    parser.add_argument(
+        "--released-grid", action="store_true", help="released: the grid, not lr 5e-4 / wd 1e-6"
+    )
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     parser.add_argument("--restarts", type=int, default=None, help="latent restarts [default 4]")
     parser.add_argument("--report-only", action="store_true", help="rewrite the reports only")
@@ -375,7 +396,10 @@ def main() -> None:
     if runs_csv.is_file():
         with open(runs_csv) as fh:
             done = list(csv.DictReader(fh))
-    have = {(r["model"], int(r["seed"])) for r in done if r["protocol"] == args.protocol}
+    setting = args.protocol
+    if args.protocol == "released" and args.released_grid:
+        setting = "released-grid"
+    have = {(r["model"], int(r["seed"])) for r in done if setting_of(r) == setting}
     todo = [(m, s) for m in models for s in range(args.seeds) if (m, s) not in have]
     if args.report_only:
         todo = []
@@ -386,7 +410,7 @@ def main() -> None:
             writer.writeheader()
         with ProcessPoolExecutor(max_workers=args.jobs) as pool:
             futures = {
-                pool.submit(run_one, m, s, args.protocol, args.restarts, args.data): (m, s)
+                pool.submit(run_one, m, s, setting, args.restarts, args.data): (m, s)
                 for m, s in todo
             }
             for fut in as_completed(futures):
@@ -395,7 +419,7 @@ def main() -> None:
                 fh.flush()
                 done.append({k: str(v) for k, v in row.items()})
                 print(
-                    f"{args.protocol:>8} {row['model']:>8} seed {row['seed']}: NDCG@5 "
+                    f"{setting:>13} {row['model']:>8} seed {row['seed']}: NDCG@5 "
                     f"{row['ndcg@5']:.4f} val {row['val_ndcg@5']:.4f} ({row['seconds']} s)",
                     flush=True,
                 )

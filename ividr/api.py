@@ -136,7 +136,7 @@ class FitConfig:
         stage the max latent epochs and lr of the model's released code, KL annealing over 20%
         of the max epochs, patience 100 from epoch 0, batch 1024; in the recommender stage MSE
         on the 0/1 label, patience 20, the released script's max epochs (100 iDCF's, 1000
-        IViDR's) and the lr x weight decay grid on validation NDCG@5. An explicit
+        IViDR's); lr, weight decay and ``grid`` stay the config's. An explicit
         ``latent_epochs`` or ``epochs`` is kept; "ours" sets nothing. The estimator's params
         (config.json's ``estimator_params``) and metrics' ``protocol_settings`` show the values
         in effect.

@@ -142,8 +142,7 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     help="Training protocol: ours, or the released codes' (latent stage: max epochs and lr of "
     "the model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
     "1024; recommender stage: MSE on the 0/1 label, patience 20, max epochs 100 for iDCF's "
-    "models and 1000 for IViDR's, the lr x weight decay grid); saved in config.json with the "
-    "values in effect.",
+    "models and 1000 for IViDR's); saved in config.json with the values in effect.",
 )
 @click.option(
     "--latent-grid",

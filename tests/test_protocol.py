@@ -88,10 +88,10 @@ def test_released_changes_exactly_the_named_settings(model):
             "loss": "mse",
             "patience": 20,
             "epochs": 1000 if model.startswith(("ividr", "iv4r")) else 100,
-            "grid": True,
         }
-        # Ours: BCE (Eq. 25), patience 5, 100 epochs, no grid; exactly those fields change.
-        assert {"loss", "patience", "grid"} <= changed
+        # Ours: BCE (Eq. 25), patience 5, 100 epochs; lr, weight decay and grid stay as given.
+        assert {"loss", "patience"} <= changed
+        assert not {"lr", "weight_decay", "grid"} & changed
         assert ("epochs" in changed) == (recommender["epochs"] != ours["epochs"])
 
 
@@ -101,10 +101,14 @@ def test_released_recommender_stage_in_the_fit_config_and_explicit_epochs_kept()
     diff = {k for k, v in base.to_dict().items() if released.to_dict()[k] != v}
     assert diff == {"protocol"}
     est = build_estimator(released)
-    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 100, True)
+    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 100, False)
     assert (est.lr, est.weight_decay, est.embedding_dim) == (1e-3, 1e-5, 64)
-    est = build_estimator(FitConfig(model="iv4r-mf", protocol="released", epochs=7))
-    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 7, True)
+    # The released test-seed mode on Coat: lr and weight decay given, the protocol keeps them.
+    config = FitConfig(model="iv4r-mf", protocol="released", epochs=7, lr=5e-4, weight_decay=1e-6)
+    est = build_estimator(config)
+    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 7, False)
+    assert (est.lr, est.weight_decay) == (5e-4, 1e-6)
+    assert build_estimator(FitConfig(model="mf", protocol="released", grid=True)).grid is True
     # A latent-only model's epochs are its latent epochs, not a recommender's.
     assert protocol_settings("released", "vae", latent_epochs=30) == {
         **{k: v for k, v in protocol_settings("released", "vae").items() if k != "latent_epochs"},
@@ -157,7 +161,6 @@ def test_fit_cli_saves_the_protocol_in_config_json(sim, tmp_path):
         "loss": "mse",
         "patience": 20,
         "epochs": 1,
-        "grid": True,
     }
     params = config["estimator_params"]
     for key, value in config["protocol_settings"].items():
