@@ -10,7 +10,11 @@ at before the table):
   produced the published figures): MSE on the 0/1 label, patience 20, at most 100 (iDCF's
   scripts) or 1000 (IViDR's) epochs, lr 5e-4 and weight decay 1e-6 (what the released tuning
   mode found on Coat), and the released latent-stage schedule. ``--released-grid`` searches
-  the grid on validation instead (the tuning mode; a section of its own).
+  the grid on validation instead (the tuning mode; a section of its own). ``--released-split``
+  keeps the test-seed mode and also the released codes' one validation/test split (numpy's
+  legacy seed 1234 draws int(0.7 x 290) = 203 test users, ``split_by_user`` in their
+  ``utils.py``) for every seed, so that seeds vary the model only, as for the published
+  figures.
 
 Latent stages use the default restarts (``--restarts``). Writes, in ``benchmarks/results/``:
 ``coat_runs.csv`` (one row per run, appended as runs finish, so a killed run resumes; runs of
@@ -19,7 +23,7 @@ protocol), ``coat_tests.csv`` / ``.md`` (paired t-tests over seeds: IViDR vs iDC
 MF, ...) and ``coat_first_stage.csv`` / ``.md`` (first-stage F statistic and partial R^2 of the
 IV models' treatment t_u on the user features).
 
-Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-grid]
+Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-grid|split]
 [--seeds 10] [--jobs 2] [--models mf,idcf,...] [--restarts R] [--report-only]``.
 """
 
@@ -41,7 +45,7 @@ MODELS = ("mf", "mf-wf", "iv4r-mf", "idcf-w", "idcf", "ividr-t", "ividr-f", "ivi
 EXTRA_MODELS = ("ividr-released",)
 PROTOCOL_NAMES = ("ours", "released")
 #: Table sections: the protocol, and for "released" whether the grid was searched.
-SETTINGS = ("ours", "released", "released-grid")
+SETTINGS = ("ours", "released", "released-grid", "released-split")
 #: The released test-seed mode's Coat settings (iDCF.py, IVERS.py: ``args.test_seed``).
 RELEASED_COAT_LR, RELEASED_COAT_WD = 5e-4, 1e-6
 LABELS = {
@@ -105,6 +109,8 @@ PROTOCOL_TEXT = {
     "patience 20; 100 / 1000 max epochs; lr 5e-4, weight decay 1e-6; released latent schedule)",
     "released-grid": "protocol released, tuning mode (as above, but the lr x weight decay grid "
     "on validation NDCG@5)",
+    "released-split": "protocol released, test-seed mode on the released codes' one split (seed "
+    "1234: 203 test users, 87 validation users, the same for every seed)",
 }
 
 
@@ -112,7 +118,25 @@ def setting_of(row: dict) -> str:
     """The table section of a run: "ours", "released" (fixed lr) or "released-grid"."""
     if row["protocol"] == "ours":
         return "ours"
+    if row["protocol"] == "released-split":
+        return "released-split"
     return "released-grid" if str(row["grid"]) == "True" else "released"
+
+
+def released_split(dataset):
+    """The released codes' validation/test split of the unbiased users (val, test).
+
+    ``split_by_user(df, 0.7)`` of their ``utils.py``: ``np.random.seed(1234)``, then
+    ``np.random.choice(unique_users, size=int(n * 0.7), replace=False)`` are the test users.
+    """
+    users = np.unique(dataset.unbiased.user)
+    test_users = np.random.RandomState(1234).choice(
+        users, size=int(users.size * 0.7), replace=False
+    )
+    is_test = np.zeros(dataset.n_users, dtype=bool)
+    is_test[test_users] = True
+    mask = is_test[dataset.unbiased.user]
+    return dataset.unbiased.subset(~mask), dataset.unbiased.subset(mask)
 
 
 def run_one(model: str, seed: int, setting: str, restarts: int | None, data_path: str) -> dict:
@@ -124,20 +148,24 @@ def run_one(model: str, seed: int, setting: str, restarts: int | None, data_path
 
     protocol = "ours" if setting == "ours" else "released"
     kwargs = {"model": model, "seed": seed, "protocol": protocol, "grid": True, "n_boot": 0}
-    if setting == "released":
+    if setting in ("released", "released-split"):
         kwargs.update(grid=False, lr=RELEASED_COAT_LR, weight_decay=RELEASED_COAT_WD)
     if restarts is not None:
         kwargs["restarts"] = restarts
     config = FitConfig(**kwargs)
     est = build_estimator(config)
-    result = fit_model(load_dataset(data_path), config)
+    dataset = load_dataset(data_path)
+    if setting == "released-split":
+        split = released_split(dataset)
+        dataset.split_unbiased = lambda *args, **kwargs: split  # the same split for every seed
+    result = fit_model(dataset, config)
     m = result.metrics
     chosen = m.get("chosen", {}).get("recommender", {})
     iv = m.get("instrument") or {}
     return {
         "model": model,
         "seed": seed,
-        "protocol": protocol,
+        "protocol": "released-split" if setting == "released-split" else protocol,
         "loss": est.loss,
         "grid": est.grid,
         "restarts": getattr(est, "restarts", ""),
@@ -381,6 +409,9 @@ def main() -> None:
     parser.add_argument(
         "--released-grid", action="store_true", help="released: the grid, not lr 5e-4 / wd 1e-6"
     )
+    parser.add_argument(
+        "--released-split", action="store_true", help="released: the released codes' one split"
+    )
     parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
     parser.add_argument("--restarts", type=int, default=None, help="latent restarts [default 4]")
     parser.add_argument("--report-only", action="store_true", help="rewrite the reports only")
@@ -399,6 +430,8 @@ def main() -> None:
     setting = args.protocol
     if args.protocol == "released" and args.released_grid:
         setting = "released-grid"
+    if args.protocol == "released" and args.released_split:
+        setting = "released-split"
     have = {(r["model"], int(r["seed"])) for r in done if setting_of(r) == setting}
     todo = [(m, s) for m in models for s in range(args.seeds) if (m, s) not in have]
     if args.report_only:
