@@ -101,13 +101,17 @@ class FitResult:
 def protocol_overrides(config: FitConfig) -> dict[str, Any]:
     """The estimator settings ``config.protocol`` sets (:func:`ividr.protocols.protocol_settings`).
 
-    Empty for protocol "ours" and for models without a latent stage. An explicit maximum of
-    latent epochs (``latent_epochs``, or ``epochs`` of a latent-only model) is kept.
+    Empty for protocol "ours". An explicit maximum of latent epochs (``latent_epochs``, or
+    ``epochs`` of a latent-only model) is kept, and so is an explicit ``epochs`` of a
+    recommender stage.
     """
     explicit = config.latent_epochs
-    if config.model in LATENT_ONLY and config.epochs is not None:
-        explicit = config.epochs
-    return protocol_settings(config.protocol, config.model, explicit)
+    rec_epochs = config.epochs
+    if config.model in LATENT_ONLY:
+        rec_epochs = None
+        if config.epochs is not None:
+            explicit = config.epochs
+    return protocol_settings(config.protocol, config.model, explicit, rec_epochs)
 
 
 def build_estimator(config: FitConfig) -> BaseRecommender:

@@ -117,9 +117,10 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
 )
 @config_option(
     "protocol",
-    help="Latent-stage training schedule: ours, or the released codes' (max epochs and lr of the "
-    "model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
-    "1024); saved in config.json with the values in effect.",
+    help="Training protocol: ours, or the released codes' (latent stage: max epochs and lr of "
+    "the model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
+    "1024; recommender stage: MSE on the 0/1 label, patience 20, max epochs 100 for iDCF's "
+    "models and 1000 for IViDR's); saved in config.json with the values in effect.",
 )
 @config_option(
     "latent_grid",

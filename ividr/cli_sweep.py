@@ -287,8 +287,7 @@ def build_config(
 )
 @config_option(
     "protocol",
-    help="Latent-stage training schedule of every fit: ours, or the released codes' (ividr fit "
-    "--protocol).",
+    help="Training protocol of every fit: ours, or the released codes' (ividr fit --protocol).",
 )
 @config_option(
     "latent_grid",

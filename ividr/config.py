@@ -89,12 +89,14 @@ class FitConfig(
     )
     protocol: str = hyperparameter(
         "ours",
-        "Training schedule of the latent stage (DESIGN §4.3): 'released' sets exactly the "
-        "fields of ividr.protocols.protocol_settings (the max latent epochs and lr of the "
-        "model's released code, KL annealing over 20% of the max epochs, patience 100 from "
-        "epoch 0, batch 1024) over what this config holds, keeping an explicit latent_epochs; "
-        "'ours' sets nothing. config.json's estimator_params and metrics' protocol_settings "
-        "show the values in effect.",
+        "Training protocol (DESIGN §4, §4.3): 'released' sets exactly the fields of "
+        "ividr.protocols.protocol_settings over what this config holds: in the latent stage the "
+        "max latent epochs and lr of the model's released code, KL annealing over 20% of the max "
+        "epochs, patience 100 from epoch 0, batch 1024; in the recommender stage MSE on the 0/1 "
+        "label, patience 20 and the released script's max epochs (100 iDCF's, 1000 IViDR's); "
+        "lr, weight decay and grid stay the config's. An explicit latent_epochs or epochs is "
+        "kept; 'ours' sets nothing. config.json's estimator_params and metrics' "
+        "protocol_settings show the values in effect.",
         choices=PROTOCOLS,
     )
 

@@ -45,6 +45,7 @@ from metrics.checks import (
 )
 
 __all__ = [
+    "IV_HEADS",
     "VARIANTS",
     "FusionParams",
     "HyperSpec",
@@ -65,6 +66,8 @@ __all__ = [
     "spec_of",
 ]
 
+#: IV4R's a1/a2 heads: sigmoid(MLP) (IV4Rec, the released code) or the former 1 + MLP.
+IV_HEADS = ("sigmoid", "affine")
 #: IViDR and its ablations IViDR-T, -F, -R (the reconstruction of stage 1).
 VARIANTS = ("full", "t", "f", "r")
 _KEY = "hyperparameter"
@@ -384,6 +387,35 @@ class IVParams:
         1e-6,
         "Relative ridge of the per-item least squares (a numerically safe pseudo-inverse).",
         low=0.0,
+    )
+    mlp0_layers: int = hyperparameter(
+        0,
+        "Layers of MLP0 on the learned item embedding T_j; 0 = the identity (2 was the former "
+        "default; TreatmentReconstruction and the README's Coat section say why).",
+        low=0,
+    )
+    iv_head: str = hyperparameter(
+        "sigmoid",
+        "a1, a2 = sigmoid(MLP(.)) in (0, 1), as IV4Rec and the released IViDR code, or the "
+        "former unbounded 1 + MLP(.) ('affine').",
+        choices=IV_HEADS,
+    )
+    iv_item_init: float = hyperparameter(
+        0.01,
+        "T_j ~ U(-iv_item_init, iv_item_init) at initialisation, as MF's item embedding (0.1 "
+        "formerly).",
+        low=0.0,
+        low_open=True,
+    )
+    iv_shift: float | str = hyperparameter(
+        "auto",
+        "The shift s shared by all items (TreatmentReconstruction): 0 = none, c > 0 = a learned "
+        "s started at U(-c, c). 'auto' fits the stage with 0 and with 1 (each with the grid when "
+        "grid) and keeps the higher validation NDCG@5 (never the test); chosen_[stage]['iv_shift'] "
+        "says which.",
+        kind="float",
+        low=0.0,
+        also=("auto",),
     )
 
 

@@ -33,6 +33,8 @@ def _other_value(field: dataclasses.Field, spec) -> object:
         return next(c for c in spec.choices if c != field.default)
     if spec.kind == "device":
         return "cpu"
+    if isinstance(field.default, str):  # a special value ("auto") beside a number
+        return 0.5
     if spec.kind == "int":
         return (field.default or int(spec.low or 0)) + 2
     if spec.high is not None:
@@ -145,6 +147,16 @@ def test_cli_options_take_type_range_and_default_from_the_spec(name, kind, low):
     bad = {"restarts": "0", "latent_lr": "0", "loss": "hinge"}[name]
     flag = "--" + name.replace("_", "-")
     assert click.testing.CliRunner().invoke(cmd, [flag, bad]).exit_code == 2
+
+
+def test_a_special_value_beside_a_number():
+    field, spec = spec_of(FitConfig, "iv_shift")
+    assert field.default == "auto" and spec.also == ("auto",)
+    for ok in ("auto", 0.0, 1.5):
+        FitConfig(model="iv4r-mf", iv_shift=ok).validate()
+    for bad in ("bogus", -1.0, True):
+        with pytest.raises(ParameterError, match=r"\[0, inf\) or one of \['auto'\]"):
+            FitConfig(model="iv4r-mf", iv_shift=bad).validate()
 
 
 def test_numpy_values_pass_the_checks():

@@ -1,5 +1,5 @@
 """``--protocol released`` changes exactly the settings it names and is saved; the latent lr x L2
-grid keeps the point with the lowest held-out negative ELBO, never the truth (issues 12, 14)."""
+grid keeps the point with the lowest held-out negative ELBO, never the truth (DESIGN §4, §4.3)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,14 @@ from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import RunSpec, SweepConfig
 from ividr.experiments.run import default_fit
-from ividr.protocols import RELEASED_SETTINGS, protocol_fields, protocol_settings
+from ividr.protocols import (
+    LATENT_FIELDS,
+    RECOMMENDER_FIELDS,
+    RELEASED_SETTINGS,
+    protocol_fields,
+    protocol_settings,
+)
+from ividr.registry import LATENT_ONLY
 from simulator import SimConfig, generate
 from simulator.writer import write_dataset
 
@@ -55,13 +62,16 @@ def test_released_changes_exactly_the_named_settings(model):
     ours = build_estimator(FitConfig(model=model)).get_params()
     released = build_estimator(FitConfig(model=model, protocol="released")).get_params()
     changed = {k for k in ours if ours[k] != released[k]}
-    assert changed <= set(protocol_fields())
     expected = protocol_settings("released", model)
+    assert set(expected) == set(protocol_fields(model))
+    assert changed <= set(protocol_fields(model))
     for key, value in expected.items():
         assert released[key] == value
+    latent = {k: v for k, v in expected.items() if k in LATENT_FIELDS}
+    recommender = {k: v for k, v in expected.items() if k in RECOMMENDER_FIELDS}
     if model in RELEASED_SETTINGS:
         code = RELEASED_SETTINGS[model]
-        assert expected == {
+        assert latent == {
             "latent_epochs": code["latent_epochs"],
             "latent_lr": code["latent_lr"],
             "kl_anneal_epochs": round(0.2 * code["latent_epochs"]),
@@ -69,8 +79,42 @@ def test_released_changes_exactly_the_named_settings(model):
             "patience_from_start": True,
             "latent_batch_size": 1024,
         }
-    else:  # no latent stage: nothing to change
-        assert expected == {} and changed == set()
+    else:  # no latent stage: no latent setting
+        assert latent == {}
+    if model in LATENT_ONLY:  # no recommender stage: no recommender setting
+        assert recommender == {}
+    else:
+        assert recommender == {
+            "loss": "mse",
+            "patience": 20,
+            "epochs": 1000 if model.startswith(("ividr", "iv4r")) else 100,
+        }
+        # Ours: BCE (Eq. 25), patience 5, 100 epochs; lr, weight decay and grid stay as given.
+        assert {"loss", "patience"} <= changed
+        assert not {"lr", "weight_decay", "grid"} & changed
+        assert ("epochs" in changed) == (recommender["epochs"] != ours["epochs"])
+
+
+def test_released_recommender_stage_in_the_fit_config_and_explicit_epochs_kept():
+    # The FitConfig is not rewritten; the estimator gets the values; every other field is equal.
+    base, released = FitConfig(model="mf"), FitConfig(model="mf", protocol="released")
+    diff = {k for k, v in base.to_dict().items() if released.to_dict()[k] != v}
+    assert diff == {"protocol"}
+    est = build_estimator(released)
+    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 100, False)
+    assert (est.lr, est.weight_decay, est.embedding_dim) == (1e-3, 1e-5, 64)
+    # The released test-seed mode on Coat: lr and weight decay given, the protocol keeps them.
+    config = FitConfig(model="iv4r-mf", protocol="released", epochs=7, lr=5e-4, weight_decay=1e-6)
+    est = build_estimator(config)
+    assert (est.loss, est.patience, est.epochs, est.grid) == ("mse", 20, 7, False)
+    assert (est.lr, est.weight_decay) == (5e-4, 1e-6)
+    assert build_estimator(FitConfig(model="mf", protocol="released", grid=True)).grid is True
+    # A latent-only model's epochs are its latent epochs, not a recommender's.
+    assert protocol_settings("released", "vae", latent_epochs=30) == {
+        **{k: v for k, v in protocol_settings("released", "vae").items() if k != "latent_epochs"},
+        "latent_epochs": 30,
+        "kl_anneal_epochs": 6,
+    }
 
 
 def test_released_values_per_code_and_explicit_latent_epochs_kept():
@@ -114,6 +158,9 @@ def test_fit_cli_saves_the_protocol_in_config_json(sim, tmp_path):
         "latent_patience": 100,
         "patience_from_start": True,
         "latent_batch_size": 1024,
+        "loss": "mse",
+        "patience": 20,
+        "epochs": 1,
     }
     params = config["estimator_params"]
     for key, value in config["protocol_settings"].items():
@@ -128,6 +175,8 @@ def test_fit_cli_saves_the_protocol_in_config_json(sim, tmp_path):
     config = json.loads((plain / "config.json").read_text())
     assert config["protocol"] == "ours" and config["protocol_settings"] == {}
     assert config["estimator_params"]["latent_patience"] == 50
+    assert config["estimator_params"]["loss"] == "bce"
+    assert config["estimator_params"]["patience"] == 5
     # A bad value is a one-line usage error.
     bad = CliRunner().invoke(main, [*args[:6], str(tmp_path / "bad"), "--protocol", "paper"])
     assert bad.exit_code == 2 and not (tmp_path / "bad").exists()

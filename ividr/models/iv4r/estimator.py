@@ -29,7 +29,23 @@ def item_level_frequencies(dataset) -> np.ndarray:
     return freq.astype(np.float32)
 
 
-def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
+#: The shift scales ``iv_shift="auto"`` compares on validation.
+AUTO_SHIFTS = (0.0, 1.0)
+
+
+def _shifts(value) -> tuple[float, ...]:
+    if isinstance(value, str):
+        if value == "auto":
+            return AUTO_SHIFTS
+    elif isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return (float(value),)
+    raise ValueError(
+        f"The 'iv_shift' parameter must be a float in the range [0, inf) or 'auto'. "
+        f"Got {value!r} instead."
+    )
+
+
+def iv4r_spec(est, dataset, mode: str, shift: float = 0.0) -> dict[str, Any]:
     return {
         "n_users": est.n_users_,
         "n_items": est.n_items_,
@@ -39,22 +55,52 @@ def iv4r_spec(est, dataset, mode: str) -> dict[str, Any]:
         "hidden_dim": est.iv_hidden_dim,
         "mode": mode,
         "ridge": float(est.ridge),
+        "mlp0_layers": int(est.mlp0_layers),
+        "head": str(est.iv_head),
+        "item_init": float(est.iv_item_init),
+        "shift": float(shift),
     }
 
 
 def fit_iv4r_stage(est, dataset, val, rng, progress, mode: str, stage: str) -> IV4RMFNet:
-    """Train IV4R-MF with BCE (the grid when ``est.grid``) and register it as ``stage``."""
+    """Train IV4R-MF (the grid when ``est.grid``; every ``iv_shift`` candidate) as ``stage``.
+
+    Each shift candidate starts from the same random stream, so they differ by the shift only;
+    the one with the higher validation NDCG@5 is kept (ties: the first), its history rows stay
+    ``selected`` and ``est.chosen_[stage]`` records its settings and ``iv_shift``.
+    """
+    shifts = _shifts(est.iv_shift)
     data = RecommenderData.from_dataset(dataset, val, est.device_)
-    spec = iv4r_spec(est, dataset, mode)
     freq = torch.from_numpy(item_level_frequencies(dataset))
+    seed = int(rng.integers(0, 2**62))
+    best: tuple[float, IV4RMFNet | None, dict, dict, list] = (-np.inf, None, {}, {}, [])
+    for shift in shifts:
+        spec = iv4r_spec(est, dataset, mode, shift)
 
-    def build(gen):
-        net = IV4RMFNet(**spec)
-        net.reset(gen)
-        net.recon.item_level_freq.copy_(freq)
-        return net
+        def build(gen, spec=spec):
+            net = IV4RMFNet(**spec)
+            net.reset(gen)
+            net.recon.item_level_freq.copy_(freq)
+            return net
 
-    net = fit_recommender_stage(est, build, data, rng, progress, stage=stage)
+        start = len(est.history_)
+        net = fit_recommender_stage(
+            est, build, data, np.random.default_rng(seed), progress, stage=stage
+        )
+        rows = est.history_[start:]
+        for row in rows:
+            row["iv_shift"] = shift
+        chosen = {**est.chosen_[stage], "iv_shift": shift}
+        if best[1] is None or chosen["val_ndcg@5"] > best[0]:
+            if best[1] is not None:
+                for row in best[4]:
+                    row["selected"] = False
+            best = (chosen["val_ndcg@5"], net, spec, chosen, rows)
+        else:
+            for row in rows:
+                row["selected"] = False
+    _, net, spec, chosen, _ = best
+    est.chosen_[stage] = chosen
     est._add_net(stage, net, spec)
     return net
 
@@ -75,4 +121,4 @@ class IV4RMF(BaseRecommender):
         """Every part of the fitted reconstruction (see ``TreatmentReconstruction.decompose``)."""
         with torch.no_grad():
             parts = self.nets_["recommender"].recon.decompose()
-        return {k: v.double().cpu().numpy() for k, v in parts.items()}
+        return {k: v.detach().double().cpu().numpy() for k, v in parts.items()}
