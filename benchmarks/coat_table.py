@@ -29,12 +29,13 @@ Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from types import SimpleNamespace
 
+import click
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -327,7 +328,9 @@ def _write_csv(path: Path, rows: list[dict]) -> None:
         writer.writerows(rows)
 
 
-def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) -> str:
+def write_reports(
+    rows: list[dict], n_seeds: int, data_path: str = str(COAT), results: Path = RESULTS
+) -> str:
     """Write coat_table.md, coat_tests.csv/md and coat_first_stage.csv/md; return the table."""
     protocols = [p for p in SETTINGS if any(setting_of(r) == p for r in rows)]
     lines = [
@@ -342,9 +345,9 @@ def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) ->
     for protocol in protocols:
         lines += table_section(rows, protocol)
     table = "\n".join(lines)
-    (RESULTS / "coat_table.md").write_text(table)
+    (results / "coat_table.md").write_text(table)
     tests = paired_tests(rows)
-    _write_csv(RESULTS / "coat_tests.csv", tests)
+    _write_csv(results / "coat_tests.csv", tests)
     t_lines = [
         "# Coat: paired t-tests over seeds (a - b; the same seed = the same split)",
         "",
@@ -358,9 +361,9 @@ def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) ->
             f"| {t['mean_a']:.4f} | {t['mean_b']:.4f} | {t['mean_diff']:+.4f} "
             f"| {t['std_diff']:.4f} | {t['t']:.2f} | {t['p']:.3g} | {t['wins']}/{t['n']} |"
         )
-    (RESULTS / "coat_tests.md").write_text("\n".join(t_lines) + "\n")
+    (results / "coat_tests.md").write_text("\n".join(t_lines) + "\n")
     fs = first_stage(rows)
-    _write_csv(RESULTS / "coat_first_stage.csv", fs)
+    _write_csv(results / "coat_first_stage.csv", fs)
     f_lines = [
         "# Coat: first-stage strength of the IV models' treatment (mean over seeds)",
         "",
@@ -379,7 +382,7 @@ def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) ->
             f"| {r['partial_r2_mean']:.3f} ± {r['partial_r2_sd']:.3f} | {r['weak_runs']} |"
         )
     signal = instrument_item_signal(data_path)
-    _write_csv(RESULTS / "coat_instrument_signal.csv", signal)
+    _write_csv(results / "coat_instrument_signal.csv", signal)
     f_lines += [
         "",
         "## Do the user-feature fields tell the items apart? (data, no model)",
@@ -397,32 +400,46 @@ def write_reports(rows: list[dict], n_seeds: int, data_path: str = str(COAT)) ->
             f"| {name} | {r['levels']} | {r['cramers_v']:.3f} "
             f"| {r['null_mean']:.3f} ± {r['null_sd']:.3f} |"
         )
-    (RESULTS / "coat_first_stage.md").write_text("\n".join(f_lines) + "\n")
+    (results / "coat_first_stage.md").write_text("\n".join(f_lines) + "\n")
     return table
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
-    parser.add_argument("--protocol", choices=PROTOCOL_NAMES, default="ours")
-    parser.add_argument(
-        "--released-grid", action="store_true", help="released: the grid, not lr 5e-4 / wd 1e-6"
-    )
-    parser.add_argument(
-        "--released-split", action="store_true", help="released: the released codes' one split"
-    )
-    parser.add_argument("--models", default=",".join(MODELS), help="comma-separated subset")
-    parser.add_argument("--restarts", type=int, default=None, help="latent restarts [default 4]")
-    parser.add_argument("--report-only", action="store_true", help="rewrite the reports only")
-    parser.add_argument("--data", default=str(COAT))
-    args = parser.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=max(1, min(2, os.cpu_count() or 1)),
+    show_default=True,
+    help="Fits in parallel (processes).",
+)
+@click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="ours", show_default=True)
+@click.option("--released-grid", is_flag=True, help="released: the grid, not lr 5e-4 / wd 1e-6.")
+@click.option("--released-split", is_flag=True, help="released: the released codes' one split.")
+@click.option("--models", default=",".join(MODELS), show_default=True, help="Comma-separated.")
+@click.option(
+    "--restarts", type=click.IntRange(min=1), default=None, help="Latent restarts [default: 4]."
+)
+@click.option("--report-only", is_flag=True, help="Rewrite the reports only.")
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=RESULTS,
+    show_default=True,
+    help="Where coat_runs.csv (resumable) and the reports go.",
+)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
+    results = Path(args.results_dir)
     models = [m for m in args.models.split(",") if m]
     unknown = sorted(set(models) - set(MODELS + EXTRA_MODELS))
     if unknown:
-        parser.error(f"--models: unknown {unknown}; allowed: {list(MODELS + EXTRA_MODELS)}")
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    runs_csv = RESULTS / "coat_runs.csv"
+        raise click.BadParameter(
+            f"unknown {unknown}; allowed: {list(MODELS + EXTRA_MODELS)}", param_hint="'--models'"
+        )
+    results.mkdir(parents=True, exist_ok=True)
+    runs_csv = results / "coat_runs.csv"
     done: list[dict] = []
     if runs_csv.is_file():
         with open(runs_csv) as fh:
@@ -457,7 +474,7 @@ def main() -> None:
                     flush=True,
                 )
     rows = [r for r in done if int(r["seed"]) < args.seeds]
-    print(write_reports(rows, args.seeds, args.data))
+    print(write_reports(rows, args.seeds, args.data, results))
 
 
 if __name__ == "__main__":

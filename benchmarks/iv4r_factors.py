@@ -17,12 +17,13 @@ Usage: ``python benchmarks/iv4r_factors.py [--seeds 10] [--jobs 2] [--protocol o
 
 from __future__ import annotations
 
-import argparse
 import csv
 import os
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
+from types import SimpleNamespace
 
+import click
 import numpy as np
 
 HERE = Path(__file__).resolve().parent
@@ -79,7 +80,7 @@ def run_one(variant: str, protocol: str, seed: int, data_path: str) -> dict:
     }
 
 
-def write_report(rows: list[dict], protocols: list[str]) -> str:
+def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS) -> str:
     lines = [
         "# IV4R-MF vs MF on Coat, one factor at a time (mean over seeds, fixed lr 1e-3, wd 1e-5)",
         "",
@@ -112,20 +113,46 @@ def write_report(rows: list[dict], protocols: list[str]) -> str:
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     text = "\n".join(lines)
-    (RESULTS / "iv4r_factors.md").write_text(text)
+    (results / "iv4r_factors.md").write_text(text)
     return text
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, default=10)
-    parser.add_argument("--jobs", type=int, default=max(1, min(2, os.cpu_count() or 1)))
-    parser.add_argument("--protocol", default="ours,released")
-    parser.add_argument("--data", default=str(COAT))
-    args = parser.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=max(1, min(2, os.cpu_count() or 1)),
+    show_default=True,
+    help="Fits in parallel (processes).",
+)
+@click.option("--protocol", default="ours,released", show_default=True, help="Comma-separated.")
+@click.option(
+    "--variants", default=None, help="Comma-separated subset of the variants. Default: all."
+)
+@click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
+@click.option(
+    "--results-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=RESULTS,
+    show_default=True,
+    help="Where iv4r_factors_runs.csv (resumable) and iv4r_factors.md go.",
+)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
+    results = Path(args.results_dir)
+    variants = list(VARIANTS) if args.variants is None else args.variants.split(",")
+    unknown = sorted(set(variants) - set(VARIANTS))
+    if unknown:
+        raise click.BadParameter(f"unknown {unknown}", param_hint="'--variants'")
     protocols = [p for p in args.protocol.split(",") if p]
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    runs_csv = RESULTS / "iv4r_factors_runs.csv"
+    bad = sorted(set(protocols) - {"ours", "released"})
+    if bad:
+        raise click.BadParameter(
+            f"unknown {bad}; allowed: ours, released", param_hint="'--protocol'"
+        )
+    results.mkdir(parents=True, exist_ok=True)
+    runs_csv = results / "iv4r_factors_runs.csv"
     done: list[dict] = []
     if runs_csv.is_file():
         with open(runs_csv) as fh:
@@ -134,7 +161,7 @@ def main() -> None:
     todo = [
         (v, p, s)
         for p in protocols
-        for v in VARIANTS
+        for v in variants
         for s in range(args.seeds)
         if (v, p, s) not in have
     ]
@@ -151,7 +178,7 @@ def main() -> None:
                 fh.flush()
                 done.append({k: str(v) for k, v in row.items()})
     rows = [r for r in done if int(r["seed"]) < args.seeds]
-    print(write_report(rows, protocols))
+    print(write_report(rows, protocols, results))
 
 
 if __name__ == "__main__":
