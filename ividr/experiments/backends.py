@@ -46,6 +46,8 @@ def worker_init(parent_pid: int, threads: int, slots=None, devices=None) -> None
     if slots is not None and devices:
         slot = slots.get(timeout=60)
         set_worker_device(devices[slot % len(devices)])
+    elif devices:  # every worker on the same device: no slot to take
+        set_worker_device(devices[0])
     if threads:
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import torch
@@ -78,9 +80,13 @@ def run_pool(
 
     ctx = multiprocessing.get_context("spawn")
     workers = min(jobs, len(tasks))
-    slots = ctx.Queue()
-    for slot in range(workers):
-        slots.put(slot)
+    slots = None
+    if devices is not None and len(set(devices[:workers])) > 1:
+        # Workers on different devices (several GPUs) take a slot each. With one device (the
+        # CPU, or one GPU) no queue is made: a worker holding one spun at exit on the CPU.
+        slots = ctx.Queue()
+        for slot in range(workers):
+            slots.put(slot)
     pool = ProcessPoolExecutor(
         max_workers=workers,
         mp_context=ctx,
