@@ -48,8 +48,10 @@ def worker_init(parent_pid: int, threads: int, slots=None, devices=None) -> None
         set_worker_device(devices[slot % len(devices)])
     elif devices:  # every worker on the same device: no slot to take
         set_worker_device(devices[0])
+    # Before anything loads OpenMP: workers side by side must not each spin up every core (the
+    # supervised ceiling's gradient boosting crawled under that oversubscription).
+    os.environ.setdefault("OMP_NUM_THREADS", str(threads) if threads else "1")
     if threads:
-        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         import torch
 
         torch.set_num_threads(threads)
