@@ -1,7 +1,8 @@
-"""click options shared by the benchmark scripts that run sweeps (one directory per preset)."""
+"""click options shared by the benchmark scripts."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,17 +11,44 @@ import click
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 
 
+def results_dir_option(help_text: str, default: Path = RESULTS_DIR) -> Callable:
+    """``--results-dir``: where a benchmark's tables (and resumable runs CSV) go."""
+    return click.option(
+        "--results-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=default,
+        show_default=True,
+        help=help_text,
+    )
+
+
+def seeds_jobs_options(default_seeds: int = 10) -> Callable:
+    """``--seeds`` (0..N-1) and ``--jobs`` (fits in parallel, default min(2, CPUs))."""
+
+    def wrap(fn: Callable) -> Callable:
+        fn = click.option(
+            "--jobs",
+            type=click.IntRange(min=1),
+            default=max(1, min(2, os.cpu_count() or 1)),
+            show_default=True,
+            help="Fits in parallel (processes).",
+        )(fn)
+        return click.option(
+            "--seeds",
+            type=click.IntRange(min=1),
+            default=default_seeds,
+            show_default=True,
+            help="Seeds 0..N-1.",
+        )(fn)
+
+    return wrap
+
+
 def sweep_output_options(out_root: str, results_help: str) -> Callable:
     """``--out-root`` (the resumable sweep directories) and ``--results-dir`` (the tables)."""
 
     def wrap(fn: Callable) -> Callable:
-        fn = click.option(
-            "--results-dir",
-            type=click.Path(file_okay=False, path_type=Path),
-            default=RESULTS_DIR,
-            show_default=True,
-            help=results_help,
-        )(fn)
+        fn = results_dir_option(results_help)(fn)
         return click.option(
             "--out-root",
             type=click.Path(file_okay=False, path_type=Path),

@@ -27,13 +27,14 @@ that reproduction on any device, ``--no-table5`` skips it.
 
 from __future__ import annotations
 
-import argparse
 import os
 import shlex
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
+import click
 import numpy as np
 import torch
 from torch.nn import functional as F
@@ -41,7 +42,12 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ividr.api import FitConfig, fit_model  # noqa: E402
-from ividr.devices import DeviceError, resolve_device  # noqa: E402
+from ividr.cli_common import (  # noqa: E402
+    OneLineCommand,
+    check_device_here,
+    device_option,
+)
+from ividr.devices import resolve_device  # noqa: E402
 from ividr.models.base import reset_parameters  # noqa: E402
 from ividr.models.ivae.net import IVAENet  # noqa: E402
 from ividr.stages import latent_inputs  # noqa: E402
@@ -144,41 +150,55 @@ def fit_line(data, model: str, **changes) -> tuple[float, str]:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--users", type=int, default=10000)
-    parser.add_argument("--items", type=int, default=1000)
-    parser.add_argument("--threads", type=int, default=None)
-    parser.add_argument("--epochs", type=int, default=10, help="latent epochs timed per measure")
-    parser.add_argument("--fits", default="idcf,ividr", help="whole fits timed ('' = none)")
-    parser.add_argument("--restarts", type=int, default=4, help="restarts timed (1 = skip)")
-    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile row")
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help="cpu, cuda, cuda:N or auto (default: cpu); cuda also runs the Table-5 reproduction",
-    )
-    parser.add_argument(
-        "--table5",
-        action=argparse.BooleanOptionalAction,
-        default=None,
-        help="run the three-preset Table-5 reproduction after the fits (default: with cuda)",
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=None, help="Table-5 runs at once (default: table5.py's)"
-    )
-    parser.add_argument(
-        "--table5-args",
-        default="",
-        help="more options for benchmarks/table5.py, e.g. '--users 300 --items 60 --seeds 1'",
-    )
-    args = parser.parse_args()
+@click.command(cls=OneLineCommand, help=__doc__.splitlines()[0])
+@click.option("--users", type=click.IntRange(min=10), default=10000, show_default=True)
+@click.option("--items", type=click.IntRange(min=2), default=1000, show_default=True)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="torch CPU threads [default: torch's]; the README's figures use 1.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Latent epochs timed per measure.",
+)
+@click.option(
+    "--fits", default="idcf,ividr", show_default=True, help="Whole fits timed ('' = none)."
+)
+@click.option(
+    "--restarts",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Restarts timed (1 = skip).",
+)
+@click.option("--no-compile", is_flag=True, help="Skip the torch.compile row.")
+@device_option("every measure", default="cpu")
+@click.option(
+    "--table5/--no-table5",
+    default=None,
+    help="Run the three-preset Table-5 reproduction after the fits [default: with cuda].",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Table-5 runs at once [default: table5.py's].",
+)
+@click.option(
+    "--table5-args",
+    default="",
+    help="More options for benchmarks/table5.py, e.g. '--users 300 --items 60 --seeds 1'.",
+)
+def main(**options) -> None:
+    args = SimpleNamespace(**options)
     global DEVICE
-    try:
-        DEVICE = resolve_device(args.device)
-    except DeviceError as exc:  # a usage error: one line, exit 2, nothing written
-        print(f"Error: Invalid value for '--device': {exc}", file=sys.stderr)
-        sys.exit(2)
+    check_device_here(args.device)
+    DEVICE = resolve_device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     gpu = f", {torch.cuda.get_device_name(DEVICE)}" if DEVICE.type == "cuda" else ""

@@ -20,7 +20,6 @@ Usage: ``python benchmarks/bench_simgen.py [--quick] [--repeat N]`` (``--quick``
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -28,6 +27,8 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+import click
 
 CHILD = r"""
 import json, resource, sys, time
@@ -92,11 +93,16 @@ def fmt(rows: list[dict]) -> str:
 CASES = ("yardstick", "generate", "generate+write", "cli")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="skip the 1,000,000-user cases")
-    parser.add_argument("--repeat", type=int, default=5, help="repeats of the small cases")
-    args = parser.parse_args()
+@click.command(help=__doc__.splitlines()[0])
+@click.option("--quick", is_flag=True, help="Skip the 1,000,000-user cases.")
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Repeats of the small cases.",
+)
+def main(quick: bool, repeat: int) -> None:
     os.chdir(Path(__file__).resolve().parent.parent)
     load = os.getloadavg()[0]
     print(
@@ -106,9 +112,9 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="bench-simgen-", dir=".") as tmp:
         out = Path(tmp) / "data"
-        sizes = [(10_000, 1_000)] + ([] if args.quick else [(1_000_000, 1_000)])
+        sizes = [(10_000, 1_000)] + ([] if quick else [(1_000_000, 1_000)])
         for m, n in sizes:
-            reps = args.repeat if m * n <= 50_000_000 else 1
+            reps = repeat if m * n <= 50_000_000 else 1
             results: dict[str, list[dict]] = {case: [] for case in CASES}
             for _ in range(reps):
                 for case in CASES:

@@ -30,13 +30,16 @@ Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-
 from __future__ import annotations
 
 import csv
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
+from benchmarks._resumable import read_runs, run_missing  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -405,14 +408,7 @@ def write_reports(
 
 
 @click.command(help=__doc__.splitlines()[0])
-@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=max(1, min(2, os.cpu_count() or 1)),
-    show_default=True,
-    help="Fits in parallel (processes).",
-)
+@seeds_jobs_options()
 @click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="ours", show_default=True)
 @click.option("--released-grid", is_flag=True, help="released: the grid, not lr 5e-4 / wd 1e-6.")
 @click.option("--released-split", is_flag=True, help="released: the released codes' one split.")
@@ -422,13 +418,7 @@ def write_reports(
 )
 @click.option("--report-only", is_flag=True, help="Rewrite the reports only.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=RESULTS,
-    show_default=True,
-    help="Where coat_runs.csv (resumable) and the reports go.",
-)
+@results_dir_option("Where coat_runs.csv (resumable) and the reports go.", default=RESULTS)
 def main(**options) -> None:
     args = SimpleNamespace(**options)
     results = Path(args.results_dir)
@@ -440,39 +430,32 @@ def main(**options) -> None:
         )
     results.mkdir(parents=True, exist_ok=True)
     runs_csv = results / "coat_runs.csv"
-    done: list[dict] = []
-    if runs_csv.is_file():
-        with open(runs_csv) as fh:
-            done = list(csv.DictReader(fh))
+    done = read_runs(runs_csv)
     setting = args.protocol
     if args.protocol == "released" and args.released_grid:
         setting = "released-grid"
     if args.protocol == "released" and args.released_split:
         setting = "released-split"
     have = {(r["model"], int(r["seed"])) for r in done if setting_of(r) == setting}
-    todo = [(m, s) for m in models for s in range(args.seeds) if (m, s) not in have]
-    if args.report_only:
-        todo = []
-    new_file = not runs_csv.is_file()
-    with open(runs_csv, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = {
-                pool.submit(run_one, m, s, setting, args.restarts, args.data): (m, s)
-                for m, s in todo
-            }
-            for fut in as_completed(futures):
-                row = fut.result()
-                writer.writerow(row)
-                fh.flush()
-                done.append({k: str(v) for k, v in row.items()})
-                print(
-                    f"{setting:>13} {row['model']:>8} seed {row['seed']}: NDCG@5 "
-                    f"{row['ndcg@5']:.4f} val {row['val_ndcg@5']:.4f} ({row['seconds']} s)",
-                    flush=True,
-                )
+    tasks = [] if args.report_only else [(m, s) for m in models for s in range(args.seeds)]
+
+    def announce(row: dict) -> None:
+        print(
+            f"{setting:>13} {row['model']:>8} seed {row['seed']}: NDCG@5 "
+            f"{row['ndcg@5']:.4f} val {row['val_ndcg@5']:.4f} ({row['seconds']} s)",
+            flush=True,
+        )
+
+    done += run_missing(
+        runs_csv,
+        FIELDS,
+        run_one,
+        [(m, s, setting, args.restarts, args.data) for m, s in tasks],
+        done_keys=have,
+        key=lambda task: (task[0], task[1]),
+        jobs=args.jobs,
+        announce=announce,
+    )
     rows = [r for r in done if int(r["seed"]) < args.seeds]
     print(write_reports(rows, args.seeds, args.data, results))
 

@@ -17,14 +17,16 @@ Usage: ``python benchmarks/iv4r_factors.py [--seeds 10] [--jobs 2] [--protocol o
 
 from __future__ import annotations
 
-import csv
-import os
-from concurrent.futures import ProcessPoolExecutor, as_completed
+import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
+from benchmarks._resumable import read_runs, run_missing  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -118,25 +120,14 @@ def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS
 
 
 @click.command(help=__doc__.splitlines()[0])
-@click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option(
-    "--jobs",
-    type=click.IntRange(min=1),
-    default=max(1, min(2, os.cpu_count() or 1)),
-    show_default=True,
-    help="Fits in parallel (processes).",
-)
+@seeds_jobs_options()
 @click.option("--protocol", default="ours,released", show_default=True, help="Comma-separated.")
 @click.option(
     "--variants", default=None, help="Comma-separated subset of the variants. Default: all."
 )
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
-@click.option(
-    "--results-dir",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=RESULTS,
-    show_default=True,
-    help="Where iv4r_factors_runs.csv (resumable) and iv4r_factors.md go.",
+@results_dir_option(
+    "Where iv4r_factors_runs.csv (resumable) and iv4r_factors.md go.", default=RESULTS
 )
 def main(**options) -> None:
     args = SimpleNamespace(**options)
@@ -153,30 +144,18 @@ def main(**options) -> None:
         )
     results.mkdir(parents=True, exist_ok=True)
     runs_csv = results / "iv4r_factors_runs.csv"
-    done: list[dict] = []
-    if runs_csv.is_file():
-        with open(runs_csv) as fh:
-            done = list(csv.DictReader(fh))
+    done = read_runs(runs_csv)
     have = {(r["variant"], r["protocol"], int(r["seed"])) for r in done}
-    todo = [
-        (v, p, s)
-        for p in protocols
-        for v in variants
-        for s in range(args.seeds)
-        if (v, p, s) not in have
-    ]
-    new_file = not runs_csv.is_file()
-    with open(runs_csv, "a", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        if new_file:
-            writer.writeheader()
-        with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-            futures = [pool.submit(run_one, v, p, s, args.data) for v, p, s in todo]
-            for fut in as_completed(futures):
-                row = fut.result()
-                writer.writerow(row)
-                fh.flush()
-                done.append({k: str(v) for k, v in row.items()})
+    tasks = [(v, p, s) for p in protocols for v in variants for s in range(args.seeds)]
+    done += run_missing(
+        runs_csv,
+        FIELDS,
+        run_one,
+        [(v, p, s, args.data) for v, p, s in tasks],
+        done_keys=have,
+        key=lambda task: task[:3],
+        jobs=args.jobs,
+    )
     rows = [r for r in done if int(r["seed"]) < args.seeds]
     print(write_report(rows, protocols, results))
 

@@ -76,11 +76,11 @@ def _device_form(ctx, param, value: str) -> str:
         raise click.BadParameter(f"must be {DEVICE_HELP}. Got {value!r} instead.") from None
 
 
-def device_option(what: str = "the fit"):
+def device_option(what: str = "the fit", default: str = "auto"):
     """``--device``: auto|cpu|cuda[:N], default auto (its form checked while parsing)."""
     return click.option(
         "--device",
-        default="auto",
+        default=default,
         show_default=True,
         metavar="auto|cpu|cuda[:N]",
         callback=_device_form,

@@ -223,13 +223,17 @@ def execute_run(
         )
     spec = RunSpec(**task["spec"])
     out_dir = Path(task["out_dir"])
-    previous = None
+    previous = limiter = None
     try:
         if threads:
             import torch
+            from threadpoolctl import threadpool_limits
 
             previous = torch.get_num_threads()
             torch.set_num_threads(int(threads))
+            # The OpenMP and BLAS pools too (the supervised ceiling's boosting, numpy), so that
+            # runs side by side (Ray tasks, local workers) do not oversubscribe the cores.
+            limiter = threadpool_limits(limits=int(threads))
         dataset = get_dataset(out_dir, config, spec)
         refs = run_references(out_dir, config, spec, dataset)
         outcome = _resolve_fit(fit_fn)(dataset, config, spec)
@@ -288,6 +292,8 @@ def execute_run(
             "traceback": traceback.format_exc(),
         }
     finally:
+        if limiter is not None:
+            limiter.restore_original_limits()
         if previous is not None:
             import torch
 
