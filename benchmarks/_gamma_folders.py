@@ -312,12 +312,14 @@ def first_ref(rows: list[dict], value, column: str) -> float | None:
 
 
 def mean_std(vals: list[float], digits: int = 4, spread: bool = False) -> str:
-    """``mean ± std (n=k)``; with ``spread`` also ``[min, max]``; ``–`` for no value."""
+    """``mean ± std (n=k)``; with ``spread`` also ``[min, max]``; ``–`` for no value; one value
+    alone as ``x (n=1)`` (it has no spread)."""
     if not vals:
         return "–"
-    std = float(np.std(vals, ddof=1)) if len(vals) > 1 else 0.0
-    text = f"{np.mean(vals):.{digits}f} ± {std:.{digits}f}"
-    if spread and len(vals) > 1:
+    if len(vals) == 1:
+        return f"{vals[0]:.{digits}f} (n=1)"
+    text = f"{np.mean(vals):.{digits}f} ± {float(np.std(vals, ddof=1)):.{digits}f}"
+    if spread:
         text += f" [{min(vals):.{digits - 1}f}, {max(vals):.{digits - 1}f}]"
     return text + f" (n={len(vals)})"
 
