@@ -48,15 +48,10 @@ def worker_init(parent_pid: int, threads: int, slots=None, devices=None) -> None
         set_worker_device(devices[slot % len(devices)])
     elif devices:  # every worker on the same device: no slot to take
         set_worker_device(devices[0])
-    # Workers side by side must not each spin up every core: the supervised ceiling's gradient
-    # boosting (OpenMP) and BLAS crawled under that oversubscription (test_parallel_local_equals_
-    # serial: 210 s against 18 s). The variables reach libraries loaded from now on; the pools of
-    # those already loaded while this initializer was unpickled are capped by threadpoolctl.
+    # Workers side by side must not each spin up every core. These variables reach the OpenMP
+    # and BLAS libraries loaded from now on; execute_run caps the pools of those already loaded.
     for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
         os.environ.setdefault(var, str(threads) if threads else "1")
-    from threadpoolctl import threadpool_limits
-
-    threadpool_limits(limits=threads or 1)
     if threads:
         import torch
 
