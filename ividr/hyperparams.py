@@ -45,7 +45,9 @@ from metrics.checks import (
 )
 
 __all__ = [
+    "ESTIMANDS",
     "IV_HEADS",
+    "USER_TREATMENTS",
     "VARIANTS",
     "FusionParams",
     "HyperSpec",
@@ -70,6 +72,15 @@ __all__ = [
 IV_HEADS = ("sigmoid", "affine")
 #: IViDR and its ablations IViDR-T, -F, -R (the reconstruction of stage 1).
 VARIANTS = ("full", "t", "f", "r")
+#: What IViDR's latent stage receives as the user's treatment t_u in X^re = A + P t_u (Eq. 10):
+#: the mean reconstructed treatment of the user's items as the paper states it ("mean"), that
+#: mean standardised per dimension over users ("standardized"), or the diagnostics "zero" (no
+#: shift: X^re = A) and "shuffled" (the rows of t permuted across users).
+USER_TREATMENTS = ("mean", "standardized", "zero", "shuffled")
+#: Which posterior mean of IViDR's latent stage is its confounder estimate (what MCC scores and
+#: the recommender reads): the fused C = rho C1 + tau C2 of Eq. 15 ("fused"), the shifted
+#: branch C1 from X^re ("shifted"), or the plain branch C2 from A ("plain").
+ESTIMANDS = ("fused", "shifted", "plain")
 _KEY = "hyperparameter"
 
 
@@ -428,6 +439,23 @@ class FusionParams:
     )
     tau: float = hyperparameter(
         0.9, "Fusion weight of C2, inferred from X (Eq. 15).", low=0.0, high=1.0
+    )
+    user_treatment: str = hyperparameter(
+        "standardized",
+        "The user treatment t_u of X^re = A + P t_u (Eq. 10): 'mean' (the paper's text: the mean "
+        "reconstructed treatment of the user's items), 'standardized' (that mean as z-scores "
+        "per dimension over users: our default, a departure from the text; with 'mean' the "
+        "learned shift P t_u grew larger than the exposure row itself and the posterior fell "
+        "far below the learned prior, docs/results/ividr_factors.md), or the diagnostics "
+        "'zero' (X^re = A) and 'shuffled' (rows permuted across users).",
+        choices=USER_TREATMENTS,
+    )
+    estimand: str = hyperparameter(
+        "fused",
+        "The posterior mean that is the confounder estimate (scored by MCC, read by Eq. 24): "
+        "the fused C of Eq. 15, or one branch, C1 from X^re ('shifted', what the released code "
+        "saves) or C2 from A ('plain'). Training is the same for all three.",
+        choices=ESTIMANDS,
     )
     phi: float = hyperparameter(1.0, "Weight of the latent term in Eq. 24.", low=0.0)
     lam: float = hyperparameter(1.0, "Weight of the MF term in Eq. 24.", low=0.0)

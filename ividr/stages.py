@@ -359,11 +359,17 @@ def fit_latent_search(
 
 
 def export_latents(est, net: IVAENet, x, w, t) -> None:
-    """Posterior mean/std of every user, and the prior mean mu_w(W), as CPU numpy on ``est``."""
+    """Posterior mean/std of every user, and the prior mean mu_w(W), as CPU numpy on ``est``;
+    for IViDR also ``est.estimate_latents_``, every estimand's posterior mean by name."""
     net.eval()
     with torch.no_grad():
-        mean, log_var = net.posterior(x, w, t)
+        # The confounder estimate: the posterior named by IViDR's ``estimand``, else the one.
+        mean, log_var = getattr(net, "readout", net.posterior)(x, w, t)
         est.user_latents_ = mean.double().cpu().numpy()
+        if hasattr(net, "estimates"):
+            est.estimate_latents_ = {
+                name: value.double().cpu().numpy() for name, value in net.estimates(x, w, t).items()
+            }
         est.latent_std_ = (0.5 * log_var).exp().double().cpu().numpy()
         if net.learned_prior:
             est.prior_mean_ = net.prior(w, x.shape[0])[0].double().cpu().numpy()

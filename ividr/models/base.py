@@ -171,6 +171,16 @@ class BaseRecommender:
         -------
         self
         """
+        val = self._start_fit(dataset, val)
+        self._fit(dataset, val, progress, callback)
+        self.epochs_run_ = int(sum(1 for row in self.history_ if row.get("selected", True)))
+        return self
+
+    def _start_fit(self, dataset, val=None):
+        """Validate the hyperparameters and reset the fitted state; the validation ratings.
+
+        A model's stages (e.g. IViDR's ``_fit_latent``) can be run one by one after it.
+        """
         if self.Params is not None:
             check_fields(self, self.Params, type(self).__name__)
         self.device_ = resolve_device(getattr(self, "device", "cpu"))
@@ -182,9 +192,7 @@ class BaseRecommender:
         self.nets_: dict[str, nn.Module] = {}
         self.net_specs_: dict[str, dict[str, Any]] = {}
         self.chosen_: dict[str, dict[str, Any]] = {}
-        self._fit(dataset, val, progress, callback)
-        self.epochs_run_ = int(sum(1 for row in self.history_ if row.get("selected", True)))
-        return self
+        return val
 
     def score(self, users, items) -> np.ndarray:
         """Scores of (user, item) pairs.

@@ -30,6 +30,25 @@ def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:
     return np.divide(total, degree[:, None], out=np.zeros_like(total), where=degree[:, None] > 0)
 
 
+def treatment_input(t: np.ndarray, mode: str, rng: np.random.Generator) -> np.ndarray:
+    """The t_u the latent stage reads, from the mean treatments ``t`` (``user_treatment``).
+
+    "mean" returns ``t`` itself and draws nothing from ``rng``, so the paper's setting leaves
+    every later draw as it was; "shuffled" draws one permutation of the users.
+    """
+    if mode == "mean":
+        return t
+    if mode == "zero":
+        return np.zeros_like(t)
+    if mode == "standardized":
+        # Per-dimension z-scores: the shift's size no longer depends on how large stage 1 made
+        # its item vectors, only on what P learns.
+        return (t - t.mean(axis=0)) / (t.std(axis=0) + 1e-8)
+    if mode == "shuffled":
+        return t[rng.permutation(t.shape[0])]
+    raise ValueError(f"unknown user_treatment {mode!r}")
+
+
 class IViDR(BaseRecommender):
     """IViDR: IV treatment reconstruction, fused iVAE, latent-adjusted MF (Eq. 24)."""
 
@@ -38,33 +57,48 @@ class IViDR(BaseRecommender):
 
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)
-        # Stage 1: IV4R-MF.
+        self._fit_treatments(dataset, val, rng, progress)
+        self._fit_latent(dataset, rng, progress, callback)
+        self._fit_head(dataset, val, rng, progress)
+
+    def _fit_treatments(self, dataset, val, rng, progress) -> None:
+        """Stage 1: IV4R-MF; sets ``item_treatment_`` (T^re_j of every item) and
+        ``user_treatment_`` (t_u of every user)."""
         stage1 = fit_iv4r_stage(self, dataset, val, rng, progress, self.variant, "iv4r")
         with torch.no_grad():
-            tre = stage1.recon().double().cpu().numpy()
-        self.user_treatment_ = user_mean_treatment(dataset, tre)
-        # Stage 2: the fused iVAE.
+            self.item_treatment_ = stage1.recon().double().cpu().numpy()
+        self.user_treatment_ = user_mean_treatment(dataset, self.item_treatment_)
+
+    def _fit_latent(self, dataset, rng, progress, callback) -> None:
+        """Stage 2: the fused iVAE on A, W and ``user_treatment_`` (in ``user_treatment``'s
+        form); sets the latents (:func:`~ividr.stages.export_latents`)."""
         x, w = latent_inputs(dataset, self.device_)
-        t = torch.from_numpy(self.user_treatment_).float().to(self.device_)
+        t_in = treatment_input(self.user_treatment_, self.user_treatment, rng)
+        t = torch.from_numpy(t_in).float().to(self.device_)
         spec = {
             "n_items": self.n_items_,
             "aux_dim": int(w.shape[1]),
             "latent_dim": resolve_latent_dim(self.latent_dim, dataset),
             "hidden_dim": self.hidden_dim,
             "n_layers": self.n_layers,
-            "iv_dim": int(tre.shape[1]),
+            "iv_dim": int(t_in.shape[1]),
             "rho": float(self.rho),
             "tau": float(self.tau),
         }
         net = self._latent_net(spec, rng)
         net = fit_latent_search(self, net, x, w, t, rng, progress, callback)
         self._add_net("latent", net, spec)
-        # Stage 3: Eq. 24 with C from the fused posterior.
+
+    def _fit_head(self, dataset, val, rng, progress) -> None:
+        """Stage 3: Eq. 24 with C from the latent stage's estimate."""
         fit_latent_head(self, dataset, val, rng, progress, phi=self.phi, lam=self.lam)
 
     def _latent_net(self, spec: dict, rng: np.random.Generator) -> FusedIVAENet:
         """Stage 2's net built from ``spec`` (a hook: the audit variant ``ividr-released``
         builds its own net here and adds its keys to ``spec``, which the model file saves)."""
+        # Settings at their paper value stay out of the spec, so older model files still load.
+        if self.estimand != "fused":
+            spec["estimand"] = self.estimand
         return FusedIVAENet(**spec)
 
     def _score(self, users, items):

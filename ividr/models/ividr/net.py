@@ -26,6 +26,9 @@ class FusedIVAENet(IVAENet):
         Dimension of t_u.
     rho, tau : float
         Fusion weights (Eq. 15).
+    estimand : {"fused", "shifted", "plain"}
+        The posterior :meth:`readout` returns (the confounder estimate): the fused one, C1's or
+        C2's. Training always uses the fused posterior.
     """
 
     def __init__(
@@ -38,25 +41,59 @@ class FusedIVAENet(IVAENet):
         iv_dim: int,
         rho: float = 0.9,
         tau: float = 0.9,
+        estimand: str = "fused",
     ):
         super().__init__(n_items, aux_dim, latent_dim, hidden_dim, n_layers, learned_prior=True)
         self.rho = rho
         self.tau = tau
+        self.estimand = estimand
         self.proj = nn.Linear(iv_dim, n_items, bias=False)
 
     def reset_projection(self) -> None:
         """Start P at zero, so that X^re = X until the ELBO finds a use for the treatments."""
         nn.init.zeros_(self.proj.weight)
 
+    def branches(
+        self, x: torch.Tensor, w: torch.Tensor | None, t: torch.Tensor | None
+    ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """Mean and log-variance of q(C1 | X^re, W) ("shifted") and q(C2 | A, W) ("plain")."""
+        return {
+            "shifted": self.encode(x, w, shift=(t, self.proj.weight)),  # X^re = X + P t
+            "plain": self.encode(x, w),
+        }
+
     def posterior(
         self, x: torch.Tensor, w: torch.Tensor | None, t: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """Fused posterior mean and log-variance, each (B, latent_dim)."""
-        mean2, log_var2 = self.encode(x, w)
         if self.rho == 0.0:
             # C1 has weight 0: the fused posterior is q(C2 | A, W) itself (exactly the iVAE).
+            mean2, log_var2 = self.encode(x, w)
             return self.tau * mean2, log_var2 + 2.0 * torch.log(torch.tensor(abs(self.tau)))
-        mean1, log_var1 = self.encode(x, w, shift=(t, self.proj.weight))  # X^re = X + P t
+        parts = self.branches(x, w, t)
+        return self.fuse(parts["shifted"], parts["plain"])
+
+    def fuse(
+        self, first: tuple[torch.Tensor, torch.Tensor], second: tuple[torch.Tensor, torch.Tensor]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """N(rho mu1 + tau mu2, rho^2 s1^2 + tau^2 s2^2) from the two branches (Eq. 15)."""
+        (mean1, log_var1), (mean2, log_var2) = first, second
         mean = self.rho * mean1 + self.tau * mean2
         var = self.rho**2 * log_var1.exp() + self.tau**2 * log_var2.exp()
         return mean, var.log()
+
+    def readout(
+        self, x: torch.Tensor, w: torch.Tensor | None, t: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior named by ``estimand``: the confounder estimate, (B, latent_dim) each."""
+        if self.estimand == "fused":
+            return self.posterior(x, w, t)
+        return self.branches(x, w, t)[self.estimand]
+
+    def estimates(
+        self, x: torch.Tensor, w: torch.Tensor | None, t: torch.Tensor | None
+    ) -> dict[str, torch.Tensor]:
+        """Every candidate estimand's posterior mean, by name (for diagnostics)."""
+        parts = self.branches(x, w, t)
+        fused = self.fuse(parts["shifted"], parts["plain"])[0]
+        return {"fused": fused, **{name: mean for name, (mean, _) in parts.items()}}
