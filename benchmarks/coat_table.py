@@ -40,10 +40,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
 from benchmarks._resumable import read_runs, run_missing  # noqa: E402
+from simulator.locations import default_dataset_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-COAT = HERE.parent.parent / "shared" / "datasets" / "coat"
+COAT = default_dataset_path("coat")
 MODELS = ("mf", "mf-wf", "iv4r-mf", "idcf-w", "idcf", "ividr-t", "ividr-f", "ividr-r", "ividr")
 #: Run only when named in --models: the audit model of the released IViDR forward pass (§4.3).
 EXTRA_MODELS = ("ividr-released",)

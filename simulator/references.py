@@ -22,13 +22,12 @@ and the supervised ceiling (DESIGN §5):
 
 :func:`dataset_references` computes them from a :class:`~simulator.dataset.RecDataset`;
 :func:`references_for` adds the cache: for a ``simgen`` directory the figures are written to
-``references.json`` beside ``meta.json`` on first use (atomically: temporary file +
-``os.replace``) and read back afterwards while that file's ``meta_sha256`` matches the
-directory's ``meta.json``. ``simgen`` itself writes nothing extra unless asked
-(``simgen --references``); ``ividr fit`` and ``ividr sweep`` call :func:`references_for`, so a
-dataset's figures are computed the first time a fit uses it. Other layouts (Coat, the iDCF
-folders under ``../shared``) are never written to; their figures are recomputed (memoised per
-process).
+``references.json`` beside ``meta.json`` on first use (atomically: temporary file + ``os.replace``)
+and read back afterwards while that file's ``meta_sha256`` matches the directory's ``meta.json``.
+``simgen`` itself writes nothing extra unless asked (``simgen --references``); ``ividr fit`` and
+``ividr sweep`` call :func:`references_for`, so a dataset's figures are computed the first time a
+fit uses it. Other layouts (Coat, the iDCF folders of the external datasets, docs/data.md) are never
+written to; their figures are recomputed (memoised per process).
 
 The chance level is for a learned latent of the true confounder's dimension (the models' default
 ``latent_dim``); ``d_learned`` says which.
