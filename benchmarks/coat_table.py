@@ -4,7 +4,7 @@ Every model of ``MODELS`` is fitted on Coat for seeds 0..9 under one training pr
 (``ividr.protocols``), chosen on the 30% validation users only (the test users are never looked
 at before the table):
 
-- ``--protocol ours`` (the paper's text, DESIGN §4): BCE on positive = rating >= 4 (Eq. 25),
+- ``--protocol ours`` (the paper's text, docs/design.md §4): BCE on positive = rating >= 4 (Eq. 25),
   patience 5, at most 100 recommender epochs, the lr x weight decay grid on validation NDCG@5;
 - ``--protocol released`` (the code released with iDCF and IViDR, in the test-seed mode that
   produced the published figures): MSE on the 0/1 label, patience 20, at most 100 (iDCF's

@@ -1,4 +1,4 @@
-"""Why does a latent fit collapse? One setting at a time toward the reference (DESIGN §4.3).
+"""Why does a latent fit collapse? One setting at a time toward the reference (docs/design.md §4.3).
 
     .venv/bin/python benchmarks/collapse_ablation.py                  # idcf-sim gamma 5, seeds 0-9
     .venv/bin/python benchmarks/collapse_ablation.py --gamma 10 --variants base,reference

@@ -14,7 +14,7 @@ works too, with ``--name`` to name its report). One draw, several fits: ``--data
 initialisation and the validation/test split only).
 
 The main table (``RESULTS_DIR/<name>.md``, one row per run in ``<name>_runs.csv``): iDCF, IViDR
-and the audit variant ``ividr-released`` (the released forward pass, DESIGN §4.3), each with
+and the audit variant ``ividr-released`` (the released forward pass, docs/design.md §4.3), each with
 ``+shuffle`` where given (the W-shuffled MCC: the same fit with W permuted across users), at every
 gamma. Beside each model's MCC (mean ± std over the model seeds): its learned prior mean's MCC
 (prior-only), the W-shuffled MCC, the proxy oracle E[C | W], chance, the supervised ceiling (from
@@ -282,7 +282,7 @@ def _header(title: str, source: Path, config: SweepConfig, n_users: int | None) 
         lines += [
             "The paper's figures are single runs of the released code on this very draw (its "
             "README). Its instrument is W itself (the released layout), so Z is not independent "
-            "of W here (DESIGN §2).",
+            "of W here (docs/design.md §2).",
             "",
         ]
     return lines

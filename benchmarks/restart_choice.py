@@ -1,4 +1,4 @@
-"""Does the held-out ELBO pick good restarts, and how many restarts pay? (DESIGN §4.3)
+"""Does the held-out ELBO pick good restarts, and how many restarts pay? (docs/design.md §4.3)
 
     .venv/bin/python benchmarks/restart_choice.py            # idcf-sim, 5 gammas x 10 seeds
     .venv/bin/python benchmarks/restart_choice.py --gammas 0 --seeds 2 --restarts 2  # a smoke run

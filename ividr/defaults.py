@@ -1,8 +1,8 @@
 """Defaults shared by the estimators, :class:`ividr.api.FitConfig` and the CLIs (no torch here,
 so that ``--help`` stays fast).
 
-Latent-stage restarts (DESIGN §4.3): why these values is measured in the README ("Stable latent
-fits"); ``benchmarks/collapse_ablation.py`` and ``benchmarks/idcf_sim.py`` regenerate it.
+Latent-stage restarts (docs/design.md §4.3): why these values is measured in the README ("Stable
+latent fits"); ``benchmarks/collapse_ablation.py`` and ``benchmarks/idcf_sim.py`` regenerate it.
 """
 
 #: torch threads of a fit (``ividr fit``) and of each run of a sweep unless told otherwise. One:

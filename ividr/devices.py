@@ -1,4 +1,4 @@
-"""Where torch runs: ``--device auto|cpu|cuda[:N]`` (DESIGN §4.3), for fits and sweeps.
+"""Where torch runs: ``--device auto|cpu|cuda[:N]`` (docs/design.md §4.3), for fits and sweeps.
 
 - :func:`check_device` validates the text of a device (the public boundary: ``FitConfig``, the
   estimators, the CLIs); :func:`resolve_device` turns it into a ``torch.device`` on this machine

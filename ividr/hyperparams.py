@@ -1,5 +1,5 @@
-"""The hyperparameter spec (DESIGN §4): every hyperparameter declared once, with its default,
-allowed values and help.
+"""The hyperparameter spec (docs/design.md §4): every hyperparameter declared once, with its
+default, allowed values and help.
 
 One dataclass per training stage holds that stage's hyperparameters (:class:`RunParams`,
 :class:`RecommenderParams`, :class:`LatentParams`, :class:`LatentHeadParams`, :class:`IVParams`,
@@ -279,7 +279,7 @@ class RecommenderParams:
 
 @dataclass(kw_only=True)
 class LatentParams:
-    """The latent (iVAE) stage: q(C | A, W), p(C | W), p(A | C) (DESIGN §4.3)."""
+    """The latent (iVAE) stage: q(C | A, W), p(C | W), p(A | C) (docs/design.md §4.3)."""
 
     latent_dim: int | None = hyperparameter(
         None,

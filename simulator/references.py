@@ -1,4 +1,4 @@
-"""Reference levels of a dataset's MCC figures (DESIGN.md §5), computed once and cached.
+"""Reference levels of a dataset's MCC figures (docs/design.md §5), computed once and cached.
 
 Every MCC of a learned confounder should be read against two lines that depend only on the data:
 
@@ -13,7 +13,7 @@ and one figure on how much the exposures themselves say about C:
 - ``r2_exposure``: held-out R^2 of a ridge regression of C on the exposure row, on one-hot W and on
   both (:func:`metrics.reference.exposure_r2`);
 
-and the supervised ceiling (DESIGN §5):
+and the supervised ceiling (docs/design.md §5):
 
 - ``mcc_supervised``: strong MCC of a cross-fitted nonlinear regressor of C trained on the truth,
   from the exposure row and W (``exposure_w``) and from the exposure row alone (``exposure``)

@@ -1,4 +1,5 @@
-"""The generator of DESIGN.md §2: knobs, determinism, and fidelity checked against its own truth."""
+"""The generator of docs/design.md §2: knobs, determinism, and fidelity checked against its own
+truth."""
 
 from __future__ import annotations
 
