@@ -294,8 +294,8 @@ class LatentParams:
     latent_lr: float = hyperparameter(
         5e-4,
         "Adam learning rate of the latent stage. 5e-4 (the iDCF authors' own setting) rather "
-        "than 1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed (README, 'Stable "
-        "latent fits').",
+        "than 1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed "
+        "(docs/results/collapse_ablation.md).",
         low=0.0,
         low_open=True,
     )
@@ -391,7 +391,7 @@ class IVParams:
     mlp0_layers: int = hyperparameter(
         0,
         "Layers of MLP0 on the learned item embedding T_j; 0 = the identity (2 was the former "
-        "default; TreatmentReconstruction and the README's Coat section say why).",
+        "default; TreatmentReconstruction and docs/results/iv4r_factors.md say why).",
         low=0,
     )
     iv_head: str = hyperparameter(
