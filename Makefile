@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 export NUMBA_CACHE_DIR ?= $(CURDIR)/.cache/numba
 export MPLBACKEND ?= Agg
 
-.PHONY: demo test lint format bench clean
+.PHONY: demo test test-standalone lint format bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,9 +21,19 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/python -m ividr.demo --out demo-out
 
+# The whole suite with the external datasets wherever IVIDR_DATA (or its default) says,
+# then the stand-alone proof: the fast suite again with no external data at all.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+	@$(MAKE) --no-print-directory test-standalone
+
+# The non-slow suite with IVIDR_DATA pointed at an empty temporary folder: what a fresh clone
+# without the external datasets sees. Tests that need one skip; pytest prints how many.
+test-standalone: $(STAMP)
+	@echo "Stand-alone check: the non-slow suite with IVIDR_DATA pointed at an empty folder"
+	@empty=$$(mktemp -d) && trap 'rmdir "$$empty"' EXIT && \
+		IVIDR_DATA="$$empty" $(BIN)/python -m pytest -q -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -1,10 +1,11 @@
 """What the benchmarks over a folder of ``gamma_<G>`` datasets share (idcf_sim.py, ividr_sim.py).
 
-Such a folder (``../shared/datasets/idcf-sim``, ``ividr-sim``, or a folder written by
-:func:`ividr_sim.subsample_users`) holds one dataset per gamma. A benchmark over it picks some of
-those gammas, runs one or more resumable sweeps (:func:`run_plan`), keeps the wall time of every
-invocation beside each sweep (:func:`add_wall`, summed across resumed runs), and ends its report
-with the same "How this was run" block (:func:`footer`) and a runs CSV (:func:`write_runs_csv`).
+Such a folder (the external datasets ``idcf-sim`` and ``ividr-sim``, docs/data.md, or a folder
+written by :func:`ividr_sim.subsample_users`) holds one dataset per gamma. A benchmark over it picks
+some of those gammas, runs one or more resumable sweeps (:func:`run_plan`), keeps the wall time of
+every invocation beside each sweep (:func:`add_wall`, summed across resumed runs), and ends its
+report with the same "How this was run" block (:func:`footer`) and a runs CSV
+(:func:`write_runs_csv`).
 """
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The reference figures and goals of the idcf-sim benchmark (``benchmarks/idcf_sim.py``).
 
-The figures come from ../shared/datasets/idcf-sim/README.md: the iDCF paper's published posterior
-means and Table 4, and iDCF's own iVAE code run unmodified on this machine (10 seeds, one torch
-thread). :func:`goals` checks a sweep's summary against them; nothing here fits anything.
+The figures come from the README of the external dataset idcf-sim (docs/data.md): the iDCF paper's
+published posterior means and Table 4, and iDCF's own iVAE code run unmodified on this machine (10
+seeds, one torch thread). :func:`goals` checks a sweep's summary against them; nothing here fits
+anything.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import numpy as np
 
 from ividr.experiments.grid import SweepConfig, format_value
 
-#: Reference figures (../shared/datasets/idcf-sim/README.md), by gamma 0, 5, 10, 15, 20.
+#: Reference figures (idcf-sim's README), by gamma 0, 5, 10, 15, 20.
 REF_GAMMAS = (0, 5, 10, 15, 20)
 REF_OWN_CODE_G0 = (0.837, 0.007)  # iDCF's own iVAE code run here on gamma 0, 10 seeds
 REF_OWN_CODE_SECONDS = 25.0

@@ -1,6 +1,6 @@
 """Speed of the latent stage and of whole fits on the default 10,000 x 1,000 dataset.
 
-    .venv/bin/python benchmarks/bench_models.py --threads 1          # the README's figures
+    .venv/bin/python benchmarks/bench_models.py --threads 1          # docs/results/bench_models.md
     .venv/bin/python benchmarks/bench_models.py --users 2000 --items 300 --fits idcf --restarts 2
     .venv/bin/python benchmarks/bench_models.py --device cuda        # on a GPU, with Table 5
 
@@ -157,7 +157,7 @@ def fit_line(data, model: str, **changes) -> tuple[float, str]:
     "--threads",
     type=click.IntRange(min=1),
     default=None,
-    help="torch CPU threads [default: torch's]; the README's figures use 1.",
+    help="torch CPU threads [default: torch's]; docs/results/bench_models.md uses 1.",
 )
 @click.option(
     "--epochs",

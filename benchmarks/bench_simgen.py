@@ -7,7 +7,7 @@ Each case runs in a fresh subprocess that reports its own wall time and peak res
   uniform m x n float64 arrays (for 1,000,000 x 1,000, in row chunks of 4,096, as no one could
   hold the whole arrays);
 - generate: ``simulator.generate(config)`` alone;
-- generate+write: generation and ``write_dataset`` (all files of DESIGN.md §3);
+- generate+write: generation and ``write_dataset`` (all files of docs/design.md §3);
 - cli: the ``simgen`` command end to end (interpreter start and imports included).
 
 Goals: default preset (10,000 x 1,000) under 3 s with files; its generation within 3x the

@@ -4,7 +4,7 @@ Every model of ``MODELS`` is fitted on Coat for seeds 0..9 under one training pr
 (``ividr.protocols``), chosen on the 30% validation users only (the test users are never looked
 at before the table):
 
-- ``--protocol ours`` (the paper's text, DESIGN §4): BCE on positive = rating >= 4 (Eq. 25),
+- ``--protocol ours`` (the paper's text, docs/design.md §4): BCE on positive = rating >= 4 (Eq. 25),
   patience 5, at most 100 recommender epochs, the lr x weight decay grid on validation NDCG@5;
 - ``--protocol released`` (the code released with iDCF and IViDR, in the test-seed mode that
   produced the published figures): MSE on the 0/1 label, patience 20, at most 100 (iDCF's
@@ -40,10 +40,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
 from benchmarks._resumable import read_runs, run_missing  # noqa: E402
+from simulator.locations import default_dataset_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-COAT = HERE.parent.parent / "shared" / "datasets" / "coat"
+COAT = default_dataset_path("coat")
 MODELS = ("mf", "mf-wf", "iv4r-mf", "idcf-w", "idcf", "ividr-t", "ividr-f", "ividr-r", "ividr")
 #: Run only when named in --models: the audit model of the released IViDR forward pass (§4.3).
 EXTRA_MODELS = ("ividr-released",)

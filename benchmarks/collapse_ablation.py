@@ -1,10 +1,11 @@
-"""Why does a latent fit collapse? One setting at a time toward the reference (DESIGN §4.3).
+"""Why does a latent fit collapse? One setting at a time toward the reference (docs/design.md §4.3).
 
     .venv/bin/python benchmarks/collapse_ablation.py                  # idcf-sim gamma 5, seeds 0-9
     .venv/bin/python benchmarks/collapse_ablation.py --gamma 10 --variants base,reference
 
 Fits the iVAE latent stage (what iDCF's MCC is made of: ``ivae`` and ``idcf`` share it, seed for
-seed) on ``../shared/datasets/idcf-sim/gamma_G`` with each variant's settings and seeds 0..9.
+seed) on ``idcf-sim/gamma_G`` (external dataset, docs/data.md) with each variant's settings and
+seeds 0..9.
 A variant changes one setting of our former defaults toward the iDCF authors' own training code
 (``ivae_exposure.py``; its settings are in the data's README); ``reference`` changes them all.
 The truth only scores the kept posterior mean; nothing is chosen by it. Writes
@@ -26,7 +27,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
+from simulator.locations import default_dataset_path  # noqa: E402
+
+DEFAULT_DATA = default_dataset_path("idcf-sim")
 #: Our former defaults (before this benchmark), one restart (restarts came after it).
 BASE = dict(
     restarts=1,

@@ -5,13 +5,13 @@
         --latent-epochs 30 --epochs 2 --out /tmp/idcf-sim --results-dir /tmp/idcf-sim  # a smoke run
 
 It fits iDCF-W, iDCF, IV4R-MF and IViDR (``idcf-w,idcf,iv4r-mf,ividr``) on every ``gamma_<v>``
-folder of ``../shared/datasets/idcf-sim`` (2000 users x 300 items, the iDCF paper's Appendix B
-data) with seeds 0..9 through :func:`ividr.experiments.runner.run_sweep` into ``OUT`` (default
-``sweep-out/idcf-sim``, gitignored; resumable: run the same command again after an interruption,
-finished runs are kept). Then it writes ``RESULTS_DIR/idcf_sim.md`` (MCC strong and weak,
-NDCG@5 / Recall@5, fit seconds, the reference figures of the data's README, the proxy-oracle and
-chance levels, the goals check, the command and the wall time) and ``RESULTS_DIR/idcf_sim_runs.csv``
-(one row per run), and prints the goals check.
+folder of the external dataset ``idcf-sim`` (docs/data.md; 2000 users x 300 items, the iDCF paper's
+Appendix B data) with seeds 0..9 through :func:`ividr.experiments.runner.run_sweep` into ``OUT``
+(default ``sweep-out/idcf-sim``, gitignored; resumable: run the same command again after an
+interruption, finished runs are kept). Then it writes ``RESULTS_DIR/idcf_sim.md`` (MCC strong and
+weak, NDCG@5 / Recall@5, fit seconds, the reference figures of the data's README, the proxy-oracle
+and chance levels, the goals check, the command and the wall time) and
+``RESULTS_DIR/idcf_sim_runs.csv`` (one row per run), and prints the goals check.
 
 Nothing here looks at the truth while fitting: every model early-stops on its own criteria
 (held-out users' ELBO for the latent stage, validation NDCG@5 for the recommender); the true
@@ -60,8 +60,9 @@ from ividr.experiments.grid import (  # noqa: E402
     format_value,
 )
 from ividr.experiments.summaries import summarize  # noqa: E402
+from simulator.locations import default_dataset_path, display_path  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
+DEFAULT_DATA = default_dataset_path("idcf-sim")
 DEFAULT_MODELS = "idcf-w,idcf,iv4r-mf,ividr"
 MODEL_LABELS = {"idcf-w": "iDCF-W", "idcf": "iDCF", "iv4r-mf": "IV4R-MF", "ividr": "IViDR"}
 
@@ -317,7 +318,7 @@ def write_report(
     lines = [
         "# Peer benchmark: iDCF's synthetic data (idcf-sim)",
         "",
-        f"Data: `../shared/datasets/idcf-sim/gamma_<γ>` (iDCF paper, Appendix B: "
+        f"Data: `{display_path(config.data)}/gamma_<γ>` (iDCF paper, Appendix B: "
         f"{levels['n_users']} users x 300 items, 5 proxy levels, 2-dim true confounder C). "
         f"Models: {', '.join(MODEL_LABELS.get(m, m) for m in config.models)}; "
         f"seeds 0..{config.seeds - 1} "

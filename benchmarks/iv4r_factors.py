@@ -27,10 +27,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
 from benchmarks._resumable import read_runs, run_missing  # noqa: E402
+from simulator.locations import default_dataset_path  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
-COAT = HERE.parent.parent / "shared" / "datasets" / "coat"
+COAT = default_dataset_path("coat")
 FORMER = {"mlp0_layers": 2, "iv_head": "affine", "iv_item_init": 0.1, "iv_shift": 0.0}
 NEW = {"mlp0_layers": 0, "iv_head": "sigmoid", "iv_item_init": 0.01, "iv_shift": "auto"}
 #: name -> (model, IV4R-MF parameters); MF first, the former and new IV4R-MF, then one factor.

@@ -6,15 +6,15 @@
         --model-seeds 1 --latent-epochs 5 --epochs 2 --factors \\
         --out /tmp/ividr-sim --results-dir /tmp/ividr-sim   # a smoke run on 300 users
 
-Data: any folder of ``gamma_<G>`` dataset folders (``--data``; default
-``../shared/datasets/ividr-sim``, the draw behind the IViDR paper's Table 5, 10,000 users x 1,000
-items, read in place and never copied into the repository; ``../shared/datasets/idcf-sim`` works
-too, with ``--name`` to name its report). One draw, several fits: ``--data-seeds 1
+Data: any folder of ``gamma_<G>`` dataset folders (``--data``; default the external dataset
+``ividr-sim`` under ``$IVIDR_DATA`` (docs/data.md), the draw behind the IViDR paper's Table 5,
+10,000 users x 1,000 items, read in place and never copied into the repository; ``idcf-sim``
+works too, with ``--name`` to name its report). One draw, several fits: ``--data-seeds 1
 --model-seeds M`` of :class:`ividr.experiments.grid.SweepConfig` (the seed seeds the model's
 initialisation and the validation/test split only).
 
 The main table (``RESULTS_DIR/<name>.md``, one row per run in ``<name>_runs.csv``): iDCF, IViDR
-and the audit variant ``ividr-released`` (the released forward pass, DESIGN §4.3), each with
+and the audit variant ``ividr-released`` (the released forward pass, docs/design.md §4.3), each with
 ``+shuffle`` where given (the W-shuffled MCC: the same fit with W permuted across users), at every
 gamma. Beside each model's MCC (mean ± std over the model seeds): its learned prior mean's MCC
 (prior-only), the W-shuffled MCC, the proxy oracle E[C | W], chance, the supervised ceiling (from
@@ -37,7 +37,6 @@ C only scores the final posterior mean.
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -68,8 +67,9 @@ from _gamma_folders import (  # noqa: E402
 
 from ividr.experiments.grid import SweepConfig, data_sweep_values, format_value  # noqa: E402
 from ividr.registry import SHUFFLE_SUFFIX  # noqa: E402
+from simulator.locations import default_dataset_path, display_path  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "ividr-sim"
+DEFAULT_DATA = default_dataset_path("ividr-sim")
 DEFAULT_MODELS = "idcf,ividr,ividr-released,idcf+shuffle,ividr+shuffle"
 DEFAULT_FACTOR_VALUES = "0,10,20"
 DEFAULT_FACTOR_MODELS = "idcf,ividr"
@@ -263,7 +263,7 @@ READING = (
 
 def _header(title: str, source: Path, config: SweepConfig, n_users: int | None) -> list[str]:
     seeds = config.model_seeds or 1
-    shown = os.path.relpath(source, ROOT) if source.is_relative_to(ROOT.parent) else str(source)
+    shown = display_path(source)
     lines = [
         f"# {title}",
         "",
@@ -282,7 +282,7 @@ def _header(title: str, source: Path, config: SweepConfig, n_users: int | None) 
         lines += [
             "The paper's figures are single runs of the released code on this very draw (its "
             "README). Its instrument is W itself (the released layout), so Z is not independent "
-            "of W here (DESIGN §2).",
+            "of W here (docs/design.md §2).",
             "",
         ]
     return lines

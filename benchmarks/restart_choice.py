@@ -1,4 +1,4 @@
-"""Does the held-out ELBO pick good restarts, and how many restarts pay? (DESIGN §4.3)
+"""Does the held-out ELBO pick good restarts, and how many restarts pay? (docs/design.md §4.3)
 
     .venv/bin/python benchmarks/restart_choice.py            # idcf-sim, 5 gammas x 10 seeds
     .venv/bin/python benchmarks/restart_choice.py --gammas 0 --seeds 2 --restarts 2  # a smoke run
@@ -33,8 +33,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ividr.stages import halving_schedule  # noqa: E402
+from simulator.locations import default_dataset_path  # noqa: E402
 
-DEFAULT_DATA = ROOT.parent / "shared" / "datasets" / "idcf-sim"
+DEFAULT_DATA = default_dataset_path("idcf-sim")
 #: A fit below this strong MCC counts as collapsed (the reference's worst at gamma 5 is 0.740).
 COLLAPSE = 0.6
 

@@ -1,6 +1,6 @@
 """Which stopping rule tracks the MCC? Stopping regret per preset, gamma and rule (issue 5).
 
-    .venv/bin/python benchmarks/stopping_regret.py              # the README table
+    .venv/bin/python benchmarks/stopping_regret.py              # docs/results/stopping_regret.md
     .venv/bin/python benchmarks/stopping_regret.py --presets idcf --values 0 --seeds 1 \\
         --users 300 --items 60 --latent-epochs 30 --out-root /tmp/sr --results-dir /tmp/sr
 

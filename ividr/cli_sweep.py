@@ -217,7 +217,7 @@ def build_config(
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     default=None,
     help="Use existing data instead of generating: a dataset folder, or a folder of "
-    "<knob>_<value> dataset folders (e.g. ../shared/datasets/idcf-sim). Default: generate.",
+    "<knob>_<value> dataset folders (e.g. $IVIDR_DATA/idcf-sim, docs/data.md). Default: generate.",
 )
 @click.option(
     "--preset",

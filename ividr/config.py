@@ -1,4 +1,4 @@
-"""``FitConfig``: everything that defines one fit (DESIGN §4, §6), with its JSON round trip.
+"""``FitConfig``: everything that defines one fit (docs/design.md §4, §6), with its JSON round trip.
 
 It is the union of every stage of the hyperparameter spec (:mod:`ividr.hyperparams`) plus what a
 run adds: the model's name, the ablation, the protocol, and what is measured. Its fields, their
@@ -89,7 +89,7 @@ class FitConfig(
     )
     protocol: str = hyperparameter(
         "ours",
-        "Training protocol (DESIGN §4, §4.3): 'released' sets exactly the fields of "
+        "Training protocol (docs/design.md §4, §4.3): 'released' sets exactly the fields of "
         "ividr.protocols.protocol_settings over what this config holds: in the latent stage the "
         "max latent epochs and lr of the model's released code, KL annealing over 20% of the max "
         "epochs, patience 100 from epoch 0, batch 1024; in the recommender stage MSE on the 0/1 "

@@ -1,4 +1,4 @@
-"""Where torch runs: ``--device auto|cpu|cuda[:N]`` (DESIGN §4.3), for fits and sweeps.
+"""Where torch runs: ``--device auto|cpu|cuda[:N]`` (docs/design.md §4.3), for fits and sweeps.
 
 - :func:`check_device` validates the text of a device (the public boundary: ``FitConfig``, the
   estimators, the CLIs); :func:`resolve_device` turns it into a ``torch.device`` on this machine
@@ -35,7 +35,7 @@ device is CUDA and restored afterwards (nothing changes on the CPU):
   these MLP models; set for completeness).
 
 What they cost has not been measured: no GPU was lent to the session that wrote this
-(README, "GPU"). Torch's documentation says the deterministic kernels can be slower, above all
+(docs/gpu.md). Torch's documentation says the deterministic kernels can be slower, above all
 the sorted scatter-add; ``benchmarks/bench_models.py --device cuda`` times fits with them on.
 """
 

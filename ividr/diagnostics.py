@@ -1,5 +1,5 @@
-"""Identifiability diagnostics of one fit (DESIGN.md §4.3, §5): MCC over training, stopping regret,
-identifiability preconditions, instrument strength and bootstrap intervals.
+"""Identifiability diagnostics of one fit (docs/design.md §4.3, §5): MCC over training, stopping
+regret, identifiability preconditions, instrument strength and bootstrap intervals.
 
 Everything here is called by :func:`ividr.api.fit_model`; the functions are public so that a
 notebook can run them on a :class:`~ividr.api.FitResult` again.

@@ -1,5 +1,5 @@
-"""The hyperparameter spec (DESIGN §4): every hyperparameter declared once, with its default,
-allowed values and help.
+"""The hyperparameter spec (docs/design.md §4): every hyperparameter declared once, with its
+default, allowed values and help.
 
 One dataclass per training stage holds that stage's hyperparameters (:class:`RunParams`,
 :class:`RecommenderParams`, :class:`LatentParams`, :class:`LatentHeadParams`, :class:`IVParams`,
@@ -290,7 +290,7 @@ class RecommenderParams:
 
 @dataclass(kw_only=True)
 class LatentParams:
-    """The latent (iVAE) stage: q(C | A, W), p(C | W), p(A | C) (DESIGN §4.3)."""
+    """The latent (iVAE) stage: q(C | A, W), p(C | W), p(A | C) (docs/design.md §4.3)."""
 
     latent_dim: int | None = hyperparameter(
         None,
@@ -305,8 +305,8 @@ class LatentParams:
     latent_lr: float = hyperparameter(
         5e-4,
         "Adam learning rate of the latent stage. 5e-4 (the iDCF authors' own setting) rather "
-        "than 1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed (README, 'Stable "
-        "latent fits').",
+        "than 1e-3: at 1e-3, 3 of 10 fits on iDCF's data at gamma 5 collapsed "
+        "(docs/results/collapse_ablation.md).",
         low=0.0,
         low_open=True,
     )
@@ -402,7 +402,7 @@ class IVParams:
     mlp0_layers: int = hyperparameter(
         0,
         "Layers of MLP0 on the learned item embedding T_j; 0 = the identity (2 was the former "
-        "default; TreatmentReconstruction and the README's Coat section say why).",
+        "default; TreatmentReconstruction and docs/results/iv4r_factors.md say why).",
         low=0,
     )
     iv_head: str = hyperparameter(

@@ -1,11 +1,11 @@
-"""Saving and loading fitted estimators (DESIGN §7): state dicts and JSON, never pickles.
+"""Saving and loading fitted estimators (docs/design.md §7): state dicts and JSON, never pickles.
 
 :func:`save_model` writes a dict of tensors, strings and numbers; :func:`load_model` reads it
 back with ``torch.load(weights_only=True)`` and rebuilds the estimator and its nets from the
 model registry (:mod:`ividr.registry`). Both are re-exported by :mod:`ividr.api`.
 
-Devices (DESIGN §4.3): a model fitted on a GPU is saved as CPU tensors, and every file is read
-with ``map_location="cpu"`` (so a file written by another tool from GPU tensors loads too), so
+Devices (docs/design.md §4.3): a model fitted on a GPU is saved as CPU tensors, and every file is
+read with ``map_location="cpu"`` (so a file written by another tool from GPU tensors loads too), so
 model files load on any machine; :func:`load_model` then moves the nets to ``device``.
 """
 

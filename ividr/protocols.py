@@ -38,12 +38,12 @@ latent stage):
   github.com/BgmLover/iDCF, its non-tuning ``sample_config``: ``epochs`` 2000, ``lr`` 5e-4; the
   batch is the simulation's ``batch_size`` 1024 (``argparser.py``); the patience is the
   ``--patience`` argument (default 5 in ``argparser.py``), run with 100 by the authors on their
-  synthetic data (../shared/datasets/idcf-sim/README.md); the KL weight grows linearly over
+  synthetic data (idcf-sim's README; docs/data.md); the KL weight grows linearly over
   ``int(0.2 * epochs * n_train / batch_size)`` optimiser steps, 20% of the maximum.
 - IViDR (models ``ividr``, ``ividr-t``, ``-f``, ``-r`` and ``ividr-released``):
   ``IVERS_exposure.py`` of github.com/djf9706/DIVERS, its non-tuning ``sample_config``:
   ``epochs`` 1000, ``lr`` 1e-3, ``patience`` 100; batch 1024 (``argparser.py``, simulation);
-  the same 20% annealing (also ../shared/datasets/ividr-sim/README.md).
+  the same 20% annealing (also ividr-sim's README; docs/data.md).
 
 In both, the patience counter starts at epoch 0 and the held-out loss is taken with the full KL
 weight (``patience_from_start``). The annealing here counts whole epochs: ``round(0.2 *

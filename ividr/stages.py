@@ -1,5 +1,5 @@
-"""The training stages the models share (DESIGN §4): each trains one part of a model through the
-loops of :mod:`ividr.training` and stores what it learned on the estimator.
+"""The training stages the models share (docs/design.md §4): each trains one part of a model through
+the loops of :mod:`ividr.training` and stores what it learned on the estimator.
 
 - :func:`fit_recommender_stage`: one recommender net, or the lr x weight-decay grid on validation
   NDCG@5 (MF, MF-WF, IV4R-MF, and the heads below);

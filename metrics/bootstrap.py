@@ -1,4 +1,4 @@
-"""Uncertainty of a metric: bootstrap over users and the paired t-test (DESIGN.md §5, §6)."""
+"""Uncertainty of a metric: bootstrap over users and the paired t-test (docs/design.md §5, §6)."""
 
 from __future__ import annotations
 

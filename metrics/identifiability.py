@@ -1,4 +1,4 @@
-"""Identifiability preconditions of iVAE-type models (DESIGN.md §4, §5).
+"""Identifiability preconditions of iVAE-type models (docs/design.md §4, §5).
 
 The identifiability theorem of Khemakhem et al. (2020, Theorem 1) for a conditionally factorial
 exponential-family prior ``p(z | u)`` with sufficient statistics of dimension ``k`` per latent

@@ -1,4 +1,4 @@
-"""Instrument diagnostics: first-stage strength (DESIGN.md §4.1).
+"""Instrument diagnostics: first-stage strength (docs/design.md §4.1).
 
 In IV4R-MF and IViDR the treatment (a user's exposure, or a representation of it) is regressed on
 the instrument Z in a first stage. An instrument that explains little of the treatment is weak and

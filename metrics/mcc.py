@@ -1,4 +1,4 @@
-"""Mean correlation coefficient (MCC) between true and learned latents (DESIGN.md §5).
+"""Mean correlation coefficient (MCC) between true and learned latents (docs/design.md §5).
 
 The MCC of Khemakhem et al. (2020): the absolute correlation matrix between the true latents
 (columns of ``true``) and the learned ones (columns of ``learned``), the one-to-one matching of

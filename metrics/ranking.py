@@ -1,4 +1,4 @@
-"""Top-K ranking metrics on an unbiased test set (DESIGN.md §5), as iDCF computes them.
+"""Top-K ranking metrics on an unbiased test set (docs/design.md §5), as iDCF computes them.
 
 Each user's candidate list is the set of items that user rated in the test set; the model ranks
 those items by score. Relevance is binary (rating >= 4). Users without a single positive are

@@ -1,4 +1,4 @@
-"""Where a figure's spread comes from: the dataset draw or the model's own seed (DESIGN §6).
+"""Where a figure's spread comes from: the dataset draw or the model's own seed (docs/design.md §6).
 
 A sweep with data seeds s (the simulator's draw) crossed with model seeds t (initialisation and
 split) gives one value x[s, t] per run. The one-way random-effects decomposition splits its

@@ -1,4 +1,4 @@
-"""Confounded recommendation data: the simulator of DESIGN.md §2 and the dataset loaders."""
+"""Confounded recommendation data: the simulator of docs/design.md §2 and the dataset loaders."""
 
 from importlib import metadata as _metadata
 

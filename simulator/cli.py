@@ -1,4 +1,4 @@
-"""``simgen``: generate a confounded recommendation dataset (DESIGN.md §2, §3, §7).
+"""``simgen``: generate a confounded recommendation dataset (docs/design.md §2, §3, §7).
 
 Examples::
 
@@ -236,7 +236,7 @@ def simgen(
     references: bool,
     **options: Any,
 ) -> None:
-    """Generate a confounded recommendation dataset with known truth (DESIGN.md §2, §3)."""
+    """Generate a confounded recommendation dataset with known truth (docs/design.md §2, §3)."""
     wanted = tuple(f for f in WRITE_FORMATS if any(f in group for group in formats)) or ("simgen",)
     overrides = {
         knob: options[opt.lstrip("-").replace("-", "_")]

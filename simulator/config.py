@@ -1,4 +1,5 @@
-"""The knobs of the simulator (DESIGN.md §2) as one JSON-serialisable dataclass, and its presets.
+"""The knobs of the simulator (docs/design.md §2) as one JSON-serialisable dataclass, and its
+presets.
 
 ``SimConfig.from_preset("idcf", gamma=10.0)`` starts from a preset and overrides knobs;
 ``validate()`` checks every knob at the public boundary and raises :class:`ConfigError` (a
@@ -19,7 +20,7 @@ from metrics.checks import (
     parameter_message,
 )
 
-#: Processes the generator knows: the paper's Appendix F (extended with Z and B, DESIGN.md §2)
+#: Processes the generator knows: the paper's Appendix F (extended with Z and B, docs/design.md §2)
 #: and the process of the code published with IViDR (preset ``ividr-code``).
 PROCESSES = ("appendix-f", "ividr-code")
 
@@ -39,7 +40,7 @@ class ConfigError(ParameterError):
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Every knob of the generative process of DESIGN.md §2 (defaults: preset ``ividr``).
+    """Every knob of the generative process of docs/design.md §2 (defaults: preset ``ividr``).
 
     Parameters
     ----------
@@ -248,7 +249,7 @@ def _check_float(
     check_float(value, name, "SimConfig", low=low, high=high, low_open=low_open, error=ConfigError)
 
 
-#: Presets (DESIGN.md §2): knob overrides of the :class:`SimConfig` defaults.
+#: Presets (docs/design.md §2): knob overrides of the :class:`SimConfig` defaults.
 PRESETS: dict[str, dict[str, Any]] = {
     # The paper's Appendix F.
     "ividr": {},

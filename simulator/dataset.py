@@ -16,7 +16,7 @@ from scipy import sparse
 
 from metrics.checks import check_float
 
-#: A rating at or above this value is positive feedback (DESIGN.md §2, §4; Eq. 25).
+#: A rating at or above this value is positive feedback (docs/design.md §2, §4; Eq. 25).
 POSITIVE_THRESHOLD = 4
 
 

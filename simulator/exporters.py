@@ -1,6 +1,6 @@
 """Write a dataset in the layouts of the peers' code, so their code runs on our data.
 
-Two layouts (DESIGN.md §3), each from a :class:`~simulator.generate.SimulatedData` or any
+Two layouts (docs/design.md §3), each from a :class:`~simulator.generate.SimulatedData` or any
 :class:`~simulator.dataset.RecDataset` (Coat, a loaded simgen directory, ...):
 
 ``idcf`` — the files iDCF's scripts read (``argparser.py``'s ``train_path``, ``random_path``,

@@ -1,5 +1,5 @@
 """Files written safely: the one atomic-write helper, the one numpy-aware JSON encoder, and a
-file lock (DESIGN.md §3: nothing half-written is ever left under a final name; §6: a sweep
+file lock (docs/design.md §3: nothing half-written is ever left under a final name; §6: a sweep
 killed at any point loses no finished run).
 
 Every writer of the project goes through these: the dataset directory (``simulator.writer``),

@@ -1,4 +1,4 @@
-"""The generative process of DESIGN.md §2: confounded exposure and ratings with known truth.
+"""The generative process of docs/design.md §2: confounded exposure and ratings with known truth.
 
 ``generate(config) -> SimulatedData`` draws every latent, the exposure and the ratings, in chunks
 of users so that memory stays bounded, and returns the observed data together with the truth.
@@ -313,7 +313,7 @@ def generate(
     *,
     progress: Callable[[int], None] | None = None,
 ) -> SimulatedData:
-    """Simulate one dataset by the process of DESIGN.md §2.
+    """Simulate one dataset by the process of docs/design.md §2.
 
     Parameters
     ----------

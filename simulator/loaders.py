@@ -3,7 +3,7 @@
 Layouts recognised by their files (``load_dataset(path)``):
 
 - ``simgen``: a directory written by ``simgen`` (``meta.json``, ``train.csv``, ``random.csv``,
-  ``user_features.csv``, ``item_features.csv``, ``truth.npz``); DESIGN.md §3.
+  ``user_features.csv``, ``item_features.csv``, ``truth.npz``); docs/design.md §3.
 - ``coat``: Schnabel et al.'s Coat files (``train.ascii``, ``test.ascii``,
   ``user_features.ascii``, ``item_features.ascii``).
 - ``idcf``: the iDCF authors' layout (``train.csv``, ``random.csv`` with header
@@ -168,7 +168,7 @@ def _levels_of(codes: np.ndarray) -> tuple[int, ...]:
 
 # -- simgen ---------------------------------------------------------------------------------------
 def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
-    """Load a directory written by ``simgen`` (DESIGN.md §3).
+    """Load a directory written by ``simgen`` (docs/design.md §3).
 
     Parameters
     ----------

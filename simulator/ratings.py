@@ -1,4 +1,5 @@
-"""The rating function f_n of DESIGN §2: scores y to ratings 1-5 through the 5% and 95% quantiles.
+"""The rating function f_n of docs/design.md §2: scores y to ratings 1-5 through the 5% and 95%
+quantiles.
 
 r = clip(ceil(5 (y - q05) / (q95 - q05)), 1, 5), computed in slices over whole matrices so that
 no full-size temporary is made; :func:`quantiles` gives numpy's linear quantiles by order

@@ -1,4 +1,4 @@
-"""Reference levels of a dataset's MCC figures (DESIGN.md §5), computed once and cached.
+"""Reference levels of a dataset's MCC figures (docs/design.md §5), computed once and cached.
 
 Every MCC of a learned confounder should be read against two lines that depend only on the data:
 
@@ -13,7 +13,7 @@ and one figure on how much the exposures themselves say about C:
 - ``r2_exposure``: held-out R^2 of a ridge regression of C on the exposure row, on one-hot W and on
   both (:func:`metrics.reference.exposure_r2`);
 
-and the supervised ceiling (DESIGN §5):
+and the supervised ceiling (docs/design.md §5):
 
 - ``mcc_supervised``: strong MCC of a cross-fitted nonlinear regressor of C trained on the truth,
   from the exposure row and W (``exposure_w``) and from the exposure row alone (``exposure``)
@@ -22,13 +22,12 @@ and the supervised ceiling (DESIGN §5):
 
 :func:`dataset_references` computes them from a :class:`~simulator.dataset.RecDataset`;
 :func:`references_for` adds the cache: for a ``simgen`` directory the figures are written to
-``references.json`` beside ``meta.json`` on first use (atomically: temporary file +
-``os.replace``) and read back afterwards while that file's ``meta_sha256`` matches the
-directory's ``meta.json``. ``simgen`` itself writes nothing extra unless asked
-(``simgen --references``); ``ividr fit`` and ``ividr sweep`` call :func:`references_for`, so a
-dataset's figures are computed the first time a fit uses it. Other layouts (Coat, the iDCF
-folders under ``../shared``) are never written to; their figures are recomputed (memoised per
-process).
+``references.json`` beside ``meta.json`` on first use (atomically: temporary file + ``os.replace``)
+and read back afterwards while that file's ``meta_sha256`` matches the directory's ``meta.json``.
+``simgen`` itself writes nothing extra unless asked (``simgen --references``); ``ividr fit`` and
+``ividr sweep`` call :func:`references_for`, so a dataset's figures are computed the first time a
+fit uses it. Other layouts (Coat, the iDCF folders of the external datasets, docs/data.md) are never
+written to; their figures are recomputed (memoised per process).
 
 The chance level is for a learned latent of the true confounder's dimension (the models' default
 ``latent_dim``); ``d_learned`` says which.

@@ -1,4 +1,4 @@
-"""Write a :class:`~simulator.generate.SimulatedData` as the dataset directory of DESIGN.md §3.
+"""Write a :class:`~simulator.generate.SimulatedData` as the dataset directory of docs/design.md §3.
 
 The directory is written atomically: every file goes into a temporary sibling directory, which
 is renamed to the final name only when complete. With ``overwrite=True`` an existing directory
@@ -202,7 +202,7 @@ def write_dataset(
     overwrite: bool = False,
     formats: str | Iterable[str] = ("simgen",),
 ) -> Path:
-    """Write ``data`` as a simgen dataset directory (DESIGN.md §3), atomically.
+    """Write ``data`` as a simgen dataset directory (docs/design.md §3), atomically.
 
     Files: train.csv and random.csv (``user_id,item_id,rating``), user_features.csv
     (``user_id,w,z_0..z_{F-1}``), item_features.csv (``item_id,m``), truth.npz (every array of

@@ -1,4 +1,4 @@
-"""The benchmark scripts run end to end on tiny sizes and write the tables the README cites."""
+"""The benchmark scripts run end to end on tiny sizes and write the tables docs/results/ cites."""
 
 from __future__ import annotations
 
@@ -73,16 +73,10 @@ def test_bench_simgen_quick_prints_its_table():
     assert any("generation / yardstick (median)" in ln for ln in lines)
 
 
-DATASETS = ROOT.parent / "shared" / "datasets"
-needs_idcf_sim = pytest.mark.skipif(
-    not (DATASETS / "idcf-sim" / "gamma_0").is_dir(), reason="../shared/datasets/idcf-sim absent"
-)
-
-
-@needs_idcf_sim
-def test_idcf_sim_writes_its_report_and_runs(tmp_path):
+def test_idcf_sim_writes_its_report_and_runs(tmp_path, external_dataset):
     main = _script("idcf_sim.py").main
-    args = ["--values", "0", "--models", "idcf", "--seeds", "1", "--latent-epochs", "3"]
+    args = ["--data", str(external_dataset("idcf-sim"))]
+    args += ["--values", "0", "--models", "idcf", "--seeds", "1", "--latent-epochs", "3"]
     args += ["--epochs", "1", "--restarts", "1", "--trace-every", "0", "--timing-fits", "0"]
     args += ["--jobs", "1", "--quiet", "--out", str(tmp_path / "out")]
     res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path / "results")])
@@ -100,10 +94,10 @@ def test_idcf_sim_writes_its_report_and_runs(tmp_path):
     assert bad.exit_code == 2 and "'--values'" in bad.output
 
 
-@needs_idcf_sim
-def test_collapse_ablation_writes_one_row_per_variant(tmp_path):
+def test_collapse_ablation_writes_one_row_per_variant(tmp_path, external_dataset):
     main = _script("collapse_ablation.py").main
-    args = ["--gamma", "5", "--seeds", "2", "--variants", "base,lr5e-4", "--jobs", "1"]
+    args = ["--data", str(external_dataset("idcf-sim"))]
+    args += ["--gamma", "5", "--seeds", "2", "--variants", "base,lr5e-4", "--jobs", "1"]
     args += ["--latent-epochs", "3", "--results-dir", str(tmp_path)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -119,7 +113,7 @@ def test_collapse_ablation_writes_one_row_per_variant(tmp_path):
     md = (tmp_path / "collapse_ablation_g5.md").read_text()
     body = [ln for ln in md.splitlines() if ln.startswith(("| base |", "| lr5e-4 |"))]
     assert len(body) == 2
-    bad = CliRunner().invoke(main, ["--variants", "nope", "--results-dir", str(tmp_path)])
+    bad = CliRunner().invoke(main, [*args, "--variants", "nope"])
     assert bad.exit_code == 2 and "nope" in bad.output
 
 
@@ -141,16 +135,11 @@ def test_refs_measure_appends_fits_resumes_and_reports(tmp_path):
     assert bad.exit_code == 2 and "--models" in bad.output
 
 
-needs_coat = pytest.mark.skipif(
-    not (DATASETS / "coat").is_dir(), reason="../shared/datasets/coat absent"
-)
-
-
-@needs_coat
 @pytest.mark.slow
-def test_coat_table_writes_its_tables_and_resumes(tmp_path):
+def test_coat_table_writes_its_tables_and_resumes(tmp_path, external_dataset):
     main = _script("coat_table.py").main
-    args = ["--protocol", "released", "--models", "mf", "--seeds", "2", "--jobs", "1"]
+    args = ["--data", str(external_dataset("coat"))]
+    args += ["--protocol", "released", "--models", "mf", "--seeds", "2", "--jobs", "1"]
     args += ["--results-dir", str(tmp_path)]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
@@ -169,11 +158,11 @@ def test_coat_table_writes_its_tables_and_resumes(tmp_path):
     assert bad.exit_code == 2 and "--models" in bad.output
 
 
-@needs_coat
 @pytest.mark.slow
-def test_iv4r_factors_writes_one_row_per_variant(tmp_path):
+def test_iv4r_factors_writes_one_row_per_variant(tmp_path, external_dataset):
     main = _script("iv4r_factors.py").main
-    args = ["--protocol", "released", "--variants", "MF", "--seeds", "1", "--jobs", "1"]
+    args = ["--data", str(external_dataset("coat"))]
+    args += ["--protocol", "released", "--variants", "MF", "--seeds", "1", "--jobs", "1"]
     res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     md = (tmp_path / "iv4r_factors.md").read_text()

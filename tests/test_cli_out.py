@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
 from click.testing import CliRunner
 
 from ividr.cli import main
 from simulator.cli import simgen
 
-ROOT = Path(__file__).resolve().parents[1]
-COAT = ROOT.parent / "shared" / "datasets" / "coat"
 UNWRITABLE = "/proc/nope/x"
 
 
@@ -26,10 +21,10 @@ def test_simgen_unwritable_out():
     _one_line_exit_2(res)
 
 
-@pytest.mark.skipif(not COAT.is_dir(), reason="needs ../shared/datasets/coat")
-def test_fit_unwritable_out():
+def test_fit_unwritable_out(external_dataset):
+    coat = external_dataset("coat")
     res = CliRunner().invoke(
-        main, ["fit", "--data", str(COAT), "--model", "mf", "--out", UNWRITABLE, "-q"]
+        main, ["fit", "--data", str(coat), "--model", "mf", "--out", UNWRITABLE, "-q"]
     )
     _one_line_exit_2(res)
 

@@ -1,5 +1,5 @@
-"""``--device`` (DESIGN §4.3): resolution, the CPU path unchanged, CPU model files, the sweep's
-device mapping, and the usage errors. Everything here runs on the CPU."""
+"""``--device`` (docs/design.md §4.3): resolution, the CPU path unchanged, CPU model files, the
+sweep's device mapping, and the usage errors. Everything here runs on the CPU."""
 
 from __future__ import annotations
 

@@ -28,7 +28,6 @@ from metrics.iv import first_stage_strength
 from metrics.mcc import mcc
 from simulator import PRESETS, SimConfig, generate
 
-IDCF_GAMMA0 = "../shared/datasets/idcf-sim/gamma_0"
 FAST = dict(epochs=3, latent_epochs=30, kl_anneal_epochs=5, latent_patience=5, lr=5e-3, restarts=1)
 
 
@@ -203,9 +202,10 @@ def run_fit(*args: str):
     return CliRunner().invoke(main, ["fit", *args])
 
 
-def test_cli_stop_on_trace_every_and_plot(tmp_path):
+def test_cli_stop_on_trace_every_and_plot(tmp_path, external_dataset):
     out = tmp_path / "run"
-    common = ["--data", IDCF_GAMMA0, "--model", "ivae", "--epochs", "5", "--no-references"]
+    gamma_0 = str(external_dataset("idcf-sim") / "gamma_0")
+    common = ["--data", gamma_0, "--model", "ivae", "--epochs", "5", "--no-references"]
     common += ["--threads", "1", "--quiet"]
     res = run_fit(*common, "--out", str(out), "--stop-on", "epochs", "--trace-every", "2")
     assert res.exit_code == 0, res.output

@@ -23,8 +23,6 @@ from simulator import (
 from simulator.cli import simgen
 from simulator.loaders import detect_format, load_recbole, sha256_file
 
-COAT = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "coat"
-IDCF_SIM = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "idcf-sim"
 INTER_HEADER = "user_id:token\titem_id:token\trating:float"
 
 
@@ -68,18 +66,23 @@ def test_idcf_files_have_the_columns_idcf_reads(data, written):
     first = (folder / "train.csv").read_text().splitlines()[1]
     u, i, r = data.train.user[0], data.train.item[0], data.train.rating[0]
     assert first == f"{u},{i},{r}.0"  # as pandas writes the reference files
-    # user_feat_label.csv: exactly the shape of the reference benchmark's file.
     labels = (folder / "user_feat_label.csv").read_text().splitlines()
-    ref = (IDCF_SIM / "user_feat_label.csv").read_text().splitlines()
-    assert labels[0] == ref[0] == "0" and len(labels) == 201
+    assert labels[0] == "0" and len(labels) == 201
     assert [int(v) for v in labels[1:]] == data.W.tolist()
     onehot = (folder / "user_feat_onehot.csv").read_text().splitlines()
     assert onehot[0] == "0,1,2,3,4" and len(onehot) == 201
     mat = np.array([[int(v) for v in row.split(",")] for row in onehot[1:]])
     assert np.array_equal(mat.argmax(axis=1), data.W) and np.all(mat.sum(axis=1) == 1)
     z_true = np.load(folder / "z_true.npy")
-    ref_z = np.load(IDCF_SIM / "z_true.npy")
-    assert z_true.dtype == ref_z.dtype == np.float32 and z_true.shape == (200, 2)
+    assert z_true.dtype == np.float32 and z_true.shape == (200, 2)
+
+
+def test_idcf_files_match_the_reference_benchmark(written, external_dataset):
+    # user_feat_label.csv and z_true.npy: exactly the shape of the reference benchmark's files.
+    folder, ref = written / "idcf", external_dataset("idcf-sim")
+    labels = (folder / "user_feat_label.csv").read_text().splitlines()
+    assert labels[0] == (ref / "user_feat_label.csv").read_text().splitlines()[0]
+    assert np.load(folder / "z_true.npy").dtype == np.load(ref / "z_true.npy").dtype
 
 
 def test_recbole_round_trip(data, written):
@@ -143,8 +146,8 @@ def test_default_write_has_no_exports(data, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain"]
 
 
-def test_coat_exports_round_trip(tmp_path):
-    coat = load_dataset(COAT)
+def test_coat_exports_round_trip(tmp_path, external_dataset):
+    coat = load_dataset(external_dataset("coat"))
     via_idcf = load_dataset(export_idcf(coat, tmp_path / "i"))
     via_recbole = load_dataset(export_recbole(coat, tmp_path / "r"))
     for got in (via_idcf, via_recbole):

@@ -13,7 +13,10 @@ from click.testing import CliRunner
 from ividr.api import load_model
 from ividr.cli import main
 
-COAT = Path("../shared/datasets/coat")
+
+@pytest.fixture(scope="module")
+def coat(external_dataset) -> Path:
+    return external_dataset("coat")
 
 
 def run(*args: str):
@@ -21,9 +24,9 @@ def run(*args: str):
 
 
 @pytest.mark.slow
-def test_fit_writes_every_file(tmp_path):
+def test_fit_writes_every_file(tmp_path, coat):
     out = tmp_path / "run"
-    res = run("--data", str(COAT), "--model", "idcf", "--out", str(out), "--epochs", "3")
+    res = run("--data", str(coat), "--model", "idcf", "--out", str(out), "--epochs", "3")
     assert res.exit_code == 0, res.output
     names = {p.name for p in out.iterdir()}
     assert {"metrics.json", "latents.npy", "config.json", "model.pt", "scores.csv"} <= names
@@ -42,9 +45,9 @@ def test_fit_writes_every_file(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["run"]
 
 
-def test_quiet_and_overwrite(tmp_path):
+def test_quiet_and_overwrite(tmp_path, coat):
     out = tmp_path / "run"
-    args = ["--data", str(COAT), "--model", "mf", "--out", str(out), "--epochs", "2", "--quiet"]
+    args = ["--data", str(coat), "--model", "mf", "--out", str(out), "--epochs", "2", "--quiet"]
     args += ["--threads", "1", "--loss", "mse"]
     first = run(*args)
     assert first.exit_code == 0 and first.stderr == ""
@@ -73,26 +76,26 @@ def test_quiet_and_overwrite(tmp_path):
         (["--model", "mf", "--threads", "-1"], "'--threads'"),
     ],
 )
-def test_bad_options_exit_2_with_one_line(tmp_path, args, needle):
+def test_bad_options_exit_2_with_one_line(tmp_path, coat, args, needle):
     out = tmp_path / "run"
-    res = run("--data", str(COAT), "--out", str(out), *args)
+    res = run("--data", str(coat), "--out", str(out), *args)
     assert res.exit_code == 2
     assert res.stderr.count("\n") == 1 and needle in res.stderr
     assert "Traceback" not in res.output
     assert not out.exists()
 
 
-def test_missing_and_malformed_dataset_files(tmp_path):
+def test_missing_and_malformed_dataset_files(tmp_path, coat):
     out = tmp_path / "run"
     res = run("--data", str(tmp_path / "absent"), "--model", "mf", "--out", str(out))
     assert res.exit_code == 2 and "'--data'" in res.stderr and res.stderr.count("\n") == 1
     data = tmp_path / "coat"
-    shutil.copytree(COAT, data)
+    shutil.copytree(coat, data)
     (data / "user_features.ascii").unlink()
     res = run("--data", str(data), "--model", "mf", "--out", str(out))
     assert res.exit_code == 2 and "user_features.ascii" in res.stderr
     assert res.stderr.count("\n") == 1
-    shutil.copy(COAT / "user_features.ascii", data)
+    shutil.copy(coat / "user_features.ascii", data)
     (data / "train.ascii").write_text("1 2 x\n")
     res = run("--data", str(data), "--model", "mf", "--out", str(out))
     assert res.exit_code == 2 and "train.ascii" in res.stderr

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 import torch
@@ -11,10 +9,6 @@ import torch
 from ividr.api import FitConfig, fit_model
 from metrics import chance_mcc, mcc
 from simulator.loaders import load_dataset
-
-GAMMA_0 = (
-    Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "idcf-sim" / "gamma_0"
-)
 
 #: Margin over the chance level's 95th percentile (~0.04 here). With 30 latent epochs the KL
 #: weight only reaches 0.3 and iDCF scores MCC 0.57-0.62 on seeds 0-3 (the full fit: ~0.84), so
@@ -30,8 +24,8 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-def test_short_idcf_fit_on_gamma_0_beats_chance_by_a_wide_margin(one_thread):
-    data = load_dataset(GAMMA_0)
+def test_short_idcf_fit_on_gamma_0_beats_chance_by_a_wide_margin(one_thread, external_dataset):
+    data = load_dataset(external_dataset("idcf-sim") / "gamma_0")
     truth = data.confounder
     assert truth is not None and truth.shape == (2000, 2)
 

@@ -1,4 +1,4 @@
-"""IV4R-MF on simulated data with a strong instrument (DESIGN §2, §4.1): the first stage
+"""IV4R-MF on simulated data with a strong instrument (docs/design.md §2, §4.1): the first stage
 recovers the true treatment and the ranking is at least MF's."""
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""The IViDR paper's Table 5 draw (../shared/datasets/ividr-sim): it loads as its README says, a
-short iDCF fit on a subsample beats chance, and the benchmark script writes its tables (issue 12).
+"""The IViDR paper's Table 5 draw (external dataset ``ividr-sim``, docs/data.md): it loads as its
+README says, a short iDCF fit on a subsample beats chance, and the benchmark script writes its
+tables (issue 12).
 """
 
 from __future__ import annotations
@@ -20,19 +21,21 @@ from metrics import chance_mcc, mcc
 from simulator.loaders import load_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
-DATA = ROOT.parent / "shared" / "datasets" / "ividr-sim"
 GAMMAS = (0, 5, 10, 15, 20)
 #: Margin over the chance level's 95th percentile (0.04 for 2,000 users). On the first 2,000
 #: users at gamma 0, 40 latent epochs give iDCF MCC 0.76-0.77 (seeds 0-2, ~4 s a fit), so 0.3
 #: above chance leaves room while failing for latents that carry little of C.
 MARGIN = 0.3
 
-needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"{DATA} is absent")
+
+@pytest.fixture(scope="module")
+def data_dir(external_dataset) -> Path:
+    return external_dataset("ividr-sim")
 
 
-def readme_exposures() -> dict[int, int]:
+def readme_exposures(data_dir: Path) -> dict[int, int]:
     """gamma -> exposure count, from the line 'Exposures for gamma 0, 5, ...: n0, n5, ...'."""
-    text = (DATA / "README.md").read_text(encoding="utf-8")
+    text = (data_dir / "README.md").read_text(encoding="utf-8")
     found = re.search(r"Exposures for gamma ([\d, ]+):\s*([\d, ]+)\.", text)
     assert found, "the README's exposure line is missing"
     gammas = [int(g) for g in found.group(1).split(",")]
@@ -62,9 +65,8 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
-@needs_data
-def test_readme_lists_the_exposures_of_every_gamma():
-    assert readme_exposures() == {
+def test_readme_lists_the_exposures_of_every_gamma(data_dir):
+    assert readme_exposures(data_dir) == {
         0: 655479,
         5: 531576,
         10: 516127,
@@ -73,26 +75,24 @@ def test_readme_lists_the_exposures_of_every_gamma():
     }
 
 
-@needs_data
 @pytest.mark.parametrize("gamma", GAMMAS)
-def test_loader_reads_the_folder_as_its_readme_says(gamma):
-    path = DATA / f"gamma_{gamma}"
+def test_loader_reads_the_folder_as_its_readme_says(data_dir, gamma):
+    path = data_dir / f"gamma_{gamma}"
     if not path.is_dir():
         pytest.skip(f"{path} is absent from this copy of ividr-sim")
     data = load_dataset(path)
     assert (data.n_users, data.n_items) == (10_000, 1_000)
-    assert len(data.train) == readme_exposures()[gamma]
+    assert len(data.train) == readme_exposures(data_dir)[gamma]
     assert len(data.unbiased) == 15 * 10_000  # 15 random items per user
     assert data.confounder is not None and data.confounder.shape == (10_000, 2)
     assert data.proxy.shape == (10_000, 1) and data.proxy_levels == (5,)
-    # The layout's instrument is W itself (DESIGN §2).
+    # The layout's instrument is W itself (docs/design.md §2).
     np.testing.assert_array_equal(data.instrument, data.proxy)
 
 
-@needs_data
 @pytest.mark.slow
-def test_short_idcf_fit_on_a_subsample_beats_chance(one_thread):
-    path = DATA / "gamma_0"
+def test_short_idcf_fit_on_a_subsample_beats_chance(one_thread, data_dir):
+    path = data_dir / "gamma_0"
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
     data = first_users(load_dataset(path), 2000)
@@ -128,12 +128,22 @@ def table(text: str, first_head: str) -> list[list[str]]:
     return [rows[0], *rows[2:]]  # header, then body (the --- line dropped)
 
 
-@needs_data
 @pytest.mark.slow
-def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread):
+def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread, data_dir):
     bench = load_benchmark()
     results = tmp_path / "results"
-    args = ["--users", "150", "--values", "0", "--factor-values", "0", "--model-seeds", "1"]
+    args = [
+        "--data",
+        str(data_dir),
+        "--users",
+        "150",
+        "--values",
+        "0",
+        "--factor-values",
+        "0",
+        "--model-seeds",
+        "1",
+    ]
     args += ["--latent-epochs", "3", "--epochs", "1", "--factors", "--jobs", "1", "--quiet"]
     args += ["--out", str(tmp_path / "out"), "--results-dir", str(results)]
     res = CliRunner().invoke(bench.main, args, catch_exceptions=False)

@@ -10,14 +10,21 @@ import pytest
 from simulator.dataset import DatasetError, RecDataset
 from simulator.loaders import detect_format, load_dataset
 
-SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
-COAT = SHARED / "coat"
-IDCF_SIM = SHARED / "idcf-sim"
 IDCF_EXPOSURES = {0: 38728, 5: 33339, 10: 31679, 15: 31065, 20: 30746}
 
 
-def test_coat_loads_with_the_published_counts():
-    data = load_dataset(COAT)
+@pytest.fixture(scope="module")
+def coat(external_dataset) -> Path:
+    return external_dataset("coat")
+
+
+@pytest.fixture(scope="module")
+def idcf_sim(external_dataset) -> Path:
+    return external_dataset("idcf-sim")
+
+
+def test_coat_loads_with_the_published_counts(coat):
+    data = load_dataset(coat)
     assert isinstance(data, RecDataset)
     assert (data.n_users, data.n_items) == (290, 300)
     assert len(data.train) == 6960 and len(data.unbiased) == 4640
@@ -32,8 +39,8 @@ def test_coat_loads_with_the_published_counts():
 
 
 @pytest.mark.parametrize("gamma", sorted(IDCF_EXPOSURES))
-def test_idcf_sim_loads_every_gamma(gamma):
-    data = load_dataset(IDCF_SIM / f"gamma_{gamma}")
+def test_idcf_sim_loads_every_gamma(idcf_sim, gamma):
+    data = load_dataset(idcf_sim / f"gamma_{gamma}")
     assert (data.n_users, data.n_items) == (2000, 300)
     assert len(data.train) == IDCF_EXPOSURES[gamma]
     assert len(data.unbiased) == 2000 * 15
@@ -43,16 +50,16 @@ def test_idcf_sim_loads_every_gamma(gamma):
     assert data.meta["instrument_is_proxy"] is True
 
 
-def test_exposure_matrix_matches_train_pairs():
-    data = load_dataset(IDCF_SIM / "gamma_0")
+def test_exposure_matrix_matches_train_pairs(idcf_sim):
+    data = load_dataset(idcf_sim / "gamma_0")
     a = data.exposure()
     assert a.shape == (2000, 300) and a.dtype == np.float32
     assert a.sum() == len(data.train)
     assert a[data.train.user[0], data.train.item[0]] == 1.0
 
 
-def test_split_unbiased_is_by_user_and_seeded():
-    data = load_dataset(COAT)
+def test_split_unbiased_is_by_user_and_seeded(coat):
+    data = load_dataset(coat)
     val, test = data.split_unbiased(0.3, random_state=3)
     assert len(val) + len(test) == len(data.unbiased)
     assert not set(val.user) & set(test.user)
@@ -122,6 +129,6 @@ def test_coat_missing_and_malformed_files_are_named(tmp_path):
         load_dataset(tmp_path)
 
 
-def test_unknown_format_is_rejected():
+def test_unknown_format_is_rejected(tmp_path):
     with pytest.raises(ValueError, match="'format' parameter"):
-        load_dataset(COAT, format="yahoo")
+        load_dataset(tmp_path, format="yahoo")

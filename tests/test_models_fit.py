@@ -21,8 +21,6 @@ from metrics.ranking import ndcg_recall_at_k
 from simulator import SimConfig, generate
 from simulator.loaders import load_dataset
 
-COAT = "../shared/datasets/coat"
-IDCF_GAMMA0 = "../shared/datasets/idcf-sim/gamma_0"
 LATENT_ONLY = ("vae", "ivae")
 RECOMMENDERS = tuple(m for m in MODEL_NAMES if m not in LATENT_ONLY)
 #: Short settings so that every model trains in about a second (one latent restart: restarts
@@ -40,8 +38,8 @@ def small():
 
 
 @pytest.fixture(scope="module")
-def coat():
-    return load_dataset(COAT)
+def coat(external_dataset):
+    return load_dataset(external_dataset("coat"))
 
 
 def random_val_ndcg(dataset, seed: int = 0, draws: int = 200) -> float:
@@ -99,7 +97,7 @@ def test_latent_models_elbo_improves(small, model):
 
 
 @pytest.mark.slow
-def test_idcf_latents_beat_vae_on_idcf_data():
+def test_idcf_latents_beat_vae_on_idcf_data(external_dataset):
     """iDCF's identifiable latents match the true C far better than iDCF-W's VAE latents.
 
     With the former defaults (lr 1e-3, one restart) seeds 0-2 gave iDCF strong MCC 0.832-0.842
@@ -107,7 +105,7 @@ def test_idcf_latents_beat_vae_on_idcf_data():
     restart (here: a quarter of the default's cost), 0.838 and 0.620 with the default 4 (the
     iDCF paper's Table 4: 0.839 and 0.605, so a gap of 0.23).
     """
-    data = load_dataset(IDCF_GAMMA0)
+    data = load_dataset(external_dataset("idcf-sim") / "gamma_0")
     idcf = fit_model(data, FitConfig(model="idcf", seed=0, epochs=3, restarts=1))
     vae = fit_model(data, FitConfig(model="vae", seed=0, epochs=3, restarts=1))
     assert idcf.metrics["mcc"] > 0.75

@@ -25,8 +25,6 @@ from ividr.plots import (  # noqa: E402
     plot_sweep,
 )
 
-COAT = ROOT.parent / "shared" / "datasets" / "coat"
-
 
 def _write_dataset(path: Path, **knobs) -> Path:
     from simulator.config import SimConfig
@@ -146,7 +144,7 @@ def test_cli_plot_latent_writes_png_and_pdf(fig3_inputs, tmp_path):
         ("malformed_latents", "RUN_DIR"),
     ],
 )
-def test_cli_plot_latent_bad_input(fig3_inputs, tmp_path, case, option):
+def test_cli_plot_latent_bad_input(fig3_inputs, tmp_path, case, option, external_dataset):
     _, data, good, _, _ = fig3_inputs
     runs, data_arg, out, extra = [str(good)], str(data), tmp_path / "fig", []
     if case == "no_latents":
@@ -162,7 +160,7 @@ def test_cli_plot_latent_bad_input(fig3_inputs, tmp_path, case, option):
     elif case == "labels":
         extra = ["--labels", "a,b"]
     elif case == "no_truth":
-        data_arg = str(COAT)
+        data_arg = str(external_dataset("coat"))  # a real dataset: no truth
     elif case == "malformed_latents":
         broken = tmp_path / "broken"
         broken.mkdir()

@@ -1,5 +1,6 @@
 """``--protocol released`` changes exactly the settings it names and is saved; the latent lr x L2
-grid keeps the point with the lowest held-out negative ELBO, never the truth (DESIGN §4, §4.3)."""
+grid keeps the point with the lowest held-out negative ELBO, never the truth (docs/design.md §4,
+§4.3)."""
 
 from __future__ import annotations
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import doctest
 import importlib
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,14 +180,10 @@ def test_constant_true_column_gives_zero_not_nan():
     assert r["r2"] == pytest.approx(1.0)
 
 
-IDCF_SIM = Path(__file__).resolve().parents[1] / ".." / "shared" / "datasets" / "idcf-sim"
-
-
-@pytest.mark.skipif(not (IDCF_SIM / "gamma_0").is_dir(), reason="idcf-sim dataset not present")
-def test_reference_lines_on_idcf_sim():
+def test_reference_lines_on_idcf_sim(external_dataset):
     from simulator.loaders import load_dataset
 
-    ds = load_dataset(IDCF_SIM / "gamma_0")
+    ds = load_dataset(external_dataset("idcf-sim") / "gamma_0")
     c = ds.confounder
     oracle = proxy_oracle(c, ds.proxy)
     chance = chance_mcc(ds.n_users, c.shape[1], c.shape[1], n_draws=50)

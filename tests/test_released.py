@@ -1,5 +1,5 @@
-"""Model ``ividr-released`` (DESIGN §4.3): the forward pass of the code released with IViDR, an
-audit variant (a fresh random layer on every call, two samples fused, KL on one branch, that
+"""Model ``ividr-released`` (docs/design.md §4.3): the forward pass of the code released with IViDR,
+an audit variant (a fresh random layer on every call, two samples fused, KL on one branch, that
 branch's mean saved), reproducible for a seed, registered, saved and loaded."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
-"""Latent-stage restarts (DESIGN §4.3): chosen by held-out ELBO, never the truth; reproducible;
-one restart is a plain fit; successive halving prunes by the held-out ELBO."""
+"""Latent-stage restarts (docs/design.md §4.3): chosen by held-out ELBO, never the truth;
+reproducible; one restart is a plain fit; successive halving prunes by the held-out ELBO."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The generator of DESIGN.md §2: knobs, determinism, and fidelity checked against its own truth."""
+"""The generator of docs/design.md §2: knobs, determinism, and fidelity checked against its own
+truth."""
 
 from __future__ import annotations
 
@@ -263,7 +264,7 @@ def test_preset_idcf_matches_idcf_appendix_b():
     # kappa = 0: H = C, the item factor plays no part in exposure.
     p = 0.1 * expit(leaky_relu(data.C @ data.truth["Mx"] @ data.truth["e_Hi"].T))
     assert np.isclose(data.exposure_summary["mean"], p.mean(), rtol=1e-9)
-    # iDCF's published gamma-0 data (../shared/datasets/idcf-sim/README.md): density 0.0645 and
+    # iDCF's published gamma-0 data (idcf-sim's README, docs/data.md): density 0.0645 and
     # an unbiased rating histogram of (0.168, 0.224, 0.254, 0.197, 0.156).
     assert 0.03 < data.density < 0.10
     hist = np.bincount(data.unbiased.rating, minlength=6)[1:] / len(data.unbiased)

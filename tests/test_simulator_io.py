@@ -1,4 +1,5 @@
-"""The dataset directory of DESIGN.md §3: contents, byte-identity, atomic writes, round trip."""
+"""The dataset directory of docs/design.md §3: contents, byte-identity, atomic writes, round
+trip."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""The supervised ceiling (metrics.reference.mcc_supervised, DESIGN §5): a cross-fitted regressor
-of the true C from the exposures and W, scored by strong MCC."""
+"""The supervised ceiling (metrics.reference.mcc_supervised, docs/design.md §5): a cross-fitted
+regressor of the true C from the exposures and W, scored by strong MCC."""
 
 from __future__ import annotations
 

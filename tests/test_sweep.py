@@ -24,7 +24,6 @@ from ividr.experiments.store import finished_runs, load_results
 from ividr.experiments.summaries import summarize
 
 ROOT = Path(__file__).resolve().parents[1]
-IDCF_SIM = ROOT.parent / "shared" / "datasets" / "idcf-sim"
 IVIDR = Path(sys.executable).with_name("ividr")
 TINY = ["--preset", "idcf", "--users", "300", "--items", "60", "--epochs", "2"]
 TINY += ["--latent-epochs", "20", "--restarts", "1"]
@@ -200,9 +199,10 @@ def test_variance_split_of_a_constructed_results_table():
 
 
 @pytest.mark.slow
-def test_existing_data_folder_of_gammas(tmp_path):
+def test_existing_data_folder_of_gammas(tmp_path, external_dataset):
+    idcf_sim = external_dataset("idcf-sim")
     config = SweepConfig(
-        preset="data", knob="gamma", values=(0, 20), models=("idcf",), seeds=1, data=str(IDCF_SIM)
+        preset="data", knob="gamma", values=(0, 20), models=("idcf",), seeds=1, data=str(idcf_sim)
     )
     outcome = run_sweep(config, tmp_path / "s", fit_fn=fake_fit)
     assert [r["value"] for r in outcome.rows] == [0, 20]

@@ -1,4 +1,4 @@
-"""Where a sweep's runs run (DESIGN.md §6): local processes, or a Ray cluster.
+"""Where a sweep's runs run (docs/design.md §6): local processes, or a Ray cluster.
 
 Each backend takes the task dicts of :func:`ividr.experiments.run.execute_run` and a ``record``
 callback, runs every task and hands each outcome to ``record`` in the driver as it arrives.
@@ -6,7 +6,7 @@ The driver itself (``jobs=1``) needs no backend. To add one, write ``run_<name>(
 ...)`` here, name it in :data:`BACKENDS` and dispatch to it in :func:`ividr.experiments.runner.
 run_sweep`.
 
-Devices (DESIGN §4.3, :mod:`ividr.devices`). Local processes: each worker process takes one
+Devices (docs/design.md §4.3, :mod:`ividr.devices`). Local processes: each worker process takes one
 slot ``k`` in ``0 .. jobs-1`` when it starts and runs every run it is given on the slot's device
 (:func:`ividr.devices.worker_devices`: round-robin over the GPUs, so one GPU holds all ``jobs``
 runs and G GPUs about ``jobs / G`` each). Ray: on CUDA every task asks Ray for

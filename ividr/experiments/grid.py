@@ -1,4 +1,4 @@
-"""The grid of a sweep: what runs, and under which names (DESIGN.md §6).
+"""The grid of a sweep: what runs, and under which names (docs/design.md §6).
 
 :class:`SweepConfig` is a sweep's operative config (saved as ``sweep.json``; a resumed sweep must
 match it exactly); :class:`RunSpec` is one run of its grid (a knob value, a model, a model seed
@@ -58,7 +58,7 @@ def format_value(value: Any) -> str:
 
 
 def available_presets() -> tuple[str, ...]:
-    """Names of the simulator presets (DESIGN.md §2)."""
+    """Names of the simulator presets (docs/design.md §2)."""
     from simulator.config import PRESETS
 
     return tuple(PRESETS)
@@ -131,7 +131,7 @@ class SweepConfig:
     Parameters
     ----------
     preset : str, default "ividr"
-        Simulator preset every dataset starts from (DESIGN.md §2).
+        Simulator preset every dataset starts from (docs/design.md §2).
     knob : str, default "gamma"
         The :class:`~simulator.config.SimConfig` field that varies across columns.
     values : tuple, default (0, 5, 10, 15, 20)

@@ -1,4 +1,4 @@
-"""The run layout: the one folder format of a fitted run, written by one writer (DESIGN.md §6).
+"""The run layout: the one folder format of a fitted run, written by one writer (docs/design.md §6).
 
 ``ividr fit --out DIR`` and every run of a sweep (``SWEEP/runs/<run_id>/``) write the same files,
 so every reader (``ividr plot latent``, ``ividr plot history``, the sweep's results store) reads

@@ -1,4 +1,4 @@
-"""Renderers of a sweep's summaries: CSV and Markdown tables (DESIGN.md §6).
+"""Renderers of a sweep's summaries: CSV and Markdown tables (docs/design.md §6).
 
 Each function takes the data of :mod:`ividr.experiments.summaries` (and the
 :class:`~ividr.experiments.grid.SweepConfig`) and returns text; the results store writes it.
@@ -191,7 +191,7 @@ def summary_markdown(
         lines += [
             "",
             "Preset `ividr-code`: its instrument Z is the proxy W itself, so Z is not "
-            "independent of W here (DESIGN.md §2).",
+            "independent of W here (docs/design.md §2).",
         ]
     if config.sim_overrides:
         lines += ["", f"Simulator knobs fixed: {config.sim_overrides}"]

@@ -1,14 +1,15 @@
-"""One run of a sweep: its dataset (generated once, cached), its fit, its scores (DESIGN.md §6).
+"""One run of a sweep: its dataset (generated once, cached), its fit, its scores
+(docs/design.md §6).
 
 :func:`execute_run` runs in a worker (a local process, a Ray task, or the driver itself) and
 returns the run's outcome; it writes nothing but the cached dataset. The driver
 (:mod:`ividr.experiments.runner`) writes the outcome into the results store.
 
-Devices (DESIGN §4.3): the driver gives each run a device (:func:`ividr.devices.worker_devices`
-for local workers, ``cuda`` or ``cpu`` on Ray); :func:`execute_run` hands it to the fit
-function as ``fit_overrides["device"]`` of the run's :class:`SweepConfig` (only the copy the
-fit sees: ``sweep.json`` never holds a device, so a sweep can be resumed on another machine),
-and the results row says where the run ran (``device``).
+Devices (docs/design.md §4.3): the driver gives each run a device
+(:func:`ividr.devices.worker_devices` for local workers, ``cuda`` or ``cpu`` on Ray);
+:func:`execute_run` hands it to the fit function as ``fit_overrides["device"]`` of the run's
+:class:`SweepConfig` (only the copy the fit sees: ``sweep.json`` never holds a device, so a sweep
+can be resumed on another machine), and the results row says where the run ran (``device``).
 
 Datasets are generated under a per-dataset file lock and written by
 :func:`simulator.writer.write_dataset` (itself atomic), so parallel runs that share a dataset

@@ -1,5 +1,5 @@
 """The sweep's driver: :func:`run_sweep` runs (or resumes) a grid into its results store
-(DESIGN.md §6).
+(docs/design.md §6).
 
 The driver holds the directory's lock, runs every unfinished :class:`RunSpec` on a backend
 (:mod:`ividr.experiments.backends`: in this process, local processes, or Ray tasks), and
@@ -99,10 +99,10 @@ def run_sweep(
         Replaces :func:`default_fit` (tests inject a fast fake here). Must be picklable for
         ``jobs > 1`` and the Ray backend.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
-        Where the runs run (DESIGN §4.3). Local backend: worker ``k`` of ``jobs`` (the driver
-        itself when ``jobs`` is 1) runs on :func:`ividr.devices.worker_devices`'s ``k``-th
-        device: "auto" is every GPU of this machine round-robin (or the CPU without one),
-        "cuda:N" puts every run on GPU N. Ray: on CUDA each task asks for ``1 / jobs`` of a GPU
+        Where the runs run (docs/design.md §4.3). Local backend: worker ``k`` of ``jobs`` (the
+        driver itself when ``jobs`` is 1) runs on :func:`ividr.devices.worker_devices`'s ``k``-th
+        device: "auto" is every GPU of this machine round-robin (or the CPU without one), "cuda:N"
+        puts every run on GPU N. Ray: on CUDA each task asks for ``1 / jobs`` of a GPU
         (:func:`ividr.experiments.backends.ray_device`). Not part of ``config``: a sweep may be
         resumed on another device; each run's row and config.json say where it ran.
 

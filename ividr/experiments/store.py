@@ -1,4 +1,4 @@
-"""The results store of a sweep: one directory, written atomically (DESIGN.md §6, §7).
+"""The results store of a sweep: one directory, written atomically (docs/design.md §6, §7).
 
 ::
 

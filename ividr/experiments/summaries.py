@@ -1,4 +1,4 @@
-"""Summaries of a sweep's results rows, as data (DESIGN.md §6): mean and std over seeds per
+"""Summaries of a sweep's results rows, as data (docs/design.md §6): mean and std over seeds per
 (model, knob value), the spread split into between-draw and within-draw parts, the datasets'
 reference levels (§5), and paired t-tests between models over seeds.
 

@@ -11,7 +11,7 @@ Every estimator keeps its trained networks in ``nets_`` (name -> ``nn.Module``) 
 JSON-able keyword arguments that rebuild them (``net_specs_``), which is what
 :func:`ividr.api.save_model` writes and :func:`ividr.api.load_model` reads back.
 
-Devices (DESIGN §4.3, :mod:`ividr.devices`): every estimator takes a ``device`` parameter
+Devices (docs/design.md §4.3, :mod:`ividr.devices`): every estimator takes a ``device`` parameter
 ("auto", "cpu", "cuda", "cuda:N"; :class:`ividr.hyperparams.RunParams`), resolved by ``fit`` into
 ``device_`` (a ``torch.device``). Data, nets and every tensor of training and scoring live there;
 ``user_latents_`` and the other arrays, and ``score``'s output, are CPU numpy.

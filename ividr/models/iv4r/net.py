@@ -27,8 +27,8 @@ class TreatmentReconstruction(nn.Module):
     of Z_j), ``T~_j = MLP0(T_j) - T^_j`` (residual, orthogonal to it up to the ridge), and
     ``T^re_j = a1_j T^_j + a2_j T~_j`` with ``a = sigmoid(MLP([MLP0(T_j); mean column of Z_j]))``.
 
-    Three choices make it train as well as the MF it replaces (README, "Coat"; DESIGN §4.1),
-    each a parameter so that the former behaviour stays reproducible:
+    Three choices make it train as well as the MF it replaces (docs/results/iv4r_factors.md;
+    docs/design.md §4.1), each a parameter so that the former behaviour stays reproducible:
 
     - ``MLP0`` is the identity (``mlp0_layers=0``; a bias-free linear map when ``item_dim !=
       iv_dim``). IV4Rec's MLP0 maps a *fixed* pretrained embedding into the treatment space;

@@ -1,6 +1,6 @@
 """IViDR (§4.1 -> §4.2 -> Eq. 24) and its ablations IViDR-T, -F, -R.
 
-Staged reading of the paper (ours; DESIGN.md §4):
+Staged reading of the paper (ours; docs/design.md §4):
 
 1. IV4R-MF is trained with BCE (its reconstruction in the variant's mode: "full" a1 T^ + a2 T~,
    "t" MLP0(T_j), "f" a1 T^, "r" a2 T~).

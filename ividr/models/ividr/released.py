@@ -1,7 +1,7 @@
 """Model ``ividr-released``: an audit variant, the forward pass of the code released with IViDR.
 
-This is **not IViDR** (DESIGN §4.3). It documents what the latent stage of the code published
-with the IViDR paper does (``models/ivivae.py``, ``iVAE.forward``, trained by
+This is **not IViDR** (docs/design.md §4.3). It documents what the latent stage of the code
+published with the IViDR paper does (``models/ivivae.py``, ``iVAE.forward``, trained by
 ``IVERS_exposure.py`` and read out by ``IVERS_save_ae_params.py`` of the authors' repository), so
 that its figures can be reproduced and set beside our reading of the paper (§4.2,
 :class:`~ividr.models.ividr.net.FusedIVAENet`). It is our own code, written from reading theirs.
@@ -163,12 +163,12 @@ class ReleasedFusedIVAENet(IVAENet):
 class IViDRReleased(IViDR):
     __doc__ = """Audit variant ``ividr-released`` (not IViDR): the released latent forward pass.
 
-    **Not IViDR** (DESIGN §4.3): it documents what the code released with the IViDR paper does
-    in its latent stage (:class:`ReleasedFusedIVAENet`: a fresh random untrained layer on every
+    **Not IViDR** (docs/design.md §4.3): it documents what the code released with the IViDR paper
+    does in its latent stage (:class:`ReleasedFusedIVAENet`: a fresh random untrained layer on every
     call, two samples fused, KL on one branch, that branch's mean scored). Stage 1 (IV4R-MF) and
-    stage 3 (Eq. 24 on the saved latents) are IViDR's; ``variant`` is "full" in the registry.
-    The fresh layers are drawn from a generator seeded by ``projection_seed``, an integer drawn
-    from the fit's seed just before the latent stage (saved in the net spec).
+    stage 3 (Eq. 24 on the saved latents) are IViDR's; ``variant`` is "full" in the registry. The
+    fresh layers are drawn from a generator seeded by ``projection_seed``, an integer drawn from the
+    fit's seed just before the latent stage (saved in the net spec).
     """ + IViDR.__doc__.split("\n", 1)[1]
 
     def _latent_net(self, spec: dict, rng: np.random.Generator) -> ReleasedFusedIVAENet:
