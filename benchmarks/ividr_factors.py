@@ -92,18 +92,13 @@ FIELDS = (
 )
 
 
-def data_root() -> Path:
-    """Where the external datasets live: ``IVIDR_DATA``, else ../shared/datasets."""
-    env = os.environ.get("IVIDR_DATA")
-    return Path(env) if env else ROOT.parent / "shared" / "datasets"
-
-
 def load(label: str, users: int | None):
     """The dataset of ``label`` (its first ``users`` users when given)."""
     from simulator.loaders import load_dataset
+    from simulator.locations import dataset_path
 
     _, folder, gamma = next(d for d in DATASETS if d[0] == label)
-    dataset = load_dataset(data_root() / folder / gamma)
+    dataset = load_dataset(dataset_path(folder) / gamma)
     if users is not None and users < dataset.n_users:
         dataset = first_users(dataset, users)
     return dataset
