@@ -210,8 +210,12 @@ def fit_factor(
     net = est.nets_["latent"]
     shift_rms = float("nan")
     if hasattr(net, "proj"):
+        from ividr.models.ividr.estimator import treatment_input
+
+        # The t the net read, in its rms over users (a shuffle of the rows leaves it as it is).
+        mode = "mean" if est.user_treatment == "shuffled" else est.user_treatment
         with torch.no_grad():
-            t = torch.from_numpy(est.user_treatment_).float()
+            t = torch.from_numpy(treatment_input(est.user_treatment_, mode, None)).float()
             shift_rms = float((t @ net.proj.weight.T).pow(2).mean().sqrt())
     kept = next(r for r in est.restarts_ if r["kept"])
     x = dataset.exposure()

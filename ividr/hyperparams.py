@@ -445,9 +445,9 @@ class FusionParams:
         "The user treatment t_u of X^re = A + P t_u (Eq. 10): 'mean' (the paper's text: the mean "
         "reconstructed treatment of the user's items), 'standardized' (that mean as z-scores "
         "per dimension over users: our default, a departure from the text; with 'mean' the "
-        "learned shift P t_u grew larger than the exposure row itself and the posterior fell "
-        "far below the learned prior, docs/results/ividr_factors.md), or the diagnostics "
-        "'zero' (X^re = A) and 'shuffled' (rows permuted across users).",
+        "fused posterior fell far below the learned prior on the paper's own data, "
+        "docs/results/ividr_factors.md), or the diagnostics 'zero' (X^re = A) and 'shuffled' "
+        "(rows permuted across users).",
         choices=USER_TREATMENTS,
     )
     estimand: str = hyperparameter(

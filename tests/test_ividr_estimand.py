@@ -119,4 +119,3 @@ def tiny_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "tiny"
     write_dataset(generate(SimConfig(n_users=120, n_items=40, seed=3)), out)
     return out
-
