@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ividr.registry import split_model, split_stop
+from ividr.registry import LATENT_ONLY, split_model, split_stop
 from metrics.checks import ParameterError, check_choice, check_int
 
 #: Default grid of the paper's Table 5.
@@ -270,10 +270,12 @@ class SweepConfig:
         from ividr.api import FitConfig
 
         kwargs = dict(self.fit_overrides)
-        if self.epochs is not None:
-            kwargs["epochs"] = self.epochs
         name, stop_on = split_stop(model)
         base, shuffled = split_model(name)
+        # A latent-only model's epochs are its latent stage's (FitConfig.epochs): an explicit
+        # latent_epochs says that, and --epochs (every recommender stage) must not override it.
+        if self.epochs is not None and not (base in LATENT_ONLY and "latent_epochs" in kwargs):
+            kwargs["epochs"] = self.epochs
         if shuffled:
             kwargs["shuffle_aux"] = True
         if stop_on is not None:
