@@ -301,11 +301,11 @@ def _check_existing(
         return  # an empty folder: replacing it loses nothing
     if resumable is not None and resumable(path):
         return
-    ours = written_by(path)
-    if not ours:
+    if not written_by(path):
+        # a command that resumes (a sweep) has no --overwrite to point at
+        only = "" if resumable is not None else " (--overwrite replaces only those)"
         raise OutputError(
-            f"{path} exists and is not a {kind} written by {command} (--overwrite replaces only "
-            "those); choose another path"
+            f"{path} exists and is not a {kind} written by {command}{only}; choose another path"
         )
     if not overwrite:
         raise OutputError(f"{path} exists; pass --overwrite to replace it")
