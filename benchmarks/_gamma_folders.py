@@ -26,6 +26,7 @@ import numpy as np
 
 from ividr.experiments.grid import SweepConfig, format_value, parse_values
 from ividr.experiments.runner import run_sweep
+from simulator.files import dumps_json
 from simulator.loaders import load_dataset
 
 #: Where the reports go by default.
@@ -151,7 +152,7 @@ def add_wall(out: Path, seconds: float, ran: int, jobs: int, loads: list[float])
     wall.setdefault("invocations", []).append(entry)
     if out.is_dir():
         tmp = out / f".{WALL_FILE}.tmp-{os.getpid()}"
-        tmp.write_text(json.dumps(wall, indent=2) + "\n", encoding="utf-8")
+        tmp.write_text(dumps_json(wall), encoding="utf-8")
         os.replace(tmp, out / WALL_FILE)
     return wall
 

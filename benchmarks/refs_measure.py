@@ -17,6 +17,8 @@ from pathlib import Path
 import click
 import numpy as np
 
+from simulator.files import dumps_json
+
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
 
 
@@ -179,7 +181,7 @@ def main(
                         "references": refs,
                     }
                     with out.open("a") as fh:
-                        fh.write(json.dumps(row, default=float) + "\n")
+                        fh.write(dumps_json(row, indent=None))
                     print(
                         f"  {model}: MCC {row['mcc']:.3f} prior-only "
                         f"{np.nan if row['mcc_prior_only'] is None else row['mcc_prior_only']:.3f}"

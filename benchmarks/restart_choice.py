@@ -20,7 +20,6 @@ restart's held-out ELBO trajectory, kept epoch and MCC).
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import sys
 import time
@@ -33,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ividr.stages import halving_schedule  # noqa: E402
+from simulator.files import dumps_json  # noqa: E402
 from simulator.locations import default_dataset_path  # noqa: E402
 
 DEFAULT_DATA = default_dataset_path("idcf-sim")
@@ -172,7 +172,7 @@ def main(data, gammas, seeds, restarts, rungs, jobs, results_dir) -> None:
     for fit in fits:  # three decimals of a held-out loss of ~60 nats: enough, and a small file
         for r in fit["restarts"]:
             r["trajectory"] = [round(v, 3) for v in r["trajectory"]]
-    (out / "restart_choice_runs.json").write_text(json.dumps(fits, separators=(",", ":")))
+    (out / "restart_choice_runs.json").write_text(dumps_json(fits, indent=None))
     command = "benchmarks/restart_choice.py " + " ".join(sys.argv[1:])
     text = report(fits, restarts, rung_list, command.strip())
     (out / "restart_choice.md").write_text(text)

@@ -30,7 +30,7 @@ from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.protocols import protocol_settings
-from ividr.registry import LATENT_ONLY, MODEL_NAMES
+from ividr.registry import LATENT_MODELS, LATENT_ONLY, MODEL_NAMES, SHUFFLE_MODELS
 from ividr.training import ranking_metrics
 
 __all__ = [
@@ -43,8 +43,10 @@ __all__ = [
     "build_estimator",
     "fit_model",
     "load_model",
+    "model_fields",
     "protocol_overrides",
     "save_model",
+    "used_config",
     "with_shuffled_aux",
 ]
 
@@ -96,6 +98,58 @@ class FitResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     estimator: object = None
     aux_permutation: np.ndarray | None = None
+
+
+#: FitConfig fields that are not a stage's hyperparameter, and the models they apply to (None:
+#: every model). Everything else a model uses is its spec's (:mod:`ividr.hyperparams`).
+_RUN_FIELDS: dict[str, tuple[str, ...] | None] = {
+    "model": None,
+    "protocol": None,
+    "n_boot": None,
+    # W is permuted for what a learned prior mu_w(W) makes of it (the registry's +shuffle).
+    "shuffle_aux": SHUFFLE_MODELS,
+    # The MCC trace follows a latent stage.
+    "trace_every": LATENT_MODELS,
+}
+
+
+def model_fields(model: str) -> frozenset[str]:
+    """The :class:`FitConfig` fields that ``model`` uses.
+
+    The hyperparameters of its estimator's spec (``Params``, :mod:`ividr.hyperparams`) but the
+    registry's fixed ones (IViDR's ``variant``), ``epochs`` for a latent-only model (it sets its
+    latent stage, FitConfig.epochs), and the run fields of :data:`_RUN_FIELDS` that apply to it.
+    """
+    cls, fixed = _ESTIMATORS[model]
+    names = {f.name for f in hyperparameters(cls.Params)} - set(fixed)
+    if model in LATENT_ONLY:
+        names.add("epochs")
+    names |= {f for f, models in _RUN_FIELDS.items() if models is None or model in models}
+    return frozenset(names & {f.name for f in dataclasses.fields(FitConfig)})
+
+
+def used_config(config: FitConfig, estimator: BaseRecommender | None = None) -> dict[str, Any]:
+    """The settings a fit of ``config`` used, for config.json (DESIGN §7).
+
+    Only the fields of :func:`model_fields` (a field the model ignores is not a setting of the
+    fit); a latent-only model's ``epochs`` is written as the ``latent_epochs`` it set; a field
+    left None ("the model's default") is written with the value the ``estimator`` used.
+    ``FitConfig.from_dict`` of the result describes the same fit.
+    """
+    fields = model_fields(config.model)
+    out = {k: v for k, v in config.to_dict().items() if k in fields}
+    if config.model in LATENT_ONLY:
+        epochs = out.pop("epochs", None)
+        if epochs is not None:
+            out["latent_epochs"] = epochs
+    params = estimator.get_params() if estimator is not None else {}
+    for name, value in out.items():
+        if value is None and params.get(name) is not None:
+            out[name] = params[name]
+    latents = getattr(estimator, "user_latents_", None)
+    if out.get("latent_dim", 0) is None and latents is not None:
+        out["latent_dim"] = int(latents.shape[1])  # None: resolved from the data at fit time
+    return out
 
 
 def protocol_overrides(config: FitConfig) -> dict[str, Any]:

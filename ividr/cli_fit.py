@@ -1,14 +1,17 @@
 """``ividr fit``: one model on one dataset; writes metrics, latents, config, model and scores.
 
-Bad input (an option out of range, an unknown model, a missing or malformed dataset file, an
-existing output folder without --overwrite, a ``--device`` this machine lacks) exits with code 2
-and one line on stderr, before anything is written. A training failure (NaN) exits with code 1.
+Bad input (an option out of range, an unknown model, an option the model does not take or two
+that conflict, a missing, malformed or empty dataset, an --out that is the input, holds it or was
+not written by ``ividr fit``, a ``--device`` this machine lacks) exits with code 2 and one line on
+stderr, before anything is trained or written. A training failure (NaN) exits with code 1.
 Output is written into a temporary sibling folder and renamed into place, so DIR never holds a
-half-written run.
+half-written run; its config.json records the settings the fit used and that ``ividr fit``
+wrote it (what lets ``--overwrite`` replace it, and nothing else).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -18,17 +21,23 @@ from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
 from ividr.cli_common import (
     OneLineCommand,
     check_device_here,
-    check_out_writable,
+    check_fit_options,
+    check_out,
     config_option,
     device_option,
+    given,
     out_option,
     quiet_option,
     seed_option,
     threads_option,
 )
 from ividr.diagnostics import diagnostic_warnings
-from ividr.experiments.layout import run_config, run_parts, write_run
+from ividr.experiments.layout import run_config, run_parts, write_run, written_by
 from simulator.dataset import DatasetError
+from simulator.files import Input
+
+#: How config.json names this command: its marker (ividr.experiments.layout.written_by).
+COMMAND = "ividr fit"
 
 
 def _write_model_and_scores(folder: Path, result, dataset) -> None:
@@ -44,6 +53,10 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
         ]
     text = "user_id,item_id,rating,score,split\n" + "\n".join(rows) + "\n"
     (folder / "scores.csv").write_text(text)
+
+
+#: The FitConfig fields that are options of this command.
+_FIT_FIELDS: tuple[str, ...] = ()
 
 
 @click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
@@ -136,9 +149,16 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     "n_boot",
     help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
 )
-@click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace --out if `ividr fit` wrote it (its config.json says so); never any other "
+    "folder, nor one that is or holds --data.",
+)
 @quiet_option("No per-epoch progress on stderr.")
+@click.pass_context
 def fit(
+    ctx: click.Context,
     data_path: Path,
     model: str,
     seed: int,
@@ -166,10 +186,13 @@ def fit(
     """Fit one model on one dataset and write its metrics, latents and weights into --out."""
     from simulator.loaders import load_dataset
 
-    if out.exists() and any(out.iterdir()) and not overwrite:
-        raise click.BadParameter(
-            f"{out} exists and is not empty (pass --overwrite).", param_hint="'--out'"
-        )
+    check_out(
+        out,
+        overwrite=overwrite,
+        written_by=lambda path: written_by(path, COMMAND),
+        command=COMMAND,
+        inputs=[Input(data_path, "--data", no_inside=True)],
+    )
     config = FitConfig(
         model=model,
         seed=seed,
@@ -195,12 +218,13 @@ def fit(
         config.validate()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    fields = [f for f in _FIT_FIELDS if given(ctx, f)]
+    check_fit_options(config, fields, [model], f"--model {model}")
     check_device_here(device)
     try:
         dataset = load_dataset(data_path)
     except DatasetError as exc:
         raise click.BadParameter(str(exc), param_hint="'--data'") from None
-    check_out_writable(out)
 
     if threads:
         import torch
@@ -228,7 +252,7 @@ def fit(
     try:
         write_run(
             out,
-            config=run_config(result, data_path=data_path, dataset=dataset),
+            config=run_config(result, data_path=data_path, dataset=dataset, written_by=COMMAND),
             extra=lambda folder: _write_model_and_scores(folder, result, dataset),
             overwrite=True,
             **parts,
@@ -256,3 +280,8 @@ def fit(
     if not quiet:
         click.echo(f"{summary} -> {out}", err=True)
     sys.stdout.flush()
+
+
+_FIT_FIELDS = tuple(
+    p.name for p in fit.params if p.name in {f.name for f in dataclasses.fields(FitConfig)}
+)

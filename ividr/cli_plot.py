@@ -6,21 +6,41 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand, quiet_option
-from ividr.plots import PLOT_METRICS, PlotError, figure_paths
+from ividr.cli_common import OneLineCommand, check_out, quiet_option
+from ividr.plots import PLOT_METRICS, PlotError, figure_paths, written_by_ividr_plot
+from simulator.files import Input
 
 _OUT_HELP = (
     "Output file; FILE.png and FILE.pdf are written (a .png or .pdf suffix of FILE is replaced)."
 )
+#: How messages name these commands (the figures' marker says "ividr plot").
+COMMAND = "ividr plot"
 
 
-def _check_out(out: Path) -> None:
+def overwrite_option():
+    """``--overwrite``: replace figures this command wrote, and nothing else."""
+    return click.option(
+        "--overwrite",
+        is_flag=True,
+        help="Replace FILE.png/FILE.pdf if `ividr plot` wrote them (their metadata says so); "
+        "never any other file.",
+    )
+
+
+def _check_out(out: Path, overwrite: bool, inputs: list[Input]) -> None:
+    """The rule of every --out (:func:`ividr.cli_common.check_out`) for the two figure files."""
     try:
-        figure_paths(out)
+        files = figure_paths(out)
     except PlotError as exc:
         raise click.BadParameter(str(exc), param_hint="'--out'") from None
-    if out.exists() and out.is_dir():
-        raise click.BadParameter(f"{out} is a directory", param_hint="'--out'")
+    check_out(
+        out,
+        overwrite=overwrite,
+        written_by=written_by_ividr_plot,
+        command=COMMAND,
+        inputs=inputs,
+        files=files,
+    )
 
 
 def _save(fig, out: Path, quiet: bool) -> None:
@@ -74,6 +94,7 @@ def plot() -> None:
     show_default=True,
     help="Seeds the subset and UMAP.",
 )
+@overwrite_option()
 @quiet_option("Do not print the written paths.")
 def latent(
     run_dirs: tuple[Path, ...],
@@ -82,6 +103,7 @@ def latent(
     labels: str | None,
     max_points: int,
     seed: int,
+    overwrite: bool,
     quiet: bool,
 ) -> None:
     """Figure 3: the true C coloured by W beside each RUN_DIR's learned latents.
@@ -95,7 +117,8 @@ def latent(
     from simulator.dataset import DatasetError
     from simulator.loaders import load_dataset
 
-    _check_out(out)
+    inputs = [Input(d, "RUN_DIR") for d in run_dirs]
+    _check_out(out, overwrite, [*inputs, Input(data_dir, "--data", no_inside=True)])
     label_list = None
     if labels is not None:
         label_list = [s.strip() for s in labels.split(",")]
@@ -163,9 +186,16 @@ def latent(
     help="On MCC plots, draw the proxy-oracle line (± std band), the chance band (mean to p95) "
     "and each model's prior-only MCC (dotted), when the runs carry them.",
 )
+@overwrite_option()
 @quiet_option("Do not print the written paths.")
 def sweep_plot(
-    sweep_dir: Path, out: Path, metric: str, paper: bool, references: bool, quiet: bool
+    sweep_dir: Path,
+    out: Path,
+    metric: str,
+    paper: bool,
+    references: bool,
+    overwrite: bool,
+    quiet: bool,
 ) -> None:
     """A metric (MCC by default) against the swept knob, per model, error bars over seeds.
 
@@ -176,7 +206,7 @@ def sweep_plot(
     from ividr.experiments.store import load_results
     from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
 
-    _check_out(out)
+    _check_out(out, overwrite, [Input(sweep_dir, "SWEEP_DIR")])
     try:
         config, rows = load_results(sweep_dir)
     except SweepError as exc:
@@ -216,8 +246,11 @@ def sweep_plot(
     default=None,
     help="Comma-separated legend labels, one per RUN_DIR. Default: model (folder name).",
 )
+@overwrite_option()
 @quiet_option("Do not print the written paths.")
-def history_plot(run_dirs: tuple[Path, ...], out: Path, labels: str | None, quiet: bool) -> None:
+def history_plot(
+    run_dirs: tuple[Path, ...], out: Path, labels: str | None, overwrite: bool, quiet: bool
+) -> None:
     """MCC (strong, weak), training loss and held-out neg. ELBO over the latent epochs.
 
     RUN_DIR is an `ividr fit --out` folder (its history.json); MCC is there when the data
@@ -225,7 +258,7 @@ def history_plot(run_dirs: tuple[Path, ...], out: Path, labels: str | None, quie
     """
     from ividr.plot_history import plot_history
 
-    _check_out(out)
+    _check_out(out, overwrite, [Input(d, "RUN_DIR") for d in run_dirs])
     label_list = None
     if labels is not None:
         label_list = [x.strip() for x in labels.split(",")]

@@ -9,10 +9,13 @@ import click
 
 from ividr.cli_common import (
     OneLineCommand,
+    check_cpus,
     check_device_here,
-    check_out_writable,
+    check_fit_options,
+    check_out,
     config_option,
     device_option,
+    given,
     out_option,
     quiet_option,
     threads_option,
@@ -30,14 +33,37 @@ from ividr.experiments.grid import (
 )
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
-from ividr.registry import available_models, with_stop_rules
+from ividr.registry import available_models, split_model, split_stop, with_stop_rules
+from simulator.files import Input
 
 _DEFAULT_VALUES = "0,5,10,15,20"
+#: How messages name this command.
+COMMAND = "ividr sweep"
+#: The options of this command that set a FitConfig field of every fit.
+_FIT_FIELDS = ("restarts", "protocol", "latent_grid", "epochs", "latent_epochs", "trace_every")
 
 
-def _given(ctx: click.Context, name: str) -> bool:
-    source = ctx.get_parameter_source(name)
-    return source is not None and source.name not in ("DEFAULT", "DEFAULT_MAP")
+def _is_sweep_dir(path: Path) -> bool:
+    """A sweep's marker: its sweep.json (what :func:`ividr.experiments.store.read_config` reads)."""
+    return (path / "sweep.json").is_file()
+
+
+def _check_fit_options(ctx: click.Context, models: str, fit_overrides: dict, epochs) -> None:
+    """Options of every fit that apply to none of the models, or conflict (exit 2)."""
+    from ividr.api import FitConfig
+
+    names = [m.strip() for m in models.split(",")]
+    bases = list(dict.fromkeys(split_model(split_stop(m)[0])[0] for m in names))
+    config = FitConfig(model=bases[0], epochs=epochs, **fit_overrides)
+    fields = [f for f in _FIT_FIELDS if given(ctx, f)]
+    check_fit_options(config, fields, bases, f"--models {models}")
+    rules = {split_stop(m)[1] for m in names} - {None, "elbo"}
+    if config.latent_grid and rules:
+        raise click.BadParameter(
+            f"{sorted(rules)[0]} cannot be combined with --latent-grid (the grid keeps the point "
+            "with the lowest held-out negative ELBO).",
+            param_hint="'--stop-on'" if given(ctx, "stop_on") else "'--models'",
+        )
 
 
 def _expand_stop_rules(models: str, stop_on: str) -> str:
@@ -64,6 +90,23 @@ def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
     return out
 
 
+def _check_models(models: str) -> list[str]:
+    """The model names of ``--models``; a usage error unless distinct and known."""
+    try:
+        names = available_models()
+    except Exception as exc:
+        raise click.ClickException(f"the models cannot be imported: {exc}") from exc
+    model_list = [m.strip() for m in models.split(",")]
+    bad = [m for m in model_list if m not in names]
+    if not model_list or bad or len(set(model_list)) != len(model_list):
+        raise click.BadParameter(
+            f"must be a comma-separated list of distinct models among {list(names)}. "
+            f"Got {models!r} instead.",
+            param_hint="'--models'",
+        )
+    return model_list
+
+
 def build_config(
     ctx: click.Context,
     *,
@@ -82,38 +125,25 @@ def build_config(
     fit_overrides: dict | None = None,
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
-    try:
-        names = available_models()
-    except Exception as exc:
-        raise click.ClickException(f"the models cannot be imported: {exc}") from exc
-    model_list = [m.strip() for m in models.split(",")]
-    bad = [m for m in model_list if m not in names]
-    if not model_list or bad or len(set(model_list)) != len(model_list):
-        raise click.BadParameter(
-            f"must be a comma-separated list of distinct models among {list(names)}. "
-            f"Got {models!r} instead.",
-            param_hint="'--models'",
-        )
+    model_list = _check_models(models)
     if data is not None:
         for name in ("preset", "users", "items", "sets"):
-            if _given(ctx, name):
+            if given(ctx, name):
                 flag = "--set" if name == "sets" else f"--{name}"
                 raise click.BadParameter(
                     "cannot be combined with --data (the dataset is given)", param_hint=f"'{flag}'"
                 )
         try:
-            found_knob, found_values = data_sweep_values(
-                data, knob if _given(ctx, "knob") else None
-            )
+            found_knob, found_values = data_sweep_values(data, knob if given(ctx, "knob") else None)
         except SweepError as exc:
             raise click.BadParameter(str(exc), param_hint="'--data'") from None
-        if _given(ctx, "knob") and knob != found_knob:
+        if given(ctx, "knob") and knob != found_knob:
             raise click.BadParameter(
                 f"{data} holds datasets for knob {found_knob!r}, not {knob!r}",
                 param_hint="'--knob'",
             )
         chosen = found_values
-        if _given(ctx, "values"):
+        if given(ctx, "values"):
             try:
                 wanted = parse_values(values, float)
             except SweepError as exc:
@@ -386,16 +416,26 @@ def sweep(
     """
     if address is not None and backend != "ray":
         raise click.BadParameter("only applies with --backend ray", param_hint="'--address'")
-    if backend == "ray" and _given(ctx, "jobs") and device == "cpu":
+    if backend == "ray" and given(ctx, "jobs") and device == "cpu":
         raise click.BadParameter(
             "applies to the local backend, or to runs on CUDA with Ray (runs per GPU); Ray "
             "schedules CPU runs by its CPUs",
             param_hint="'--jobs'",
         )
+    if backend == "local":
+        check_cpus(jobs, "--jobs")
     if backend == "local" or address is None:
         # A remote Ray cluster's GPUs are its own: checked there (run_sweep), not here.
         check_device_here(device)
-    if (data_seeds is not None or model_seeds is not None) and _given(ctx, "seeds"):
+    check_out(
+        out,
+        overwrite=False,  # a sweep of the same options is resumed, never replaced
+        written_by=_is_sweep_dir,
+        command=COMMAND,
+        inputs=[] if data is None else [Input(data, "--data", no_inside=True)],
+        resumable=_is_sweep_dir,
+    )
+    if (data_seeds is not None or model_seeds is not None) and given(ctx, "seeds"):
         raise click.BadParameter(
             "cannot be combined with --data-seeds/--model-seeds", param_hint="'--seeds'"
         )
@@ -411,6 +451,8 @@ def sweep(
         fit_overrides["trace_every"] = trace_every
     if stop_on is not None:
         models = _expand_stop_rules(models, stop_on)
+    _check_models(models)
+    _check_fit_options(ctx, models, fit_overrides, epochs)
     config = build_config(
         ctx,
         data=data,
@@ -431,7 +473,6 @@ def sweep(
         check_resumable(out, config)
     except SweepError as exc:
         raise click.BadParameter(str(exc), param_hint="'--out'") from None
-    check_out_writable(out)
     if backend == "ray":
         try:
             import ray  # noqa: F401

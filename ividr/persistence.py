@@ -26,6 +26,7 @@ from ividr.models.ivae.net import IVAENet
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
+from simulator.files import dumps_json
 
 __all__ = ["ModelFileError", "load_model", "save_model"]
 
@@ -56,6 +57,11 @@ class ModelFileError(ValueError):
     """A model file is missing, corrupt, or not an ividr model; the message names the file."""
 
 
+def _strict(obj) -> str:
+    """Strict JSON text (no NaN or Infinity, DESIGN §7) of a part of the payload."""
+    return dumps_json(obj, indent=None).rstrip("\n")
+
+
 def save_model(estimator: BaseRecommender, path: str | Path) -> None:
     """Write a fitted estimator: its nets' state_dicts and JSON-able hyperparameters.
 
@@ -74,13 +80,13 @@ def save_model(estimator: BaseRecommender, path: str | Path) -> None:
         "format": FORMAT,
         "version": FORMAT_VERSION,
         "class": type(estimator).__name__,
-        "params": json.dumps(estimator.get_params()),
+        "params": _strict(estimator.get_params()),
         "n_users": int(estimator.n_users_),
         "n_items": int(estimator.n_items_),
         "nets": {
             name: {
                 "class": spec["class"],
-                "kwargs": json.dumps(spec["kwargs"]),
+                "kwargs": _strict(spec["kwargs"]),
                 "state": {
                     key: value.cpu() for key, value in estimator.nets_[name].state_dict().items()
                 },
@@ -88,7 +94,7 @@ def save_model(estimator: BaseRecommender, path: str | Path) -> None:
             for name, spec in estimator.net_specs_.items()
         },
         "arrays": arrays,
-        "extra": json.dumps(
+        "extra": _strict(
             {
                 "epochs_run": int(getattr(estimator, "epochs_run_", 0)),
                 "chosen": getattr(estimator, "chosen_", {}),

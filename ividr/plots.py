@@ -9,6 +9,7 @@ with any backend, headless included.
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -534,10 +535,36 @@ def figure_paths(out: str | Path) -> list[Path]:
     return [out.with_name(out.name + s) for s in FIGURE_SUFFIXES]
 
 
+#: The Creator that :func:`save_figure` writes into every figure's metadata: the marker that
+#: lets ``ividr plot --overwrite`` replace a figure it wrote, and no other file (DESIGN §7).
+FIGURE_CREATOR = "ividr plot"
+
+
+def written_by_ividr_plot(path: str | Path) -> bool:
+    """Whether the PNG or PDF at ``path`` carries :data:`FIGURE_CREATOR` in its metadata."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    creator = FIGURE_CREATOR.encode()
+    # PNG: a tEXt chunk "Creator\0<text>"; PDF: the Info dictionary's "/Creator (<text>)".
+    return b"Creator\x00" + creator in data or b"/Creator (" + creator in data
+
+
 def save_figure(fig: Figure, out: str | Path, *, dpi: int = 150) -> list[Path]:
-    """Write ``fig`` as PNG and PDF beside each other; return the two paths."""
+    """Write ``fig`` as PNG and PDF beside each other, each atomically; return the two paths.
+
+    Each file carries :data:`FIGURE_CREATOR` as its Creator (:func:`written_by_ividr_plot`).
+    """
+    from simulator.files import temporary_sibling
+
     paths = figure_paths(out)
     paths[0].parent.mkdir(parents=True, exist_ok=True)
     for path in paths:
-        fig.savefig(path, dpi=dpi)
+        tmp = temporary_sibling(path)
+        try:
+            fig.savefig(tmp, dpi=dpi, format=path.suffix[1:], metadata={"Creator": FIGURE_CREATOR})
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
     return paths

@@ -224,7 +224,11 @@ def _default(knob: str) -> str:
     "write OUT/references.json; otherwise `ividr fit`/`ividr sweep` compute them on first use. "
     "[default: off]",
 )
-@click.option("--overwrite", is_flag=True, help="Replace --out if it is a simgen directory.")
+@click.option(
+    "--overwrite",
+    is_flag=True,
+    help="Replace --out if simgen wrote it (its meta.json says so); never any other folder.",
+)
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar and no summary; print the path.")
 @click.version_option(__version__, "--version", prog_name="simgen")
 def simgen(
@@ -259,11 +263,8 @@ def simgen(
         out = DEFAULT_OUT_ROOT / config.name
     try:
         check_output_dir(out, overwrite=overwrite)
-    except OutputExistsError as exc:
-        text = f"{out} exists; pass --overwrite to replace it." if not overwrite else str(exc)
-        raise click.BadParameter(text, param_hint="'--out'") from None
-    except PermissionError as exc:
-        raise click.BadParameter(f"cannot write there: {exc}", param_hint="'--out'") from None
+    except (OutputExistsError, PermissionError) as exc:  # the rule of simulator.files
+        raise click.BadParameter(str(exc), param_hint="'--out'") from None
 
     show_progress = not quiet and sys.stderr.isatty()
     try:

@@ -198,7 +198,7 @@ def export_idcf(
         replaceable=lambda p: (
             (p / "user_feat_label.csv").is_file() and not (p / "meta.json").exists()
         ),
-        what="user_feat_label.csv (not an iDCF export)",
+        what="export_idcf (user_feat_label.csv, no meta.json)",
     ) as tmp:
         write_idcf_files(data, tmp)
     return Path(out_dir).absolute()
@@ -344,7 +344,7 @@ def export_recbole(
         out_dir,
         overwrite=overwrite,
         replaceable=lambda p: any(p.glob("*.inter")) and not (p / "meta.json").exists(),
-        what="*.inter files (not a RecBole export)",
+        what="export_recbole (*.inter files, no meta.json)",
     ) as tmp:
         write_recbole_files(
             data, tmp, name=stem, val_fraction=val_fraction, random_state=random_state

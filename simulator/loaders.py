@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,10 +90,46 @@ def load_dataset(path: str | Path, *, format: str = "auto") -> RecDataset:  # no
     check_choice(format, "format", "load_dataset", FORMATS)
     fmt = detect_format(path) if format == "auto" else format
     loaders = {"simgen": load_simgen, "coat": load_coat, "idcf": load_idcf, "recbole": load_recbole}
-    return loaders[fmt](path)
+    return check_not_empty(loaders[fmt](path), path, fmt)
+
+
+#: The files of each layout that hold (exposures, unbiased test ratings), for the messages.
+_RATING_FILES = {
+    "simgen": ("train.csv", "random.csv"),
+    "coat": ("train.ascii", "test.ascii"),
+    "idcf": ("train.csv", "random.csv"),
+    "recbole": ("the train *.inter file", "the valid/test *.inter files"),
+}
+
+
+def check_not_empty(dataset: RecDataset, path: str | Path, fmt: str) -> RecDataset:
+    """``dataset`` unless it has no users, items, exposures or unbiased (test) ratings, which no
+    model can be fitted or scored on (DESIGN §7); then a DatasetError naming the file.
+
+    Without this a fit of such data ends in numpy warnings and NaN or infinite "metrics".
+    """
+    train_file, test_file = _RATING_FILES[fmt]
+    path = Path(path)
+    if dataset.n_users == 0:
+        raise DatasetError(f"{path}: no users")
+    if dataset.n_items == 0:
+        raise DatasetError(f"{path}: no items (no rating names one)")
+    if len(dataset.train) == 0:
+        raise DatasetError(f"{path / train_file}: no exposures (no training ratings)")
+    if len(dataset.unbiased) == 0:
+        raise DatasetError(f"{path / test_file}: no unbiased ratings to validate and test on")
+    return dataset
 
 
 # -- helpers ------------------------------------------------------------------------------------
+def _loadtxt(path: Path, **kwargs) -> np.ndarray:
+    """``np.loadtxt`` without its "input contained no data" warning: an empty file is a fact
+    :func:`check_not_empty` reports as one line, not a warning on stderr."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
+        return np.loadtxt(path, **kwargs)
+
+
 def _require(path: Path) -> Path:
     if not path.is_file():
         raise DatasetError(f"{path}: file is missing")
@@ -108,7 +145,7 @@ def _read_int_csv(path: Path, header: str) -> np.ndarray:
         raise DatasetError(f"{path}: expected header {header!r}, found {first[:80]!r}")
     n_cols = header.count(",") + 1
     try:
-        values = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+        values = _loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed rows ({exc})") from exc
     if values.size == 0:
@@ -132,7 +169,7 @@ def _read_triples(path: Path) -> Interactions:
 def _read_ascii_matrix(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
     _require(path)
     try:
-        mat = np.loadtxt(path, ndmin=2)
+        mat = _loadtxt(path, ndmin=2)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed matrix ({exc})") from exc
     if shape is not None and mat.shape != shape:
@@ -378,7 +415,7 @@ def _levels_from_onehot(codes: np.ndarray, onehot: np.ndarray, path: Path) -> tu
 def _read_ascii_matrix_csv(path: Path) -> np.ndarray:
     """A numeric CSV with one header row (iDCF writes pandas frames with their column names)."""
     try:
-        mat = np.loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        mat = _loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed rows ({exc})") from exc
     if mat.size == 0:
@@ -410,7 +447,7 @@ def _read_atomic(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]
     if missing:
         raise DatasetError(f"{path}: missing field(s) {', '.join(missing)} in the header")
     try:
-        values = np.loadtxt(path, delimiter="\t", skiprows=1, ndmin=2, dtype=np.float64)
+        values = _loadtxt(path, delimiter="\t", skiprows=1, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed rows or non-numeric tokens ({exc})") from exc
     if values.size == 0:

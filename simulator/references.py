@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from simulator.dataset import DatasetError
-from simulator.files import atomic_write_text
+from simulator.files import atomic_write_text, dumps_json
 
 __all__ = [
     "REFERENCES_FILE",
@@ -255,7 +255,7 @@ def references_for(
         refs["meta_sha256"] = digest
         if write and os.access(path, os.W_OK):
             try:
-                atomic_write_text(path / REFERENCES_FILE, json.dumps(refs, indent=2) + "\n")
+                atomic_write_text(path / REFERENCES_FILE, dumps_json(refs))
             except OSError:
                 pass  # a read-only or full disk only loses the cache
         return refs

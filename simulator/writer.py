@@ -24,7 +24,6 @@ import numpy as np
 
 from metrics.checks import ParameterError, parameter_message
 from simulator import files
-from simulator.files import check_writable
 from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER, sha256_file
 
@@ -132,7 +131,13 @@ def _write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
 
 
 def _is_simgen_dir(path: Path) -> bool:
-    return (path / "meta.json").is_file()
+    """simgen's marker: a meta.json that says ``"format": "simgen"`` (what :func:`write_dataset`
+    writes), so that ``--overwrite`` never takes a folder for ours because it has a meta.json."""
+    try:
+        meta = json.loads((path / "meta.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("format") == "simgen"
 
 
 def check_output_dir(
@@ -140,27 +145,26 @@ def check_output_dir(
     *,
     overwrite: bool = False,
     replaceable: Callable[[Path], bool] = _is_simgen_dir,
-    what: str = "meta.json (not a simgen dataset)",
+    what: str = "simgen",
+    inputs: Iterable[files.Input] = (),
 ) -> Path:
     """Check that ``out_dir`` may be written; raise OutputExistsError or PermissionError.
 
-    It may be written when it does not exist and its nearest existing ancestor is a writable
-    directory, or, with ``overwrite``, when it is a directory that is empty or that
-    ``replaceable`` accepts (by default: one holding a simgen dataset, a meta.json):
-    ``overwrite`` never deletes anything else. ``what`` names what was missing in the error.
+    The rule of :func:`simulator.files.check_output`: it may be written when it does not exist
+    (or is an empty folder) and something can be created there, or, with ``overwrite``, when it
+    is a folder that ``replaceable`` accepts (by default: one holding a simgen dataset) and
+    neither is nor holds one of ``inputs``: ``overwrite`` never deletes anything else. ``what``
+    names the writer in the error.
     """
-    out = Path(out_dir).absolute()
-    if out.exists() or out.is_symlink():
-        if not overwrite:
-            raise OutputExistsError(f"{out_dir} exists; pass overwrite=True to replace it")
-        if not out.is_dir() or out.is_symlink():
-            raise OutputExistsError(f"{out_dir} exists and is not a directory; not replacing it")
-        if any(out.iterdir()) and not replaceable(out):
-            raise OutputExistsError(
-                f"{out_dir} is a non-empty directory without {what}; not replacing it"
-            )
-    check_writable(out)
-    return out
+    try:
+        files.check_output(
+            out_dir, overwrite=overwrite, written_by=replaceable, command=what, inputs=inputs
+        )
+    except files.OutputError as exc:
+        if exc.unwritable:
+            raise PermissionError(str(exc)) from None
+        raise OutputExistsError(str(exc)) from None
+    return Path(out_dir).absolute()
 
 
 @contextmanager
@@ -169,7 +173,7 @@ def atomic_directory(
     *,
     overwrite: bool = False,
     replaceable: Callable[[Path], bool] = _is_simgen_dir,
-    what: str = "meta.json (not a simgen dataset)",
+    what: str = "simgen",
 ) -> Iterator[Path]:
     """Yield a temporary sibling of ``out_dir`` to fill; rename it to ``out_dir`` on success.
 
@@ -177,7 +181,9 @@ def atomic_directory(
     ``overwrite``, ``replaceable`` and ``what`` are as in :func:`check_output_dir`.
     """
     out = check_output_dir(out_dir, overwrite=overwrite, replaceable=replaceable, what=what)
-    with files.atomic_directory(out, overwrite=overwrite) as tmp:
+    # check_output_dir let an existing out through only when it may be replaced (an empty
+    # folder, or with overwrite one of ours)
+    with files.atomic_directory(out, overwrite=True) as tmp:
         yield tmp
 
 
@@ -264,5 +270,5 @@ def write_dataset(
             meta["exports"] = exports
         meta["files"] = names + ["meta.json"]
         meta["sha256"] = {name: sha256_file(tmp / name) for name in names}
-        (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
+        (tmp / "meta.json").write_text(files.dumps_json(meta, sort_keys=True))
     return Path(out_dir).absolute()

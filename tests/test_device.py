@@ -32,8 +32,9 @@ ROOT = Path(__file__).resolve().parents[1]
 #: Short settings: a fit in about a second.
 FAST = dict(epochs=3, latent_epochs=6, kl_anneal_epochs=2, latent_patience=3, restarts=2)
 FAST.update(n_boot=0, trace_every=2)
-FIT_CLI = ["--epochs", "2", "--latent-epochs", "5", "--restarts", "1", "--n-boot", "0"]
-FIT_CLI += ["--trace-every", "0", "--no-references", "--quiet", "--threads", "1"]
+MF_CLI = ["--epochs", "2", "--n-boot", "0", "--no-references", "--quiet", "--threads", "1"]
+# the latent stage's options: a usage error for a model without one (mf)
+FIT_CLI = [*MF_CLI, "--latent-epochs", "5", "--restarts", "1", "--trace-every", "0"]
 SWEEP_CLI = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0"]
 SWEEP_CLI += ["--models", "mf", "--seeds", "1", "--epochs", "1", "--quiet"]
 
@@ -238,7 +239,7 @@ def _one_line_usage_error(res, out: Path) -> None:
 @pytest.mark.parametrize("device", ["cuda", "cuda:0", "cuda:x", "tpu"])
 def test_fit_refuses_a_device_it_cannot_use(tmp_path, data_dir, no_cuda, device):
     out = tmp_path / "run"
-    args = ["fit", "--data", str(data_dir), "--model", "mf", "--out", str(out), *FIT_CLI]
+    args = ["fit", "--data", str(data_dir), "--model", "mf", "--out", str(out), *MF_CLI]
     res = CliRunner().invoke(main, [*args, "--device", device])
     _one_line_usage_error(res, out)
     if device in ("cuda", "cuda:0"):

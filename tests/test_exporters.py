@@ -168,7 +168,7 @@ def test_standalone_exports_are_atomic_and_careful(data, tmp_path):
         export_idcf(data, tmp_path / "i")
     export_idcf(data, tmp_path / "i", overwrite=True)
     write_dataset(data, tmp_path / "sim")
-    with pytest.raises(FileExistsError, match="not a RecBole export"):
+    with pytest.raises(FileExistsError, match="not a folder written by export_recbole"):
         export_recbole(data, tmp_path / "sim", overwrite=True)  # never replaces a simgen dir
     assert (tmp_path / "sim" / "meta.json").is_file()
     with pytest.raises(TypeError, match="'data' parameter of export_recbole"):

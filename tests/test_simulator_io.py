@@ -130,7 +130,7 @@ def test_overwrite_never_deletes_a_foreign_directory(tmp_path):
     foreign = tmp_path / "home"
     foreign.mkdir()
     (foreign / "precious.txt").write_text("keep")
-    with pytest.raises(OutputExistsError, match="not a simgen"):
+    with pytest.raises(OutputExistsError, match="not a folder written by simgen"):
         write_dataset(generate(small()), foreign, overwrite=True)
     assert (foreign / "precious.txt").read_text() == "keep"
 

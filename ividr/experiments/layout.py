@@ -20,6 +20,7 @@ The folder is written into a temporary sibling and renamed into place
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,28 @@ RUN_FILES: dict[str, str] = {
 }
 #: The arrays of a run, in the order they are written.
 ARRAY_FILES = ("latents", "latents_std", "prior_mean", "aux_permutation")
+#: The key of config.json naming the command that wrote the folder (its marker, DESIGN §7).
+WRITTEN_BY = "written_by"
 
 
-def run_config(result, *, data_path: str | Path | None = None, dataset=None) -> dict[str, Any]:
-    """config.json of a fit: the FitConfig, what its protocol set, the data and the estimator.
+def written_by(folder: str | Path, command: str) -> bool:
+    """Whether ``folder`` is a run folder that ``command`` wrote (its config.json says so)."""
+    try:
+        config = json.loads((Path(folder) / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(config, dict) and config.get(WRITTEN_BY) == command
+
+
+def run_config(
+    result,
+    *,
+    data_path: str | Path | None = None,
+    dataset=None,
+    written_by: str | None = None,
+) -> dict[str, Any]:
+    """config.json of a fit: the settings it used (:func:`ividr.api.used_config`), what its
+    protocol set, the data and the estimator.
 
     Parameters
     ----------
@@ -56,11 +75,16 @@ def run_config(result, *, data_path: str | Path | None = None, dataset=None) -> 
         The dataset folder.
     dataset : RecDataset, optional
         Names the dataset.
+    written_by : str, optional
+        The command that writes the folder, recorded under :data:`WRITTEN_BY`: the marker that
+        lets that command's ``--overwrite`` replace it (:func:`written_by`).
     """
     from ividr import __version__
-    from ividr.api import protocol_overrides
+    from ividr.api import protocol_overrides, used_config
 
-    config: dict[str, Any] = dict(result.config.to_dict())
+    config: dict[str, Any] = used_config(result.config, result.estimator)
+    if written_by is not None:
+        config[WRITTEN_BY] = written_by
     if data_path is not None:
         config["data"] = str(data_path)
     if dataset is not None:

@@ -30,7 +30,12 @@ from typing import Any
 import numpy as np
 
 from ividr import __version__
-from ividr.experiments.grid import DATA_VALUE_LABEL, RunSpec, SweepConfig, format_value
+from ividr.experiments.grid import (
+    DATA_VALUE_LABEL,
+    RunSpec,
+    SweepConfig,
+    data_folder,
+)
 from ividr.experiments.layout import ARRAY_FILES
 from simulator.files import file_lock
 
@@ -131,7 +136,7 @@ def dataset_path(out_dir: Path, config: SweepConfig, spec: RunSpec) -> Path:
     if config.data is not None:
         if spec.value == DATA_VALUE_LABEL:
             return Path(config.data)
-        return Path(config.data) / f"{spec.knob}_{format_value(spec.value)}"
+        return data_folder(config.data, spec.knob, spec.value)
     return out_dir / "data" / spec.data_key
 
 
