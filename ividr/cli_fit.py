@@ -28,6 +28,7 @@ from ividr.cli_common import (
 )
 from ividr.diagnostics import diagnostic_warnings
 from ividr.experiments.layout import run_config, run_parts, write_run
+from ividr.progress import fit_progress
 from simulator.dataset import DatasetError
 
 
@@ -137,7 +138,10 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
 )
 @click.option("--overwrite", is_flag=True, help="Replace a non-empty --out folder.")
-@quiet_option("No per-epoch progress on stderr.")
+@quiet_option(
+    "No progress on stderr (otherwise: a bar over epochs and restarts when stderr is a terminal, "
+    "else one line per epoch)."
+)
 def fit(
     data_path: Path,
     model: str,
@@ -207,11 +211,9 @@ def fit(
 
         torch.set_num_threads(threads)
 
-    def progress(line: str) -> None:
-        click.echo(line, err=True)
-
-    try:
-        result = fit_model(dataset, config, progress=None if quiet else progress)
+    try:  # a bar over epochs and restarts on a terminal, else per-epoch lines (--quiet: none)
+        with fit_progress(quiet, label=model) as progress:
+            result = fit_model(dataset, config, progress=progress)
     except ValueError as exc:  # TrainingDivergedError and friends: a runtime failure
         raise click.ClickException(str(exc)) from None
     refs = None
