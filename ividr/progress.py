@@ -161,19 +161,19 @@ class BarLine:
     A stage's budget is its runs (restarts, grid points) x their maximum epochs; a run that
     stops early fills its share at once. Several fits side by side share the line, e.g.::
 
-        41 s  idcf latent [######--------------] epoch 312/1000 | ividr iv4r [###...] epoch 12/100
+        41 s  idcf latent [####--------] epoch 312/1000 | ividr iv4r [#-----------] epoch 12/100
 
     Parameters
     ----------
     file : text stream or None
         Where the line is drawn (default: ``sys.stderr`` at each draw).
-    width : int, default 20
+    width : int, default 12
         Characters of each bar.
     interval : float, default 0.2
         Seconds between redraws (stage changes redraw at once).
     """
 
-    def __init__(self, file: TextIO | None = None, width: int = 20, interval: float = 0.2):
+    def __init__(self, file: TextIO | None = None, width: int = 12, interval: float = 0.2):
         self.file, self.width, self.interval = file, width, interval
         self.fits: dict[str, _Stage] = {}
         self.start = time.monotonic()
@@ -191,7 +191,8 @@ class BarLine:
             st = self.fits[key]
             st.done[run] = st.max_epochs if stopped else min(epoch + 1, st.max_epochs)
             where = f"{st.unit} {run + 1}/{st.runs} " if st.runs > 1 else ""
-            st.last = f"{where}epoch {epoch + 1}/{st.max_epochs}"
+            end = " (stopped)" if stopped and epoch + 1 < st.max_epochs else ""
+            st.last = f"{where}epoch {epoch + 1}/{st.max_epochs}{end}"
         elif event == "stage_end" and key in self.fits:
             self.fits[key].over = True
             self.fits[key].last = "done"
@@ -211,7 +212,7 @@ class BarLine:
         for key, st in self.fits.items():
             filled = int(round(st.fraction * self.width))
             bar = "#" * filled + "-" * (self.width - filled)
-            parts.append(f"{key} {st.name} [{bar}] {st.last}".replace("  ", " ").strip())
+            parts.append(f"{key} {st.name} [{bar}] {st.last}".rstrip())
         return f"{time.monotonic() - self.start:4.0f} s  " + " | ".join(parts)
 
     def draw(self, force: bool = False) -> None:

@@ -86,7 +86,7 @@ def test_bar_line_draws_each_fit_on_one_line():
     bars.update("ividr", "epoch_end", ("iv4r", 0, 1, True))  # stopped early: its share is full
     text = bars.text()
     assert "idcf latent [##--------] restart 2/2 epoch 5/10" in text
-    assert "ividr iv4r [##########] epoch 2/4" in text
+    assert "ividr iv4r [##########] epoch 2/4 (stopped)" in text
     bars.write_above("[1/2] idcf done")
     bars.update("idcf", "stage_end", ("latent",))
     assert "idcf latent [##########] done" in bars.text()
@@ -128,7 +128,8 @@ def run_fit(small_data, tmp_path, *extra):
 
 def test_fit_draws_a_bar_on_a_terminal(small_data, tmp_path, terminal):
     err = run_fit(small_data, tmp_path)
-    assert "\r" in err and "idcf latent [" in err and "restart 2/2" in err
+    # Epoch redraws are throttled, so only the stage changes are sure to be drawn here.
+    assert "\r" in err and "idcf latent [" in err and "idcf latent [############] done" in err
     assert "idcf recommender [" in err
     assert "[latent] restart" not in err  # the bar replaces the per-epoch lines
 
