@@ -129,7 +129,7 @@ def model_fields(model: str) -> frozenset[str]:
 
 
 def used_config(config: FitConfig, estimator: BaseRecommender | None = None) -> dict[str, Any]:
-    """The settings a fit of ``config`` used, for config.json (DESIGN §7).
+    """The settings a fit of ``config`` used, for config.json (docs/design.md §7).
 
     Only the fields of :func:`model_fields` (a field the model ignores is not a setting of the
     fit); a latent-only model's ``epochs`` is written as the ``latent_epochs`` it set; a field

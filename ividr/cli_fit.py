@@ -33,6 +33,7 @@ from ividr.cli_common import (
 )
 from ividr.diagnostics import diagnostic_warnings
 from ividr.experiments.layout import run_config, run_parts, write_run, written_by
+from ividr.progress import fit_progress
 from simulator.dataset import DatasetError
 from simulator.files import Input
 
@@ -155,7 +156,10 @@ _FIT_FIELDS: tuple[str, ...] = ()
     help="Replace --out if `ividr fit` wrote it (its config.json says so); never any other "
     "folder, nor one that is or holds --data.",
 )
-@quiet_option("No per-epoch progress on stderr.")
+@quiet_option(
+    "No progress on stderr (otherwise: a bar over epochs and restarts when stderr is a terminal, "
+    "else one line per epoch)."
+)
 @click.pass_context
 def fit(
     ctx: click.Context,
@@ -231,11 +235,9 @@ def fit(
 
         torch.set_num_threads(threads)
 
-    def progress(line: str) -> None:
-        click.echo(line, err=True)
-
-    try:
-        result = fit_model(dataset, config, progress=None if quiet else progress)
+    try:  # a bar over epochs and restarts on a terminal, else per-epoch lines (--quiet: none)
+        with fit_progress(quiet, label=model) as progress:
+            result = fit_model(dataset, config, progress=progress)
     except ValueError as exc:  # TrainingDivergedError and friends: a runtime failure
         raise click.ClickException(str(exc)) from None
     refs = None

@@ -33,6 +33,7 @@ from ividr.experiments.grid import (
 )
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
+from ividr.progress import show_bar
 from ividr.registry import available_models, split_model, split_stop, with_stop_rules
 from simulator.files import Input
 
@@ -376,7 +377,7 @@ def build_config(
     default=None,
     help="Ray cluster address (with --backend ray). Default: start a local Ray.",
 )
-@quiet_option("No progress bar or summary.")
+@quiet_option("No progress bar (drawn only when stderr is a terminal) or summary.")
 @click.pass_context
 def sweep(
     ctx: click.Context,
@@ -492,7 +493,7 @@ def sweep(
 
     how = dict(jobs=jobs, backend=backend, address=address, threads=threads, device=device)
     try:
-        if quiet:
+        if not show_bar(quiet):  # the bar over runs only on a terminal
             outcome = run_sweep(config, out, **how)
         else:
             with click.progressbar(

@@ -58,7 +58,7 @@ class ModelFileError(ValueError):
 
 
 def _strict(obj) -> str:
-    """Strict JSON text (no NaN or Infinity, DESIGN §7) of a part of the payload."""
+    """Strict JSON text (no NaN or Infinity, docs/design.md §7) of a part of the payload."""
     return dumps_json(obj, indent=None).rstrip("\n")
 
 

@@ -536,7 +536,7 @@ def figure_paths(out: str | Path) -> list[Path]:
 
 
 #: The Creator that :func:`save_figure` writes into every figure's metadata: the marker that
-#: lets ``ividr plot --overwrite`` replace a figure it wrote, and no other file (DESIGN §7).
+#: lets ``ividr plot --overwrite`` replace a figure it wrote, and no other file (docs/design.md §7).
 FIGURE_CREATOR = "ividr plot"
 
 

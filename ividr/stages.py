@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
+from ividr.progress import stage_ended, stage_started
 from ividr.torch_utils import device_generator, reset_parameters, torch_generator
 from ividr.training import (
     LR_GRID,
@@ -64,6 +65,8 @@ def fit_recommender_stage(
         progress=progress,
         loss=est.loss,
     )
+    runs = len(LR_GRID) * len(WD_GRID) if est.grid else 1
+    stage_started(progress, stage, runs, est.epochs, "grid point")
     if est.grid:
         net, chosen, rows = search_recommender(
             build, data, rng=rng, lrs=LR_GRID, wds=WD_GRID, **common
@@ -82,6 +85,7 @@ def fit_recommender_stage(
         for row in rows:
             row["selected"] = True
         chosen = {"lr": est.lr, "weight_decay": est.weight_decay, "val_ndcg@5": best}
+    stage_ended(progress, stage)
     est.history_.extend(rows)
     est.chosen_[stage] = chosen
     return net
@@ -212,6 +216,7 @@ def fit_latent_stage(
                 restart=r if restarts > 1 else None,
             )
         )
+    stage_started(progress, stage, restarts, est.latent_epochs, "restart")
     alive = list(range(restarts))
     pruned_at: dict[int, int] = {}
     for epoch, keep in halving_schedule(restarts, est.restart_screen_epochs):
@@ -225,6 +230,7 @@ def fit_latent_stage(
         trainers[r].run()
     for trainer in trainers:
         trainer.finish()
+    stage_ended(progress, stage)
     kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
     kept = min(alive, key=lambda r: (kept_loss[r], r))
     est.restarts_, est.restart_latents_ = [], []

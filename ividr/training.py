@@ -11,6 +11,9 @@
   stopping on the negative ELBO of held-out users (``val_fraction`` of them, iDCF's protocol),
   counted only once the annealing is over; the best state is kept.
 
+Progress: every loop hands a line per epoch to ``progress`` and, when it is a
+:class:`~ividr.progress.ProgressHook`, the end of every epoch of every run (a bar's steps).
+
 A non-finite loss raises :class:`~ividr.models.base.TrainingDivergedError`. Nothing here touches
 global random state. Every loop runs where its tensors are (:mod:`ividr.devices`): the data, the
 net and the batch/sampling generator on one device; metrics come back as CPU numbers.
@@ -29,6 +32,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ividr.defaults import LOSSES, STOP_RULES
+from ividr.progress import ProgressFn, epoch_ended, stage_ended, stage_started
 from ividr.torch_utils import check_finite, device_generator, torch_generator
 from metrics.checks import check_choice
 from metrics.ranking import ndcg_recall_at_k
@@ -158,14 +162,16 @@ def train_recommender(
     batch_size: int | None,
     generator: torch.Generator,
     stage: str = "recommender",
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn = None,
     loss: str = "bce",
+    run: int = 0,
 ) -> tuple[list[dict[str, Any]], float]:
     """Train ``net(users, items, generator) -> score``; keep the best-validation state.
 
     ``net``, ``data`` and ``generator`` are on one device (:attr:`RecommenderData.device`).
     ``loss`` "bce" treats the score as a logit (binary cross-entropy, Eq. 25); "mse" regresses
-    the 0/1 label on the score (iDCF's code).
+    the 0/1 label on the score (iDCF's code). ``run`` numbers this run within its stage (the
+    grid point) for ``progress``.
 
     Returns
     -------
@@ -217,8 +223,9 @@ def train_recommender(
             best_val, best_state, since_best = val_ndcg, _clone_state(net), 0
         else:
             since_best += 1
-            if since_best >= patience:
-                break
+        epoch_ended(progress, stage, run, epoch, since_best >= patience)
+        if since_best >= patience:
+            break
     net.load_state_dict(best_state)
     net.eval()
     return history, best_val
@@ -235,7 +242,7 @@ def search_recommender(
     patience: int,
     batch_size: int | None,
     stage: str = "recommender",
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn = None,
     loss: str = "bce",
 ) -> tuple[nn.Module, dict[str, Any], list[dict[str, Any]]]:
     """Train one net per (lr, weight decay) and keep the best on validation NDCG@5.
@@ -253,29 +260,30 @@ def search_recommender(
     seed = int(rng.integers(0, 2**62))
     best: tuple[float, nn.Module | None, dict[str, Any], list] = (-math.inf, None, {}, [])
     history: list[dict[str, Any]] = []
-    for lr in lrs:
-        for wd in wds:
-            gen = torch.Generator()
-            gen.manual_seed(seed)
-            net = build(gen).to(data.device)
-            rows, val = train_recommender(
-                net,
-                data,
-                lr=lr,
-                weight_decay=wd,
-                epochs=epochs,
-                patience=patience,
-                batch_size=batch_size,
-                generator=device_generator(gen, data.device),
-                stage=stage,
-                progress=progress,
-                loss=loss,
-            )
-            for row in rows:
-                row["selected"] = False
-            history.extend(rows)
-            if best[1] is None or val > best[0]:
-                best = (val, net, {"lr": lr, "weight_decay": wd, "val_ndcg@5": val}, rows)
+    grid = [(lr, wd) for lr in lrs for wd in wds]
+    for point, (lr, wd) in enumerate(grid):
+        gen = torch.Generator()
+        gen.manual_seed(seed)
+        net = build(gen).to(data.device)
+        rows, val = train_recommender(
+            net,
+            data,
+            lr=lr,
+            weight_decay=wd,
+            epochs=epochs,
+            patience=patience,
+            batch_size=batch_size,
+            generator=device_generator(gen, data.device),
+            stage=stage,
+            progress=progress,
+            loss=loss,
+            run=point,
+        )
+        for row in rows:
+            row["selected"] = False
+        history.extend(rows)
+        if best[1] is None or val > best[0]:
+            best = (val, net, {"lr": lr, "weight_decay": wd, "val_ndcg@5": val}, rows)
     for row in best[3]:
         row["selected"] = True
     assert best[1] is not None
@@ -335,7 +343,7 @@ class LatentTrainer:
         beta_max: float,
         l2_penalty: float,
         stage: str = "latent",
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressFn = None,
         on_epoch: Callable[[int], dict | None] | None = None,
         stop_on: str = "elbo",
         patience_from_start: bool = False,
@@ -458,6 +466,7 @@ class LatentTrainer:
                 f"val {val_loss:.3f}"
             )
         self.stopped = self.checkpoint.should_stop
+        epoch_ended(self.progress, stage, self.restart or 0, epoch, self.stopped)
 
     def kept_epoch(self) -> int:
         """The epoch whose state :meth:`finish` keeps (the last one when the rule kept none)."""
@@ -492,7 +501,7 @@ def train_latent(
     val_fraction: float,
     rng: np.random.Generator,
     stage: str = "latent",
-    progress: Callable[[str], None] | None = None,
+    progress: ProgressFn = None,
     on_epoch: Callable[[int], dict | None] | None = None,
     stop_on: str = "elbo",
     patience_from_start: bool = False,
@@ -555,7 +564,10 @@ def train_latent(
         patience_from_start=patience_from_start,
         recon_ndcg=recon_ndcg or stop_on == "ndcg",
     )
-    return trainer.run().finish()
+    stage_started(progress, stage, 1, epochs, "restart")
+    history = trainer.run().finish()
+    stage_ended(progress, stage)
+    return history
 
 
 def exposure_ndcg(net: nn.Module, x: torch.Tensor, w, t, k: int = TOP_K) -> float:

@@ -4,6 +4,7 @@ Examples::
 
     simgen                                # preset ividr -> ./simgen-out/ividr_u10000_i1000_...
     simgen --users 10000 --gamma 10
+    simgen --preset ividr-paper --gamma 10   # the IViDR paper's own Table-5 draw, replayed
     simgen --preset idcf --seed 3 --out data/idcf-s3 --overwrite
     simgen --preset idcf --format idcf,recbole   # also iDCF's files in DIR/idcf/, RecBole's in
                                                  # DIR/recbole/ (simulator/exporters.py)
@@ -135,7 +136,8 @@ def _default(knob: str) -> str:
     default="ividr",
     show_default=True,
     help="Starting knobs: ividr (paper App. F), idcf (iDCF App. B), dual (+ instrument and "
-    "hidden confounder), ividr-code (IViDR's released code). Other options override it.",
+    "hidden confounder), ividr-code (IViDR's released code), ividr-paper (that code's own draw, "
+    "replayed exactly: the paper's Table-5 data; needs torch). Other options override it.",
 )
 @click.option(
     "--users", type=click.IntRange(min=1), help=f"Number of users m. {_default('n_users')}"
@@ -196,7 +198,7 @@ def _default(knob: str) -> str:
     type=click.Choice(["gaussian", "uniform"]),
     help=f"Prior of the proxies W, M. {_default('w_prior')}",
 )
-@click.option("--seed", type=click.IntRange(min=0), help="Random seed, >= 0. [default: 0]")
+@click.option("--seed", type=click.IntRange(min=0), help=f"Random seed, >= 0. {_default('seed')}")
 @click.option(
     "--chunk-users",
     type=click.IntRange(min=1),

@@ -20,14 +20,29 @@ from metrics.checks import (
     parameter_message,
 )
 
-#: Processes the generator knows: the paper's Appendix F (extended with Z and B, docs/design.md §2)
-#: and the process of the code published with IViDR (preset ``ividr-code``).
-PROCESSES = ("appendix-f", "ividr-code")
+#: Processes the generator knows: the paper's Appendix F (extended with Z and B, docs/design.md §2),
+#: the process of the code published with IViDR drawn from our own generator (preset
+#: ``ividr-code``), and that code's own draw replayed exactly (preset ``ividr-paper``,
+#: :mod:`simulator.replay_divers`).
+PROCESSES = ("appendix-f", "ividr-code", "ividr-paper")
 
 #: W priors: the paper's "Gaussian-like" prior, iDCF's uniform prior, and the fixed prior of the
 #: IViDR code, p = (0.08, 0.2, 0.2, 0.32, 0.2), defined for 5 clusters only.
 W_PRIORS = ("gaussian", "uniform", "code")
 CODE_W_PRIOR = (0.08, 0.2, 0.2, 0.32, 0.2)
+
+#: The replay of the released generator (process ``ividr-paper``) has no knob for these: they
+#: must keep these values.
+PAPER_FIXED_KNOBS: dict[str, Any] = {
+    "clusters": len(CODE_W_PRIOR),
+    "w_prior": "code",
+    "item_mixing": 0.0,
+    "iv_strength": 0.0,
+    "hidden_strength": 0.0,
+}
+#: The released generator takes the rating quantiles with ``torch.quantile``, which accepts at
+#: most 2^24 values: the replay's users x items may not exceed it.
+PAPER_MAX_CELLS = 2**24
 
 #: Knobs that only change how the data are computed, never the data: left out of meta.json so
 #: that the files are byte-identical whatever their value.
@@ -78,12 +93,15 @@ class SimConfig:
     hidden_dim : int, default 2
         d_b, the dimension of B.
     seed : int >= 0, default 0
-        Root of every random draw.
-    process : {"appendix-f", "ividr-code"}, default "appendix-f"
-        Which generative process (preset ``ividr-code`` sets "ividr-code").
+        Root of every random draw (preset ``ividr-paper``: 1234, the released code's seed).
+    process : {"appendix-f", "ividr-code", "ividr-paper"}, default "appendix-f"
+        Which generative process (preset ``ividr-code`` sets "ividr-code", preset
+        ``ividr-paper`` "ividr-paper": the released generator replayed, which keeps the knobs of
+        :data:`PAPER_FIXED_KNOBS` fixed and at most :data:`PAPER_MAX_CELLS` cells).
     chunk_users : int >= 1, default 1024
         Users generated per step (rounded up to whole blocks of 512 users); bounds memory and
-        never changes the output.
+        never changes the output. The replay (``ividr-paper``) draws everything at once and
+        ignores it.
     """
 
     preset: str = "ividr"
@@ -115,7 +133,7 @@ class SimConfig:
 
         Parameters
         ----------
-        name : {"ividr", "idcf", "dual", "ividr-code"}
+        name : {"ividr", "idcf", "dual", "ividr-code", "ividr-paper"}
         **overrides
             Any field of :class:`SimConfig`.
         """
@@ -177,7 +195,32 @@ class SimConfig:
                 allowed=allowed,
                 got=self.clusters,
             )
+        if self.process == "ividr-paper":
+            self._check_paper_replay()
         return self
+
+    def _check_paper_replay(self) -> None:
+        """The replay's cross-knob constraints: fixed knobs, and the cells torch.quantile takes."""
+        for name, value in PAPER_FIXED_KNOBS.items():
+            if getattr(self, name) != value:
+                allowed = f"{value!r} with process 'ividr-paper' (preset ividr-paper)"
+                raise ConfigError(
+                    parameter_message(name, "SimConfig", allowed, getattr(self, name)),
+                    param=name,
+                    allowed=allowed,
+                    got=getattr(self, name),
+                )
+        if self.n_users * self.n_items > PAPER_MAX_CELLS:
+            allowed = (
+                f"at most {PAPER_MAX_CELLS // self.n_items} for {self.n_items} items with preset "
+                f"ividr-paper (users x items <= 2^24, torch.quantile's limit in the released code)"
+            )
+            raise ConfigError(
+                parameter_message("n_users", "SimConfig", allowed, self.n_users),
+                param="n_users",
+                allowed=allowed,
+                got=self.n_users,
+            )
 
     @property
     def name(self) -> str:
@@ -264,5 +307,14 @@ PRESETS: dict[str, dict[str, Any]] = {
         "process": "ividr-code",
         "n_feature_fields": 1,
         "feature_levels": 5,
+    },
+    # That code's own draw (the paper's Table 5 data), replayed: simulator/replay_divers.py.
+    "ividr-paper": {
+        "item_mixing": 0.0,
+        "w_prior": "code",
+        "process": "ividr-paper",
+        "n_feature_fields": 1,
+        "feature_levels": 5,
+        "seed": 1234,
     },
 }

@@ -233,7 +233,7 @@ def check_writable(path: str | Path) -> None:
     probe.rmdir()
 
 
-# -- what an --out may be (DESIGN.md §7) -------------------------------------------------------
+# -- what an --out may be (docs/design.md §7) ---------------------------------------------------
 class OutputError(ValueError):
     """An output path that may not be written; the message is one line, without the option.
 
@@ -324,7 +324,7 @@ def check_output(
 ) -> Path:
     """Check, before any work, that a command may write ``out``; return it or raise OutputError.
 
-    The one rule of every command's ``--out`` (DESIGN.md §7):
+    The one rule of every command's ``--out`` (docs/design.md §7):
 
     1. ``out`` names something of its own: not ``.``, ``..``, a trailing ``/..`` or a root.
     2. It is not one of ``inputs``, does not hold one, and does not lie inside an input whose

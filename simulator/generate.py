@@ -105,6 +105,67 @@ def leaky_relu(x: np.ndarray, slope: float = LEAKY_SLOPE) -> np.ndarray:
     return np.where(x > 0, x, slope * x)
 
 
+def summarise_exposure(
+    p_sum: float,
+    p_sq: float,
+    p_min: float,
+    p_max: float,
+    hist: np.ndarray,
+    n_cells: int,
+    alpha: float,
+) -> dict[str, Any]:
+    """The exposure-probability summary of meta.json from its running sums.
+
+    Parameters
+    ----------
+    p_sum, p_sq : float
+        Sum of the probabilities and of their squares over all cells.
+    p_min, p_max : float
+    hist : ndarray of shape (EXPOSURE_HIST_BINS,)
+        Counts of the probabilities in equal bins over [0, alpha].
+    n_cells : int
+        Users x items.
+    alpha : float
+
+    Returns
+    -------
+    dict
+        mean, std, min, max, histogram, bin_edges (plain Python numbers).
+    """
+    mean = p_sum / float(n_cells)
+    return {
+        "mean": mean,
+        "std": float(np.sqrt(max(p_sq / float(n_cells) - mean * mean, 0.0))),
+        "min": p_min,
+        "max": p_max,
+        "histogram": [int(v) for v in hist],
+        "bin_edges": [float(v) for v in np.linspace(0.0, alpha, EXPOSURE_HIST_BINS + 1)],
+    }
+
+
+def exposure_histogram(prob: np.ndarray, alpha: float) -> np.ndarray:
+    """Counts of exposure probabilities in :data:`EXPOSURE_HIST_BINS` equal bins over [0, alpha].
+
+    Returns
+    -------
+    ndarray of shape (EXPOSURE_HIST_BINS,), int64
+    """
+    bins = np.minimum((prob * (EXPOSURE_HIST_BINS / alpha)).astype(np.intp), EXPOSURE_HIST_BINS - 1)
+    return np.bincount(bins.ravel(), minlength=EXPOSURE_HIST_BINS).astype(np.int64)
+
+
+def exposure_truth(summary: dict[str, Any]) -> dict[str, np.ndarray]:
+    """The summary of :func:`summarise_exposure` as the ``exposure_prob_*`` arrays of truth.npz."""
+    return {
+        "exposure_prob_mean": np.float64(summary["mean"]),
+        "exposure_prob_std": np.float64(summary["std"]),
+        "exposure_prob_min": np.float64(summary["min"]),
+        "exposure_prob_max": np.float64(summary["max"]),
+        "exposure_prob_hist": np.asarray(summary["histogram"], dtype=np.int64),
+        "exposure_prob_bin_edges": np.asarray(summary["bin_edges"], dtype=np.float64),
+    }
+
+
 @dataclass
 class SimulatedData:
     """Observed data, true latents and knobs of one simulated dataset.
@@ -115,7 +176,8 @@ class SimulatedData:
     train : Interactions
         Every exposed (u, i) with its rating (ids int32, ratings int8), sorted by user then item.
     unbiased : Interactions
-        ``random_items`` distinct uniform items per user with their ratings, sorted likewise.
+        ``random_items`` distinct uniform items per user with their ratings, sorted likewise
+        (process ``ividr-paper``: by user, each user's items in the released draw's order).
     W : ndarray of shape (n_users,), int
         User proxy.
     M : ndarray of shape (n_items,), int
@@ -134,6 +196,9 @@ class SimulatedData:
         "exact" or "sample".
     exposure_summary : dict
         Mean, std, min, max and histogram of the exposure probabilities alpha*sigmoid(logit).
+    provenance : dict
+        How the draw was made, when it is not by this module's generator (the replay of
+        ``ividr-paper``); written into meta.json under ``"provenance"`` when not empty.
     """
 
     config: SimConfig
@@ -148,6 +213,7 @@ class SimulatedData:
     q95: float
     quantile_method: str
     exposure_summary: dict[str, Any] = field(default_factory=dict)
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_users(self) -> int:
@@ -190,7 +256,7 @@ class SimulatedData:
             "n_items": cfg.n_items,
             "proxy_levels": [cfg.clusters],
             "instrument_levels": list(self.instrument_levels),
-            "instrument_is_proxy": cfg.process == "ividr-code",
+            "instrument_is_proxy": cfg.process in ("ividr-code", "ividr-paper"),
             "shapes": {k: list(v.shape) for k, v in sorted(self.truth.items())},
             "counts": {
                 "train": len(self.train),
@@ -221,7 +287,7 @@ class SimulatedData:
             },
             "full_matrix_saved": "R" in self.truth,
             "block_users": BLOCK_USERS,
-        }
+        } | ({"provenance": self.provenance} if self.provenance else {})
 
     def summary(self) -> dict[str, Any]:
         """Counts, density and rating histograms (what the CLI prints)."""
@@ -315,6 +381,10 @@ def generate(
 ) -> SimulatedData:
     """Simulate one dataset by the process of docs/design.md §2.
 
+    Process ``ividr-paper`` (preset ``ividr-paper``) is not drawn here: it replays the generator
+    released with the IViDR paper, draw for draw
+    (:func:`simulator.replay_divers.replay_released_draw`, which imports torch).
+
     Parameters
     ----------
     config : SimConfig, optional
@@ -339,6 +409,10 @@ def generate(
             f"Got {config!r} instead."
         )
     cfg = (config or SimConfig()).validate()
+    if cfg.process == "ividr-paper":  # imported here: the rest of simulator/ stays torch-free
+        from simulator.replay_divers import replay_released_draw
+
+        return replay_released_draw(cfg, progress=progress)
     # The matrix products here are thin (inner dimension ~20): BLAS threads buy nothing and,
     # on a busy machine, their synchronisation costs more than the whole generation.
     limit = threadpool_limits(1, user_api="blas") if threadpool_limits else nullcontext()
@@ -482,10 +556,7 @@ def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> Simulat
             p_sq += float(np.square(blk, out=noise_r[lo:hi]).sum())
             p_min = min(p_min, float(blk.min()))
             p_max = max(p_max, float(blk.max()))
-        bins = np.multiply(prob, EXPOSURE_HIST_BINS / cfg.alpha, out=unif).astype(np.intp)
-        np.minimum(bins, EXPOSURE_HIST_BINS - 1, out=bins)
-        p_hist += np.bincount(bins.ravel(), minlength=EXPOSURE_HIST_BINS)
-        del bins
+        p_hist += exposure_histogram(prob, cfg.alpha)
 
         uu, ii = np.nonzero(exposed)
         user_counts[start:stop] = np.count_nonzero(exposed, axis=1)
@@ -517,16 +588,7 @@ def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> Simulat
     rnd_rating = _ratings32(rnd_y, cuts)
     rnd_user = np.repeat(np.arange(m, dtype=np.int32), R)
 
-    n_cells = float(m) * n
-    mean = p_sum / n_cells
-    exposure_summary = {
-        "mean": mean,
-        "std": float(np.sqrt(max(p_sq / n_cells - mean * mean, 0.0))),
-        "min": p_min,
-        "max": p_max,
-        "histogram": [int(v) for v in p_hist],
-        "bin_edges": [float(v) for v in np.linspace(0.0, cfg.alpha, EXPOSURE_HIST_BINS + 1)],
-    }
+    exposure_summary = summarise_exposure(p_sum, p_sq, p_min, p_max, p_hist, m * n, cfg.alpha)
     truth.update(
         C=C,
         V=V,
@@ -550,12 +612,7 @@ def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> Simulat
         e_Bi_rating=e_Bi_rating,
         q05=np.float64(q05),
         q95=np.float64(q95),
-        exposure_prob_mean=np.float64(mean),
-        exposure_prob_std=np.float64(exposure_summary["std"]),
-        exposure_prob_min=np.float64(p_min),
-        exposure_prob_max=np.float64(p_max),
-        exposure_prob_hist=p_hist,
-        exposure_prob_bin_edges=np.linspace(0.0, cfg.alpha, EXPOSURE_HIST_BINS + 1),
+        **exposure_truth(exposure_summary),
     )
     if full:
         truth["Y"] = Y

@@ -104,7 +104,7 @@ _RATING_FILES = {
 
 def check_not_empty(dataset: RecDataset, path: str | Path, fmt: str) -> RecDataset:
     """``dataset`` unless it has no users, items, exposures or unbiased (test) ratings, which no
-    model can be fitted or scored on (DESIGN §7); then a DatasetError naming the file.
+    model can be fitted or scored on (docs/design.md §7); then a DatasetError naming the file.
 
     Without this a fit of such data ends in numpy warnings and NaN or infinite "metrics".
     """

@@ -244,10 +244,13 @@ def test_demo_small_end_to_end(tmp_path):
     lines = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line}
     for model in ("idcf", "ividr"):
         assert 0.0 <= float(lines[model][1]) <= 1.0  # its MCC
+        assert lines[model][2] == "-"  # not the paper's draw: no paper figure
         # beside it: prior-only, proxy oracle, the two supervised ceilings and chance
-        assert all(0.0 <= float(cell) <= 1.0 for cell in lines[model][2:7])
-    assert lines["model"][:3] == ["model", "MCC", "prior-only"]
+        assert all(0.0 <= float(cell) <= 1.0 for cell in lines[model][3:8])
+    assert lines["model"][:4] == ["model", "MCC", "paper", "prior-only"]
     assert "How" in lines and "proxy oracle" in result.stdout
+    # It says what the data are and what it chose to stay quick.
+    assert "not the paper's draw" in result.stdout and "1 latent restart" in result.stdout
     assert (out / "figure3.png").stat().st_size > 0 and (out / "figure3.pdf").stat().st_size > 0
     assert (out / "data" / "meta.json").is_file()
 
@@ -257,6 +260,7 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
 
     row = {
         "mcc": 0.61,
+        "paper_mcc": 0.6475,
         "mcc_prior_only": 0.72,
         "ref_oracle": 0.94,
         "ref_supervised_exposure_w": 0.9,
@@ -269,11 +273,12 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
     }
     lines = format_results({"idcf": row, "ividr": {"mcc": 0.5, "mcc_weak": 0.6}})
     head = lines[0].split()
-    assert head[:3] == ["model", "MCC", "prior-only"]
+    assert head[:4] == ["model", "MCC", "paper", "prior-only"]
     assert lines[0].index("oracle") < lines[0].index("ceil A+W") < lines[0].index("chance")
-    assert lines[1].split()[:7] == [
+    assert lines[1].split()[:8] == [
         "idcf",
         "0.6100",
+        "0.6475",
         "0.7200",
         "0.9400",
         "0.9000",
@@ -284,3 +289,36 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
     assert lines[2].split()[:3] == ["ividr", "0.5000", "-"]
     assert len({len(line) for line in lines[:3]}) == 1
     assert lines[-1] == READING and READING.startswith("How to read it")
+
+
+def test_demo_shows_the_paper_figure_only_on_the_paper_draw():
+    from ividr.demo import paper_mcc
+    from simulator.config import SimConfig
+
+    paper = SimConfig.from_preset("ividr-paper", gamma=10.0)
+    assert (paper_mcc(paper, "idcf"), paper_mcc(paper, "ividr")) == (0.6475, 0.7659)
+    assert paper_mcc(paper, "mf") is None
+    for other in (
+        paper.replace(n_users=500),
+        paper.replace(seed=0),
+        paper.replace(gamma=7.0),
+        SimConfig.from_preset("ividr-code", gamma=10.0),
+    ):
+        assert paper_mcc(other, "idcf") is None
+
+
+def test_demo_choices_besides_restarts_leave_the_fit_unchanged():
+    """The demo turns off the MCC trace and the bootstrap: the fit itself is the same."""
+    import numpy as np
+
+    from ividr.api import FitConfig, fit_model
+    from ividr.demo import DEMO_FIT
+    from simulator import SimConfig, generate
+
+    data = generate(SimConfig.from_preset("ividr-paper", n_users=150, n_items=40)).to_dataset()
+    short = {"latent_epochs": 4, "epochs": 2, "restarts": 1}
+    plain = fit_model(data, FitConfig(model="idcf", trace_every=1, n_boot=2, **short))
+    demo = fit_model(data, FitConfig(model="idcf", **{**short, **DEMO_FIT}))
+    assert set(DEMO_FIT) == {"restarts", "trace_every", "n_boot"}
+    np.testing.assert_array_equal(plain.latents, demo.latents)
+    assert plain.metrics["ndcg@5"] == demo.metrics["ndcg@5"]

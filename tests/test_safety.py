@@ -1,4 +1,4 @@
-"""Never lose a user's data, never record a setting that was not used (issue 21, DESIGN §7).
+"""Never lose a user's data, never record a setting that was not used (issue 21, docs/design.md §7).
 
 Every bad input below goes through the real CLIs: exit 2, one line on stderr naming the option,
 no traceback, and every file under the test's folder (the input, a pre-existing --out, anything

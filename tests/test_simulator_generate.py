@@ -68,7 +68,7 @@ def test_presets_have_the_documented_knobs():
         5,
         code.preset,
     )
-    assert set(PRESETS) == {"ividr", "idcf", "dual", "ividr-code"}
+    assert set(PRESETS) == {"ividr", "idcf", "dual", "ividr-code", "ividr-paper"}
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))

@@ -45,7 +45,7 @@ RUN_FILES: dict[str, str] = {
 }
 #: The arrays of a run, in the order they are written.
 ARRAY_FILES = ("latents", "latents_std", "prior_mean", "aux_permutation")
-#: The key of config.json naming the command that wrote the folder (its marker, DESIGN §7).
+#: The key of config.json naming the command that wrote the folder (its marker, docs/design.md §7).
 WRITTEN_BY = "written_by"
 
 

@@ -52,8 +52,11 @@ def set_worker_device(device: str | None) -> None:
     _WORKER_DEVICE = device
 
 
-def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
+def default_fit(dataset, config: SweepConfig, spec: RunSpec, *, progress=None) -> dict[str, Any]:
     """Fit ``spec.model`` with seed ``spec.seed`` and score it.
+
+    ``progress`` is handed to :func:`ividr.api.fit_model` (a line per epoch, or an
+    :class:`ividr.progress.ProgressHook`; the demo sends its events to the process that draws).
 
     Returns
     -------
@@ -67,7 +70,7 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec) -> dict[str, Any]:
     from ividr.api import fit_model
     from ividr.experiments.layout import run_config, run_parts
 
-    result = fit_model(dataset, config.fit_config(spec.model, spec.seed))
+    result = fit_model(dataset, config.fit_config(spec.model, spec.seed), progress=progress)
     parts = run_parts(result)
     metrics = parts["metrics"]
     latents = None if result.latents is None else np.asarray(result.latents)
