@@ -25,8 +25,8 @@ How it keeps within 5 minutes on a 2-core machine
 Written here and printed with the results (:data:`DEMO_CHOICES`):
 
 - **One latent restart per model** instead of the default four (docs/design.md §4.3). One
-  restart can land in a collapsed solution, which four mostly avoid (docs/results/restart_choice.md); the full
-  setting is ``ividr fit --restarts 4``. This is the one choice that can move a figure.
+  restart can land in a collapsed solution, which four mostly avoid
+  (docs/results/restart_choice.md); the full setting is ``ividr fit --restarts 4``. This is the one choice that can move a figure.
 - The per-epoch MCC trace and the bootstrap intervals are off (``trace_every=0``,
   ``n_boot=0``): diagnostics computed beside the fit, which is the same without them.
 - Nothing else: the whole draw (no subsample), every other model default (epoch budgets, early
