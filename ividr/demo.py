@@ -53,22 +53,26 @@ READING = (
 )
 
 
-def format_results(results: dict[str, dict]) -> list[str]:
+def format_results(
+    results: dict[str, dict], *, columns: tuple = COLUMNS, reading: str = READING
+) -> list[str]:
     """The demo's table: one line per model (a results row of the sweep), then how to read it.
 
     Each model's MCC sits beside its prior-only MCC and the data's reference levels (proxy
     oracle, supervised ceiling from exposures + W and from exposures alone, chance), then its
-    weak MCC, NDCG@5, Recall@5 and fit seconds; a missing figure prints as ``-``.
+    weak MCC, NDCG@5, Recall@5 and fit seconds; a missing figure prints as ``-``. ``columns``
+    ((header, key, width, decimals); decimals None for the row's name) and ``reading`` make
+    other tables of the same shape (``ividr score``'s).
     """
     lines = [
         " ".join(
             f"{title:<{width}}" if digits is None else f"{title:>{width}}"
-            for title, _key, width, digits in COLUMNS
+            for title, _key, width, digits in columns
         )
     ]
     for model, row in results.items():
         cells = []
-        for _title, key, width, digits in COLUMNS:
+        for _title, key, width, digits in columns:
             value = row.get(key)
             if digits is None:
                 cells.append(f"{model:<{width}}")
@@ -77,7 +81,7 @@ def format_results(results: dict[str, dict]) -> list[str]:
             else:
                 cells.append(f"{float(value):>{width}.{digits}f}")
         lines.append(" ".join(cells))
-    lines.append(READING)
+    lines.append(reading)
     return lines
 
 

@@ -26,6 +26,7 @@ from ividr.models.ivae.net import IVAENet
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.models.svd.net import SVDNet
 
 __all__ = ["ModelFileError", "load_model", "save_model"]
 
@@ -43,6 +44,7 @@ _NETS = {
         ReleasedFusedIVAENet,
         LatentMFNet,
         IV4RMFNet,
+        SVDNet,
     )
 }
 
