@@ -20,28 +20,6 @@ from ividr.defaults import DEFAULT_N_BOOT
 #: The file that marks a folder as written by ``ividr score`` (what --overwrite may replace).
 SCORE_MARKER = ".ividr-score"
 
-#: ``ividr score``'s table: (header, key, width, decimals), as :func:`ividr.demo.format_results`.
-SCORE_COLUMNS = (
-    ("latents", "name", 10, None),
-    ("MCC", "mcc", 7, 4),
-    ("CI low", "mcc_ci_low", 7, 4),
-    ("CI high", "mcc_ci_high", 7, 4),
-    ("MCC weak", "mcc_weak", 8, 4),
-    ("prior-only", "mcc_prior_only", 10, 4),
-    ("oracle", "ref_oracle", 7, 4),
-    ("ceil A+W", "ref_supervised_exposure_w", 8, 4),
-    ("ceil A", "ref_supervised_exposure", 7, 4),
-    ("chance", "ref_chance", 7, 4),
-    ("p95", "ref_chance_p95", 7, 4),
-)
-SCORE_READING = (
-    "How to read it: MCC is 1 for latents equal to the true C up to order, sign and scale "
-    "(MCC weak: up to any linear map), with a 95% bootstrap CI; oracle is the proxy oracle "
-    "E[C | W], what W alone gives; ceil A+W is the supervised ceiling, what any encoder of the "
-    "exposures A and W can reach (ceil A: from A alone); chance (mean, 95th percentile p95) is "
-    "what latents unrelated to C score."
-)
-
 
 def check_score_out(out: Path, data: Path, overwrite: bool) -> None:
     """A usage error (exit 2, one line) unless ``ividr score`` may write its folder at ``out``.
@@ -72,20 +50,6 @@ def check_score_out(out: Path, data: Path, overwrite: bool) -> None:
                     f"{out} exists and is not empty (pass --overwrite).", param_hint=hint
                 )
     check_out_writable(out, hint)
-
-
-def _table_row(metrics: dict) -> dict:
-    """The flat figures of :data:`SCORE_COLUMNS` from a score's metrics."""
-    from simulator.references import flat_references
-
-    row = dict(flat_references(metrics.get("references")))
-    row.update({k: metrics.get(k) for k in ("mcc", "mcc_weak", "mcc_prior_only")})
-    low, high = metrics.get("mcc_ci") or (None, None)
-    row["mcc_ci_low"], row["mcc_ci_high"] = low, high
-    own = metrics.get("mcc_chance_latent_dim")
-    if own is not None:  # chance for the learned dimension, not the truth's
-        row["ref_chance"], row["ref_chance_p95"] = own["mean"], own["p95"]
-    return row
 
 
 def _read(path: Path | None, n_users: int, option: str):
@@ -162,8 +126,7 @@ def score(
     with the matching, a bootstrap CI, the prior-only MCC (--prior), the proxy oracle, chance,
     the supervised ceiling, the exposure R^2 and the iVAE preconditions on W.
     """
-    from ividr.demo import format_results
-    from ividr.scoring import LatentsError, score_latents, strict_json
+    from ividr.scoring import LatentsError, format_scores, score_latents, strict_json
     from simulator.dataset import DatasetError
     from simulator.files import atomic_directory
     from simulator.loaders import load_dataset
@@ -202,7 +165,6 @@ def score(
     except OSError as exc:
         raise click.ClickException(f"could not write {out}: {exc}") from None
     if not quiet:
-        rows = {latents_path.stem: _table_row(metrics)}
-        for line in format_results(rows, columns=SCORE_COLUMNS, reading=SCORE_READING):
+        for line in format_scores({latents_path.stem: metrics}):
             click.echo(line)
         click.echo(f"written: {out / 'metrics.json'}")

@@ -41,8 +41,11 @@ __all__ = [
     "LATENT_SUFFIXES",
     "SCORE_FORMAT",
     "USER_ID_COLUMN",
+    "SCORE_COLUMNS",
+    "SCORE_READING",
     "LatentsError",
     "check_latents",
+    "format_scores",
     "latent_metrics",
     "mcc_interval",
     "read_latents",
@@ -56,6 +59,31 @@ LATENT_SUFFIXES = (".npy", ".npz", ".csv")
 USER_ID_COLUMN = "user_id"
 #: ``format`` of the metrics.json ``ividr score`` writes.
 SCORE_FORMAT = "ividr-score"
+
+
+#: The printed table of scores: (header, key, width, decimals), as
+#: :func:`ividr.demo.format_results` takes them (the first column is the row's name).
+SCORE_COLUMNS = (
+    ("latents", "name", 10, None),
+    ("MCC", "mcc", 7, 4),
+    ("CI low", "mcc_ci_low", 7, 4),
+    ("CI high", "mcc_ci_high", 7, 4),
+    ("MCC weak", "mcc_weak", 8, 4),
+    ("prior-only", "mcc_prior_only", 10, 4),
+    ("oracle", "ref_oracle", 7, 4),
+    ("ceil A+W", "ref_supervised_exposure_w", 8, 4),
+    ("ceil A", "ref_supervised_exposure", 7, 4),
+    ("chance", "ref_chance", 7, 4),
+    ("p95", "ref_chance_p95", 7, 4),
+)
+#: The sentence printed under it.
+SCORE_READING = (
+    "How to read it: MCC is 1 for latents equal to the true C up to order, sign and scale "
+    "(MCC weak: up to any linear map), with a 95% bootstrap CI; oracle is the proxy oracle "
+    "E[C | W], what W alone gives; ceil A+W is the supervised ceiling, what any encoder of the "
+    "exposures A and W can reach (ceil A: from A alone); chance (mean, 95th percentile p95) is "
+    "what latents unrelated to C score."
+)
 
 
 class LatentsError(ValueError):
@@ -352,6 +380,28 @@ def score_latents(
             "d_learned": d,
         }
     return out
+
+
+def format_scores(scores: dict[str, dict[str, Any]]) -> list[str]:
+    """The printed table of one or more scores (:func:`score_latents`'s dicts, by name), then
+    one sentence on how to read it (the demo's table, :func:`ividr.demo.format_results`).
+
+    A score whose latent dimension differs from the truth's shows the chance level of its own
+    dimension (``mcc_chance_latent_dim``).
+    """
+    from ividr.demo import format_results
+    from simulator.references import flat_references
+
+    rows = {}
+    for name, metrics in scores.items():
+        row = dict(flat_references(metrics.get("references")))
+        row.update({k: metrics.get(k) for k in ("mcc", "mcc_weak", "mcc_prior_only")})
+        row["mcc_ci_low"], row["mcc_ci_high"] = metrics.get("mcc_ci") or (None, None)
+        own = metrics.get("mcc_chance_latent_dim")
+        if own is not None:
+            row["ref_chance"], row["ref_chance_p95"] = own["mean"], own["p95"]
+        rows[name] = row
+    return format_results(rows, columns=SCORE_COLUMNS, reading=SCORE_READING)
 
 
 def strict_json(value: Any) -> Any:
