@@ -240,7 +240,7 @@ def read_latents(path: str | Path, n_users: int) -> np.ndarray:
 def _read_csv(path: Path, n_users: int) -> np.ndarray:
     """The rows of a latents CSV, reordered by ``user_id``."""
     try:
-        with open(path, newline="", encoding="utf-8") as fh:
+        with open(path, newline="", encoding="utf-8-sig") as fh:  # -sig: a spreadsheet's BOM
             rows = list(csv.reader(fh))
     except (OSError, UnicodeDecodeError, csv.Error) as exc:
         raise LatentsError(f"{path}: unreadable ({exc})") from None
