@@ -31,6 +31,7 @@ from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.protocols import protocol_settings
 from ividr.registry import LATENT_MODELS, LATENT_ONLY, MODEL_NAMES, SHUFFLE_MODELS
+from ividr.scoring import latent_metrics
 from ividr.training import ranking_metrics
 
 __all__ = [
@@ -67,10 +68,12 @@ class FitResult:
         "ndcg@5", "recall@5" (test), "val_ndcg@5", "val_recall@5", "model", "seed",
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
         and the model has latents. Diagnostics (§5, :mod:`ividr.diagnostics`):
-        "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best", "mcc_best_epoch",
-        "stopping_regret", "n_traced" (MCC traced, see ``trace_every``); "stop_rules" (with
-        ``stop_on="epochs"`` and the MCC traced every epoch: every rule's checkpoint, MCC and
-        regret, :func:`ividr.diagnostics.replay_stop_rules`); "stop_on" (latent models);
+        "mcc_matching" and "mcc_prior_only" (:func:`ividr.scoring.latent_metrics`, what
+        ``ividr score`` reports too); "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best",
+        "mcc_best_epoch", "stopping_regret", "n_traced" (MCC traced, see ``trace_every``);
+        "stop_rules" (with ``stop_on="epochs"`` and the MCC traced every epoch: every rule's
+        checkpoint, MCC and regret, :func:`ividr.diagnostics.replay_stop_rules`); "stop_on"
+        (models with a trained latent stage);
         "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
         "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
         "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0);
@@ -187,7 +190,7 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         if value is None and f.default is not None:
             continue
         values[f.name] = value
-    if config.epochs is not None and config.model in LATENT_ONLY:
+    if config.epochs is not None and config.model in LATENT_MODELS and config.model in LATENT_ONLY:
         values["latent_epochs"] = config.epochs
     values.update(protocol_overrides(config))
     values.update(fixed)
@@ -302,12 +305,12 @@ def fit_model(
     latents = getattr(est, "user_latents_", None) if est.has_latents else None
     prior_mean = getattr(est, "prior_mean_", None) if est.has_latents else None
     if latents is not None and truth is not None:
-        from metrics.mcc import mcc
-
-        metrics["mcc"] = float(mcc(truth, latents))
-        metrics["mcc_weak"] = float(mcc(truth, latents, weak=True, random_state=config.seed))
-        if prior_mean is not None:
-            metrics["mcc_prior_only"] = float(mcc(truth, prior_mean))
+        # The same figures `ividr score` reports for latents learned anywhere (§6).
+        metrics.update(
+            latent_metrics(
+                truth, latents, prior_mean=prior_mean, n_boot=config.n_boot, seed=config.seed
+            )
+        )
         if diagnostics.latent_trace(est.history_):
             metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
             if config.stop_on == "epochs" and trace_every == 1:
@@ -318,7 +321,7 @@ def fit_model(
                     kl_anneal_epochs=est.kl_anneal_epochs,
                     from_start=est.patience_from_start,
                 )
-    if est.has_latents:
+    if config.model in LATENT_MODELS:
         metrics["stop_on"] = config.stop_on
     if getattr(est, "restarts_", None):
         metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
@@ -337,9 +340,9 @@ def fit_model(
         metrics["instrument"] = iv
     if config.n_boot:
         test_scores = est.score(test.user, test.item) if len(test) else np.zeros(0)
-        cis = diagnostics.bootstrap_intervals(
-            truth=truth if latents is not None else None,
-            latents=latents if truth is not None else None,
+        cis = diagnostics.bootstrap_intervals(  # mcc_ci: latent_metrics above
+            truth=None,
+            latents=None,
             test=test,
             test_scores=test_scores,
             n_boot=config.n_boot,

@@ -10,7 +10,7 @@ from ividr import __version__
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ividr")
 def main() -> None:
-    """Fit debiasing recommenders (IViDR, iDCF and baselines), sweep them, and plot latents."""
+    """Fit debiasing recommenders (IViDR, iDCF, baselines), sweep them, plot and score latents."""
 
 
 def _register() -> None:
@@ -21,6 +21,7 @@ def _register() -> None:
         ("ividr.cli_fit", "fit"),
         ("ividr.cli_sweep", "sweep"),
         ("ividr.cli_plot", "plot"),
+        ("ividr.cli_score", "score"),
     ):
         try:
             mod = importlib.import_module(module)

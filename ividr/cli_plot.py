@@ -63,9 +63,10 @@ def plot() -> None:
 @plot.command("latent", cls=OneLineCommand)
 @click.argument(
     "run_dirs",
+    metavar="RUN_DIR_OR_FILE...",
     nargs=-1,
     required=True,
-    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    type=click.Path(exists=True, path_type=Path),
 )
 @click.option(
     "--data",
@@ -106,14 +107,17 @@ def latent(
     overwrite: bool,
     quiet: bool,
 ) -> None:
-    """Figure 3: the true C coloured by W beside each RUN_DIR's learned latents.
+    """Figure 3: the true C coloured by W beside each run's (or file's) learned latents.
 
     RUN_DIR is what `ividr fit --out` writes (latents.npy, metrics.json, config.json), or a run of
-    a sweep (SWEEP/runs/<run_id>). The learned latents are matched to the truth by the MCC
-    assignment, sign-flipped and rescaled; the strong MCC is in each title. Latents of more than
-    2 dimensions are shown through UMAP.
+    a sweep (SWEEP/runs/<run_id>). FILE is a latents file of a model trained anywhere, in the
+    formats of `ividr score --latents` (.npy, .npz, or .csv with a user_id column); its panel is
+    named after the file. The learned latents are matched to the truth by the MCC assignment,
+    sign-flipped and rescaled; the strong MCC is in each title. Latents of more than 2
+    dimensions are shown through UMAP.
     """
-    from ividr.plots import load_run, plot_latent
+    from ividr.plots import RunLatents, load_run, plot_latent
+    from ividr.scoring import LatentsError, read_latents
     from simulator.dataset import DatasetError
     from simulator.loaders import load_dataset
 
@@ -124,16 +128,10 @@ def latent(
         label_list = [s.strip() for s in labels.split(",")]
         if len(label_list) != len(run_dirs):
             raise click.BadParameter(
-                f"expected {len(run_dirs)} comma-separated labels (one per RUN_DIR), "
+                f"expected {len(run_dirs)} comma-separated labels (one per RUN_DIR or FILE), "
                 f"got {len(label_list)}",
                 param_hint="'--labels'",
             )
-    runs = []
-    for run_dir in run_dirs:
-        try:
-            runs.append(load_run(run_dir))
-        except PlotError as exc:
-            raise click.BadParameter(str(exc), param_hint="'RUN_DIR'") from None
     try:
         dataset = load_dataset(data_dir)
     except DatasetError as exc:
@@ -143,12 +141,22 @@ def latent(
             f"{data_dir} holds no true confounder C (truth.npz or z_true.npy)",
             param_hint="'--data'",
         )
+    runs = []
+    for run_dir in run_dirs:
+        try:
+            if run_dir.is_dir():
+                runs.append(load_run(run_dir))
+            else:
+                latents = read_latents(run_dir, dataset.n_users)
+                runs.append(RunLatents(run_dir, run_dir.stem, latents.astype(float)))
+        except (PlotError, LatentsError) as exc:
+            raise click.BadParameter(str(exc), param_hint="'RUN_DIR_OR_FILE'") from None
     for run in runs:
         if run.latents.shape[0] != dataset.n_users:
             raise click.BadParameter(
                 f"{run.path / 'latents.npy'} has {run.latents.shape[0]} rows but {data_dir} has "
                 f"{dataset.n_users} users (was the run fitted on this dataset?)",
-                param_hint="'RUN_DIR'",
+                param_hint="'RUN_DIR_OR_FILE'",
             )
     try:
         fig = plot_latent(

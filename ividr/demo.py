@@ -26,7 +26,8 @@ Written here and printed with the results (:data:`DEMO_CHOICES`):
 
 - **One latent restart per model** instead of the default four (docs/design.md §4.3). One
   restart can land in a collapsed solution, which four mostly avoid
-  (docs/results/restart_choice.md); the full setting is ``ividr fit --restarts 4``. This is the one choice that can move a figure.
+  (docs/results/restart_choice.md); the full setting is ``ividr fit --restarts 4``. This is
+  the one choice that can move a figure.
 - The per-epoch MCC trace and the bootstrap intervals are off (``trace_every=0``,
   ``n_boot=0``): diagnostics computed beside the fit, which is the same without them.
 - Nothing else: the whole draw (no subsample), every other model default (epoch budgets, early
@@ -87,23 +88,26 @@ READING = (
 )
 
 
-def format_results(results: dict[str, dict]) -> list[str]:
+def format_results(
+    results: dict[str, dict], *, columns: tuple = COLUMNS, reading: str = READING
+) -> list[str]:
     """The demo's table: one line per model (a results row of the sweep), then how to read it.
 
     Each model's MCC sits beside the paper's figure, its prior-only MCC and the data's
     reference levels (proxy oracle, supervised ceiling from exposures + W and from exposures
     alone, chance), then its weak MCC, NDCG@5, Recall@5 and fit seconds; a missing figure
-    prints as ``-``.
+    prints as ``-``. ``columns`` ((header, key, width, decimals); decimals None for the row's
+    name) and ``reading`` make other tables of the same shape (``ividr score``'s).
     """
     lines = [
         " ".join(
             f"{title:<{width}}" if digits is None else f"{title:>{width}}"
-            for title, _key, width, digits in COLUMNS
+            for title, _key, width, digits in columns
         )
     ]
     for model, row in results.items():
         cells = []
-        for _title, key, width, digits in COLUMNS:
+        for _title, key, width, digits in columns:
             value = row.get(key)
             if digits is None:
                 cells.append(f"{model:<{width}}")
@@ -112,7 +116,7 @@ def format_results(results: dict[str, dict]) -> list[str]:
             else:
                 cells.append(f"{float(value):>{width}.{digits}f}")
         lines.append(" ".join(cells))
-    lines.append(READING)
+    lines.append(reading)
     return lines
 
 

@@ -327,16 +327,13 @@ def bootstrap_intervals(
     Each is ``[low, high]``; ``mcc_ci`` only when ``truth`` and ``latents`` are given. NDCG@5
     resamples the test users (the mean of their per-user NDCG@5 = the reported ``ndcg@5``).
     """
+    from ividr.scoring import mcc_interval
     from metrics.bootstrap import bootstrap_ci
-    from metrics.mcc import mcc
     from metrics.ranking import per_user_ndcg_recall
 
     out: dict[str, Any] = {"n_boot": int(n_boot)}
     if truth is not None and latents is not None:
-        lo, hi, _ = bootstrap_ci(
-            lambda c, z: mcc(c, z), truth, latents, n_boot=n_boot, random_state=seed
-        )
-        out["mcc_ci"] = [lo, hi]
+        out["mcc_ci"] = mcc_interval(truth, latents, n_boot=n_boot, seed=seed)
     if len(test) > 0:
         _, ndcg, _ = per_user_ndcg_recall(test.user, test_scores, test.positive, 5)
         if ndcg.size >= 2:

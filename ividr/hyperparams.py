@@ -61,6 +61,8 @@ __all__ = [
     "MFParams",
     "RecommenderParams",
     "RunParams",
+    "SVDParams",
+    "SVD_INPUTS",
     "check_fields",
     "hyperparameter",
     "hyperparameters",
@@ -77,6 +79,8 @@ VARIANTS = ("full", "t", "f", "r")
 #: mean standardised per dimension over users ("standardized"), or the diagnostics "zero" (no
 #: shift: X^re = A) and "shuffled" (the rows of t permuted across users).
 USER_TREATMENTS = ("mean", "standardized", "zero", "shuffled")
+#: What the truncated-SVD baselines factorise: the exposure matrix A, or [A, one-hot W].
+SVD_INPUTS = ("exposure", "exposure_w")
 #: Which posterior mean of IViDR's latent stage is its confounder estimate (what MCC scores and
 #: the recommender reads): the fused C = rho C1 + tau C2 of Eq. 15 ("fused"), the shifted
 #: branch C1 from X^re ("shifted"), or the plain branch C2 from A ("plain").
@@ -472,6 +476,26 @@ class MFParams(RecommenderParams, RunParams):
 @dataclass(kw_only=True)
 class LatentModelParams(LatentParams, RunParams):
     """The latent-only models VAE and iVAE."""
+
+
+@dataclass(kw_only=True)
+class SVDParams(RunParams):
+    """The truncated-SVD baselines svd and svd-w (no training: seed seeds the randomized SVD)."""
+
+    latent_dim: int | None = hyperparameter(
+        None,
+        "Number of SVD components, the dimension of the user factors; None takes the true "
+        "confounder's dimension when the dataset carries one and 16 otherwise (as "
+        "LatentParams.latent_dim).",
+        kind="int",
+        low=1,
+    )
+    inputs: str = hyperparameter(
+        "exposure",
+        "The matrix factorised: the exposures A ('exposure') or [A, one-hot W] ('exposure_w'); "
+        "set by the model name (svd, svd-w).",
+        choices=SVD_INPUTS,
+    )
 
 
 @dataclass(kw_only=True)

@@ -26,6 +26,7 @@ from ividr.models.ivae.net import IVAENet
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
+from ividr.models.svd.net import SVDNet
 from simulator.files import dumps_json
 
 __all__ = ["ModelFileError", "load_model", "save_model"]
@@ -44,6 +45,7 @@ _NETS = {
         ReleasedFusedIVAENet,
         LatentMFNet,
         IV4RMFNet,
+        SVDNet,
     )
 }
 

@@ -3,9 +3,10 @@
 Each row says what a model name means: its display name, the estimator class (by name, so that
 reading the table imports no torch) with its fixed keyword arguments, whether it has a latent
 stage (and so takes a stopping rule, ``<model>@<rule>``), whether that latent stage has a learned
-prior mu_w(W) (and so takes the W-shuffled ablation, ``<model>+shuffle``), and whether it is a
-latent model only (ranks by its decoder; reported for its latents). To add a model, add a row
-here and its estimator under ``ividr/models/<family>/``.
+prior mu_w(W) (and so takes the W-shuffled ablation, ``<model>+shuffle``), whether it is a
+latent model only (ranks by its decoder; reported for its latents), and whether it is a
+closed-form baseline without training (the truncated SVDs: latents, but no stopping rule). To
+add a model, add a row here and its estimator under ``ividr/models/<family>/``.
 """
 
 from __future__ import annotations
@@ -47,11 +48,15 @@ class ModelEntry:
     kwargs : dict
         Fixed constructor arguments (e.g. IViDR's ablation ``variant``).
     latent : bool
-        Has a latent (iVAE-type) stage: exports latents, takes ``@<rule>``.
+        Exports latents (scored by MCC); with a trained latent (iVAE-type) stage, i.e. unless
+        ``closed_form``, also takes ``@<rule>``.
     learned_prior : bool
         Its latent stage has a learned prior mu_w(W): takes ``+shuffle``.
     latent_only : bool
-        A latent model without a recommender head (ranks by the decoder).
+        A latent model without a recommender head (ranks by the decoder, or the SVD's
+        reconstruction).
+    closed_form : bool
+        Computed, not trained (the truncated SVDs): no epochs and no stopping rule.
     """
 
     name: str
@@ -61,6 +66,7 @@ class ModelEntry:
     latent: bool = False
     learned_prior: bool = False
     latent_only: bool = False
+    closed_form: bool = False
 
 
 MODELS: tuple[ModelEntry, ...] = (
@@ -83,16 +89,34 @@ MODELS: tuple[ModelEntry, ...] = (
         latent=True,
         learned_prior=True,
     ),
+    ModelEntry(
+        "svd",
+        "SVD of A",
+        "SVD",
+        {"inputs": "exposure"},
+        latent=True,
+        latent_only=True,
+        closed_form=True,
+    ),
+    ModelEntry(
+        "svd-w",
+        "SVD of [A, W]",
+        "SVD",
+        {"inputs": "exposure_w"},
+        latent=True,
+        latent_only=True,
+        closed_form=True,
+    ),
 )
 _BY_NAME = {m.name: m for m in MODELS}
 
 #: Every model name, in the table's order.
 MODEL_NAMES: tuple[str, ...] = tuple(m.name for m in MODELS)
-#: Models with a latent stage, which take the ``@<rule>`` suffix.
-LATENT_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.latent)
+#: Models with a trained latent stage, which take the ``@<rule>`` suffix.
+LATENT_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.latent and not m.closed_form)
 #: Models whose latent stage has a learned prior mu_w(W), which take ``+shuffle``.
 SHUFFLE_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.learned_prior)
-#: Latent models without a recommender head.
+#: Latent models without a recommender head (the SVDs too).
 LATENT_ONLY: tuple[str, ...] = tuple(m.name for m in MODELS if m.latent_only)
 #: How models are named in titles and legends ("iv4r" is an old name of "iv4r-mf").
 DISPLAY_NAMES: dict[str, str] = {m.name: m.display for m in MODELS} | {"iv4r": "IV4R-MF"}

@@ -171,3 +171,31 @@ def test_iv4r_factors_writes_one_row_per_variant(tmp_path, external_dataset):
     assert row.rstrip().endswith("| 1 |")  # one run
     bad = CliRunner().invoke(main, [*args, "--variants", "nope", "--results-dir", str(tmp_path)])
     assert bad.exit_code == 2 and "nope" in bad.output
+
+
+def test_svd_baselines_writes_its_table(tmp_path):
+    from simulator import SimConfig, generate
+    from simulator.writer import write_dataset
+
+    data = tmp_path / "data"
+    for gamma in (0, 10):
+        config = SimConfig.from_preset("ividr", n_users=120, n_items=40, gamma=float(gamma))
+        write_dataset(generate(config), data / f"gamma_{gamma}")
+    main = _script("svd_baselines.py").main
+    args = ["--data", str(data), "--values", "0,10", "--n-boot", "10", "--quiet"]
+    res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path / "results")])
+    assert res.exit_code == 0, res.output
+    md = (tmp_path / "results" / "svd_baselines.md").read_text(encoding="utf-8")
+    assert md.startswith("# Linear baselines on the paper's draw")
+    with open(tmp_path / "results" / "svd_baselines_runs.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [(r["gamma"], r["model"]) for r in rows] == [
+        ("0", "svd"),
+        ("0", "svd-w"),
+        ("10", "svd"),
+        ("10", "svd-w"),
+    ]
+    assert all(0.0 <= float(r["mcc"]) <= 1.0 and float(r["ref_oracle"]) > 0.5 for r in rows)
+    assert all(float(r["mcc_ci_low"]) <= float(r["mcc"]) + 1e-9 for r in rows)
+    bad = CliRunner().invoke(main, [*args, "--values", "7"])
+    assert bad.exit_code == 2 and "'--values'" in bad.output

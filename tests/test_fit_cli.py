@@ -66,7 +66,7 @@ def test_quiet_and_overwrite(tmp_path, coat):
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (["--model", "svd"], "'--model'"),
+        (["--model", "no-such-model"], "'--model'"),
         (["--model", "mf", "--epochs", "0"], "'--epochs'"),
         (["--model", "mf", "--lr", "-1"], "'--lr'"),
         (["--model", "mf", "--weight-decay", "-1"], "'--weight-decay'"),

@@ -37,7 +37,9 @@ def venv_kernel(tmp_path, monkeypatch):
     return KERNEL
 
 
-@pytest.mark.parametrize("name", ["latent_space.ipynb", "mcc_sweep.ipynb"])
+@pytest.mark.parametrize(
+    "name", ["latent_space.ipynb", "mcc_sweep.ipynb", "score_your_model.ipynb"]
+)
 @pytest.mark.slow
 def test_notebook_runs(name, venv_kernel, tmp_path):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)

@@ -136,7 +136,7 @@ def test_cli_plot_latent_writes_png_and_pdf(fig3_inputs, tmp_path):
     ("case", "option"),
     [
         ("no_latents", "RUN_DIR"),
-        ("missing_run", "RUN_DIRS"),
+        ("missing_run", "RUN_DIR_OR_FILE"),
         ("rows", "RUN_DIR"),
         ("suffix", "--out"),
         ("labels", "--labels"),

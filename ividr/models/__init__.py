@@ -1,5 +1,5 @@
-"""The recommenders: one subpackage per model family, each with its torch module (``net.py``)
-and its numpy-facing estimator (``estimator.py``)."""
+"""The recommenders and the linear baselines: one subpackage per model family, each with its
+torch module (``net.py``) and its numpy-facing estimator (``estimator.py``)."""
 
 from ividr.models.base import BaseRecommender, NotFittedError, TrainingDivergedError
 from ividr.models.idcf import IDCF, IDCFW
@@ -7,6 +7,7 @@ from ividr.models.iv4r import IV4RMF
 from ividr.models.ivae import IVAE, VAE
 from ividr.models.ividr import IViDR, IViDRReleased
 from ividr.models.mf import MF, MFWF
+from ividr.models.svd import SVD
 
 __all__ = [
     "IDCF",
@@ -15,6 +16,7 @@ __all__ = [
     "IVAE",
     "MF",
     "MFWF",
+    "SVD",
     "VAE",
     "BaseRecommender",
     "IViDR",
