@@ -146,6 +146,8 @@ _FIT_FIELDS: tuple[str, ...] = ()
     help="Record strong/weak MCC of the posterior mean every K latent epochs into "
     "history.csv (0 = off) [default: 1 when the data carry the true confounder, else off].",
 )
+@config_option("user_treatment")
+@config_option("estimand")
 @config_option(
     "n_boot",
     help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
@@ -183,6 +185,8 @@ def fit(
     protocol: str,
     latent_grid: bool,
     trace_every: int | None,
+    user_treatment: str,
+    estimand: str,
     n_boot: int,
     overwrite: bool,
     quiet: bool,
@@ -215,6 +219,8 @@ def fit(
         trace_every=trace_every,
         n_boot=n_boot,
         device=device,
+        user_treatment=user_treatment,
+        estimand=estimand,
     )
     if n_boot == 1:
         raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")

@@ -14,42 +14,30 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand, check_out_writable, out_option, quiet_option
+from ividr.cli_common import OneLineCommand, check_out, out_option, quiet_option
 from ividr.defaults import DEFAULT_N_BOOT
 
 #: The file that marks a folder as written by ``ividr score`` (what --overwrite may replace).
 SCORE_MARKER = ".ividr-score"
 
 
-def check_score_out(out: Path, data: Path, overwrite: bool) -> None:
-    """A usage error (exit 2, one line) unless ``ividr score`` may write its folder at ``out``.
+def check_score_out(out: Path, data: Path, latents: Path, prior: Path | None, overwrite: bool):
+    """A usage error (exit 2, one line) unless ``ividr score`` may write its folder at ``out``:
+    the shared rule (:func:`ividr.cli_common.check_out`) with the data and the latents files as
+    inputs and :data:`SCORE_MARKER` as the mark of a folder ``ividr score`` wrote. Called before
+    any work."""
+    from simulator.files import Input
 
-    ``out`` must not be the data folder, hold it or lie inside it; an existing ``out`` must be
-    an empty folder, or (with ``--overwrite``) one that ``ividr score`` wrote (it holds
-    :data:`SCORE_MARKER`); and it must be writable. Called before any work.
-    """
-    hint = "'--out'"
-    target, source = out.resolve(), data.resolve()
-    if target == source or target in source.parents or source in target.parents:
-        raise click.BadParameter(
-            f"{out} is, holds or lies in the data folder {data}; choose another folder",
-            param_hint=hint,
-        )
-    if out.exists() or out.is_symlink():
-        if not out.is_dir():
-            raise click.BadParameter(f"{out} exists and is not a folder", param_hint=hint)
-        if any(out.iterdir()):
-            if not (out / SCORE_MARKER).is_file():
-                raise click.BadParameter(
-                    f"{out} is not empty and was not written by `ividr score`; choose another "
-                    "folder",
-                    param_hint=hint,
-                )
-            if not overwrite:
-                raise click.BadParameter(
-                    f"{out} exists and is not empty (pass --overwrite).", param_hint=hint
-                )
-    check_out_writable(out, hint)
+    inputs = [Input(data, "--data", no_inside=True), Input(latents, "--latents")]
+    if prior is not None:
+        inputs.append(Input(prior, "--prior"))
+    check_out(
+        out,
+        overwrite=overwrite,
+        written_by=lambda path: (path / SCORE_MARKER).is_file(),
+        command="ividr score",
+        inputs=inputs,
+    )
 
 
 def _read(path: Path | None, n_users: int, option: str):
@@ -134,7 +122,7 @@ def score(
 
     if n_boot == 1:
         raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
-    check_score_out(out, data_path, overwrite)
+    check_score_out(out, data_path, latents_path, prior_path, overwrite)
     try:
         dataset = load_dataset(data_path)
     except DatasetError as exc:
