@@ -14,6 +14,7 @@ from ividr.api import MODEL_NAMES, FitConfig, fit_model, load_model, save_model
 from ividr.cli import main
 from ividr.models.base import reset_parameters
 from ividr.models.ividr import FusedIVAENet, IViDRReleased, ReleasedFusedIVAENet
+from ividr.models.ividr.estimator import treatment_input
 from ividr.stages import latent_inputs
 from simulator import SimConfig, generate
 
@@ -132,7 +133,8 @@ def test_the_saved_latent_is_the_reconstructed_branch_mean(data, fitted):
     est = fitted.estimator
     net = est.nets_["latent"]
     x, w = latent_inputs(data)
-    t = torch.from_numpy(est.user_treatment_).float()
+    # The t the latent stage read (IViDR's user_treatment, standardised by default).
+    t = torch.from_numpy(treatment_input(est.user_treatment_, est.user_treatment, None)).float()
     with torch.no_grad():
         # Replay the fresh layer of the last read-out: A + L(t) through the shared encoder.
         net.projection_generator.set_state(net.last_projection_state)
