@@ -35,7 +35,6 @@ are rows of ``RESULTS_DIR/ividr_factors_runs.csv``; run the same command again t
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
@@ -100,21 +99,8 @@ def load(label: str, users: int | None):
     _, folder, gamma = next(d for d in DATASETS if d[0] == label)
     dataset = load_dataset(dataset_path(folder) / gamma)
     if users is not None and users < dataset.n_users:
-        dataset = first_users(dataset, users)
+        dataset = dataset.first_users(users)
     return dataset
-
-
-def first_users(dataset, n: int):
-    """The dataset restricted to its first ``n`` users (for smoke runs)."""
-    return dataclasses.replace(
-        dataset,
-        n_users=n,
-        train=dataset.train.subset(dataset.train.user < n),
-        unbiased=dataset.unbiased.subset(dataset.unbiased.user < n),
-        proxy=dataset.proxy[:n],
-        instrument=dataset.instrument[:n],
-        truth={"C": dataset.confounder[:n]},
-    )
 
 
 def build(model: str, params: dict):

@@ -8,7 +8,7 @@ Rows are samples everywhere: user-level arrays have shape ``(n_users, ...)``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -190,6 +190,19 @@ class RecDataset:
         is_val[perm[:n_val]] = True
         mask = is_val[self.unbiased.user]
         return self.unbiased.subset(mask), self.unbiased.subset(~mask)
+
+    def first_users(self, n: int) -> RecDataset:
+        """The dataset restricted to its first ``n`` users (same items, ids unchanged; of the
+        truth only the confounder C is kept), for subsampled runs."""
+        return replace(
+            self,
+            n_users=n,
+            train=self.train.subset(self.train.user < n),
+            unbiased=self.unbiased.subset(self.unbiased.user < n),
+            proxy=self.proxy[:n],
+            instrument=self.instrument[:n],
+            truth={"C": self.confounder[:n]},
+        )
 
     def summary(self) -> dict[str, Any]:
         """Counts, exposure density and rating histograms, as plain JSON-able values."""

@@ -5,7 +5,6 @@ tables (issue 12).
 
 from __future__ import annotations
 
-import dataclasses
 import importlib.util
 import re
 import sys
@@ -42,19 +41,6 @@ def readme_exposures(data_dir: Path) -> dict[int, int]:
     counts = [int(n) for n in found.group(2).split(",")]
     assert len(gammas) == len(counts)
     return dict(zip(gammas, counts, strict=True))
-
-
-def first_users(data, n: int):
-    """The dataset restricted to its first ``n`` users (same items, ids unchanged)."""
-    return dataclasses.replace(
-        data,
-        n_users=n,
-        train=data.train.subset(data.train.user < n),
-        unbiased=data.unbiased.subset(data.unbiased.user < n),
-        proxy=data.proxy[:n],
-        instrument=data.instrument[:n],
-        truth={"C": data.confounder[:n]},
-    )
 
 
 @pytest.fixture
@@ -95,7 +81,7 @@ def test_short_idcf_fit_on_a_subsample_beats_chance(one_thread, data_dir):
     path = data_dir / "gamma_0"
     if not path.is_dir():
         pytest.skip(f"{path} is absent")
-    data = first_users(load_dataset(path), 2000)
+    data = load_dataset(path).first_users(2000)
     truth = data.confounder
     result = fit_model(
         data, FitConfig(model="idcf", seed=0, latent_epochs=40, epochs=2, n_boot=0, trace_every=0)
