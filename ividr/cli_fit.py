@@ -285,6 +285,10 @@ def fit(
             f"; proxy oracle {refs['mcc_proxy_oracle']['strong']:.4f}, "
             f"chance {refs['mcc_chance']['mean']:.4f}"
         )
+        w_chance = refs.get("mcc_proxy_chance")
+        if "mcc_prior_only" in m and w_chance:
+            # A prior mean is a function of W: its chance level is a random function of W's.
+            summary += f", chance of a function of W {w_chance['mean']:.4f}"
     if not quiet:
         click.echo(f"{summary} -> {out}", err=True)
     sys.stdout.flush()

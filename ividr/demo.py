@@ -70,6 +70,7 @@ COLUMNS = (
     ("MCC", "mcc", 7, 4),
     ("paper", "paper_mcc", 7, 4),
     ("prior-only", "mcc_prior_only", 10, 4),
+    ("W-chance", "ref_proxy_chance", 8, 4),
     ("oracle", "ref_oracle", 7, 4),
     ("ceil A+W", "ref_supervised_exposure_w", 8, 4),
     ("ceil A", "ref_supervised_exposure", 7, 4),
@@ -84,7 +85,8 @@ READING = (
     "this very draw). oracle is the proxy oracle E[C | W], so a model's MCC above it would need "
     "information beyond W; ceil A+W is the supervised ceiling, what any encoder of (exposures "
     "A, W) can reach (ceil A: from the exposures alone); prior-only is what the learned W-prior "
-    "mu_w(W) alone gives; chance is what latents unrelated to C score."
+    "mu_w(W) alone gives, to be read against W-chance, what a random function of W scores; "
+    "chance is what latents unrelated to C score."
 )
 
 

@@ -70,6 +70,7 @@ SCORE_COLUMNS = (
     ("CI high", "mcc_ci_high", 7, 4),
     ("MCC weak", "mcc_weak", 8, 4),
     ("prior-only", "mcc_prior_only", 10, 4),
+    ("W-chance", "ref_proxy_chance", 8, 4),
     ("oracle", "ref_oracle", 7, 4),
     ("ceil A+W", "ref_supervised_exposure_w", 8, 4),
     ("ceil A", "ref_supervised_exposure", 7, 4),
@@ -82,7 +83,8 @@ SCORE_READING = (
     "(MCC weak: up to any linear map), with a 95% bootstrap CI; oracle is the proxy oracle "
     "E[C | W], what W alone gives; ceil A+W is the supervised ceiling, what any encoder of the "
     "exposures A and W can reach (ceil A: from A alone); chance (mean, 95th percentile p95) is "
-    "what latents unrelated to C score."
+    "what latents unrelated to C score; W-chance is what a random function of W scores, the "
+    "level to read prior-only (a function of W) against."
 )
 
 

@@ -18,6 +18,7 @@ from metrics.reference import (
     exposure_r2,
     group_means,
     mcc_supervised,
+    proxy_chance_mcc,
     proxy_oracle,
 )
 from metrics.spread import variance_split
@@ -44,6 +45,7 @@ __all__ = [
     "paired_t_test",
     "per_user_ndcg_recall",
     "prior_parameter_matrix_check",
+    "proxy_chance_mcc",
     "proxy_oracle",
     "variance_split",
 ]

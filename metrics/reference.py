@@ -5,6 +5,9 @@
   C in mean squared error, so their MCC is what a model that only embedded W could reach.
 - :func:`chance_mcc`: the MCC between C and independent Gaussian latents of the same shape, by
   simulation, with an analytic approximation beside it.
+- :func:`proxy_chance_mcc`: the MCC that a *random function of W* reaches by chance: the level
+  against which to read any latent that depends on W alone (a learned prior mean mu_w(W)). With
+  few proxy levels it is far above :func:`chance_mcc` (a function of a 5-level W is 5 points).
 - :func:`exposure_r2`: held-out R^2 of a ridge regression of C on the exposure row, on W alone and
   on both: how much the exposures themselves say about C.
 - :func:`mcc_supervised`: the supervised ceiling, the strong MCC of a cross-fitted nonlinear
@@ -37,7 +40,14 @@ from metrics._validation import (
 )
 from metrics.mcc import METHODS, _match, mcc
 
-__all__ = ["chance_mcc", "exposure_r2", "group_means", "mcc_supervised", "proxy_oracle"]
+__all__ = [
+    "chance_mcc",
+    "exposure_r2",
+    "group_means",
+    "mcc_supervised",
+    "proxy_chance_mcc",
+    "proxy_oracle",
+]
 
 #: Ridge penalties searched (by efficient leave-one-out CV on the training users) in exposure_r2.
 RIDGE_ALPHAS = tuple(np.logspace(-2, 4, 13))
@@ -225,6 +235,81 @@ def chance_mcc(
         "n_draws": n_draws,
         "analytic": float(greedy * scale),
         "analytic_upper": float(_expected_max_abs_normal(big) * scale),
+    }
+
+
+def proxy_chance_mcc(
+    true,
+    proxy_codes,
+    *,
+    d_learned: int | None = None,
+    n_draws: int = 200,
+    method: str = "pearson",
+    random_state: int | np.random.Generator | None = 0,
+) -> dict[str, float | int]:
+    """The MCC that a random function of the proxy W reaches (strong MCC), by simulation.
+
+    Each draw gives every W group (the joint code of its row) an independent standard Gaussian
+    value per latent dimension, spreads it to the group's users and computes the strong MCC
+    against C. A latent that depends on W alone, such as a learned prior mean mu_w(W), can only
+    take one value per group, so this, not :func:`chance_mcc`, is the chance level it must be
+    read against; :func:`proxy_oracle` (the group means of C) is its ceiling.
+
+    Parameters
+    ----------
+    true : array-like of shape (n_users, d) or (n_users,)
+        The true confounder C.
+    proxy_codes : array-like of shape (n_users, n_fields) or (n_users,)
+        Categorical proxy W; several fields are grouped by their joint code.
+    d_learned : int or None, default None
+        Dimension of the random latents; None: C's dimension.
+    n_draws : int, default 200
+        Number of simulated draws, at least 2.
+    method : {"pearson", "spearman"}, default "pearson"
+    random_state : int, Generator or None, default 0
+
+    Returns
+    -------
+    dict
+        ``mean``, ``std``, ``p95`` of the simulated MCC; ``n_draws``; ``n_groups``;
+        ``d_learned``.
+
+    Notes
+    -----
+    With two groups and one dimension every random function is the group indicator up to sign
+    and scale, so every draw scores the proxy oracle's strong MCC.
+
+    Examples
+    --------
+    >>> rng = np.random.default_rng(0)
+    >>> w = rng.integers(0, 5, 2000)
+    >>> c = np.c_[w + rng.normal(size=2000), rng.normal(size=2000)]
+    >>> r = proxy_chance_mcc(c, w)
+    >>> r["n_groups"], 0.1 < r["mean"] < proxy_oracle(c, w)["mcc_strong"]
+    (5, True)
+    """
+    func = "proxy_chance_mcc"
+    check_choice(method, "method", func, METHODS)
+    true = check_matrix(true, "true", func, min_rows=3)
+    codes = check_codes(proxy_codes, "proxy_codes", func)
+    check_same_rows(func, true=true, proxy_codes=codes)
+    d = true.shape[1] if d_learned is None else check_int(d_learned, "d_learned", func, 1)
+    n_draws = check_int(n_draws, "n_draws", func, 2)
+    rng = check_random_state(random_state, func)
+    rows = codes.reshape(len(codes), -1)
+    _, group = np.unique(rows, axis=0, return_inverse=True)
+    group = group.ravel()
+    n_groups = int(group.max()) + 1
+    # One (n_groups, d) table a draw; a user's latent is its group's row.
+    tables = rng.standard_normal((n_draws, n_groups, d))
+    scores = np.array([_match(true, table[group], method).score for table in tables])
+    return {
+        "mean": float(scores.mean()),
+        "std": float(scores.std(ddof=1)),
+        "p95": float(np.quantile(scores, 0.95)),
+        "n_draws": n_draws,
+        "n_groups": n_groups,
+        "d_learned": int(d),
     }
 
 

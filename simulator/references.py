@@ -7,6 +7,9 @@ Every MCC of a learned confounder should be read against two lines that depend o
 - ``mcc_chance``: mean and 95th percentile of the strong MCC between C and independent Gaussian
   latents of the same shape, by simulation (:func:`metrics.reference.chance_mcc`, ``n_draws``
   draws; the analytic approximation beside it);
+- ``mcc_proxy_chance``: mean and 95th percentile of the strong MCC of a random function of W
+  (:func:`metrics.reference.proxy_chance_mcc`): the chance level of a latent that depends on W
+  alone, such as a learned prior mean (with 5 proxy levels about 0.48, far above ``mcc_chance``);
 
 and one figure on how much the exposures themselves say about C:
 
@@ -58,10 +61,16 @@ __all__ = [
 REFERENCES_FILE = "references.json"
 REFERENCES_FORMAT = "ividr-references"
 #: Bumped whenever the figures' definition changes, so stale caches are recomputed
-#: (2: the supervised ceiling ``mcc_supervised`` was added).
-REFERENCES_VERSION = 2
+#: (2: the supervised ceiling ``mcc_supervised`` was added; 3: ``mcc_proxy_chance``).
+REFERENCES_VERSION = 3
 #: Top-level keys a cached file must hold to be used (older caches lack some: recomputed).
-REFERENCES_KEYS = ("mcc_proxy_oracle", "mcc_chance", "r2_exposure", "mcc_supervised")
+REFERENCES_KEYS = (
+    "mcc_proxy_oracle",
+    "mcc_chance",
+    "mcc_proxy_chance",
+    "r2_exposure",
+    "mcc_supervised",
+)
 DEFAULT_N_DRAWS = 200
 
 _MEMO: dict[tuple[str, float, int, int], dict[str, Any]] = {}
@@ -87,12 +96,13 @@ def dataset_references(
     dict
         ``mcc_proxy_oracle``: {strong, weak, r2 (share of Var C explained by W), n_groups,
         min_group_size}; ``mcc_chance``: {mean, std, p95, analytic, analytic_upper, n_draws,
-        d_learned}; ``r2_exposure``: {exposure, proxy, exposure_and_proxy, alpha_exposure,
-        alpha_proxy, alpha_exposure_and_proxy, n_train, n_test} or None when it is undefined
-        (a constant column of C, fewer than 4 users); ``mcc_supervised``: {exposure_w, exposure,
-        estimator} (5-fold cross-fitted strong MCC from the exposures and W / the exposures
-        alone) or None when it is undefined (fewer than 5 users); plus ``n_users``, ``d_true``,
-        ``random_state``, ``format``, ``version``.
+        d_learned}; ``mcc_proxy_chance``: {mean, std, p95, n_draws, n_groups, d_learned} (None
+        with fewer than 3 users); ``r2_exposure``: {exposure, proxy, exposure_and_proxy,
+        alpha_exposure, alpha_proxy, alpha_exposure_and_proxy, n_train, n_test} or None when it
+        is undefined (a constant column of C, fewer than 4 users); ``mcc_supervised``:
+        {exposure_w, exposure, estimator} (5-fold cross-fitted strong MCC from the exposures and
+        W / the exposures alone) or None when it is undefined (fewer than 5 users); plus
+        ``n_users``, ``d_true``, ``random_state``, ``format``, ``version``.
 
     Raises
     ------
@@ -100,7 +110,13 @@ def dataset_references(
         When the dataset carries no true confounder.
     """
     from metrics._validation import MetricInputError
-    from metrics.reference import chance_mcc, exposure_r2, mcc_supervised, proxy_oracle
+    from metrics.reference import (
+        chance_mcc,
+        exposure_r2,
+        mcc_supervised,
+        proxy_chance_mcc,
+        proxy_oracle,
+    )
 
     truth = dataset.confounder
     if truth is None:
@@ -111,6 +127,11 @@ def dataset_references(
     n, d = c.shape
     oracle = proxy_oracle(c, dataset.proxy, random_state=random_state)
     chance = chance_mcc(max(n, 3), d, d, n_draws=n_draws, random_state=random_state)
+    w_chance = (
+        proxy_chance_mcc(c, dataset.proxy, n_draws=n_draws, random_state=random_state)
+        if n >= 3
+        else None
+    )
     try:
         r2 = exposure_r2(
             dataset.exposure_csr(), c, dataset.proxy_onehot(), random_state=random_state
@@ -158,6 +179,16 @@ def dataset_references(
             "n_draws": int(chance["n_draws"]),
             "d_learned": int(d),
         },
+        "mcc_proxy_chance": None
+        if w_chance is None
+        else {
+            "mean": w_chance["mean"],
+            "std": w_chance["std"],
+            "p95": w_chance["p95"],
+            "n_draws": w_chance["n_draws"],
+            "n_groups": w_chance["n_groups"],
+            "d_learned": w_chance["d_learned"],
+        },
         "r2_exposure": r2_out,
         "mcc_supervised": sup_out,
     }
@@ -167,7 +198,8 @@ def flat_references(refs: dict[str, Any] | None) -> dict[str, float | None]:
     """The headline figures as flat scalars (the columns of a sweep's results table).
 
     ``ref_oracle`` / ``ref_oracle_weak`` (proxy-oracle strong / weak MCC), ``ref_chance`` /
-    ``ref_chance_p95`` (chance MCC mean / 95th percentile), ``ref_r2_exposure`` /
+    ``ref_chance_p95`` (chance MCC mean / 95th percentile), ``ref_proxy_chance`` /
+    ``ref_proxy_chance_p95`` (the chance MCC of a random function of W), ``ref_r2_exposure`` /
     ``ref_r2_proxy`` (held-out ridge R^2 from the exposures / from W),
     ``ref_supervised_exposure_w`` / ``ref_supervised_exposure`` (supervised ceiling: strong MCC
     from the exposures and W / from the exposures alone; None when undefined). Empty for None.
@@ -176,11 +208,14 @@ def flat_references(refs: dict[str, Any] | None) -> dict[str, float | None]:
         return {}
     r2 = refs.get("r2_exposure") or {}
     sup = refs.get("mcc_supervised") or {}
+    w_chance = refs.get("mcc_proxy_chance") or {}
     return {
         "ref_oracle": refs["mcc_proxy_oracle"]["strong"],
         "ref_oracle_weak": refs["mcc_proxy_oracle"]["weak"],
         "ref_chance": refs["mcc_chance"]["mean"],
         "ref_chance_p95": refs["mcc_chance"]["p95"],
+        "ref_proxy_chance": w_chance.get("mean"),
+        "ref_proxy_chance_p95": w_chance.get("p95"),
         "ref_r2_exposure": r2.get("exposure"),
         "ref_r2_proxy": r2.get("proxy"),
         "ref_supervised_exposure_w": sup.get("exposure_w"),

@@ -10,7 +10,15 @@ import pytest
 from scipy import sparse
 from scipy.special import gammaln
 
-from metrics import MetricInputError, chance_mcc, exposure_r2, group_means, mcc, proxy_oracle
+from metrics import (
+    MetricInputError,
+    chance_mcc,
+    exposure_r2,
+    group_means,
+    mcc,
+    proxy_chance_mcc,
+    proxy_oracle,
+)
 
 
 def test_docstring_examples():
@@ -125,6 +133,37 @@ def _exposure_case(n=600, n_items=80, seed=0):
     return exposure, c, proxy_onehot
 
 
+def test_proxy_chance_with_two_groups_in_one_dimension_is_the_oracle():
+    # Every function of a 2-level W is the group indicator up to sign and scale.
+    rng = np.random.default_rng(4)
+    w = rng.integers(0, 2, 400)
+    c = w + rng.normal(size=400)
+    r = proxy_chance_mcc(c, w, n_draws=20)
+    assert r["std"] < 1e-12 and r["n_groups"] == 2
+    assert r["mean"] == pytest.approx(proxy_oracle(c, w)["mcc_strong"], abs=1e-12)
+
+
+def test_proxy_chance_matches_a_direct_simulation_and_sits_between_chance_and_oracle():
+    rng = np.random.default_rng(5)
+    w = rng.integers(0, 5, size=(3000, 1))
+    c = np.c_[w[:, 0] + rng.normal(size=3000), (w[:, 0] - 2.0) ** 2 + rng.normal(size=3000)]
+    r = proxy_chance_mcc(c, w, n_draws=300, random_state=1)
+    # Written independently: a random value per level, looked up by the user's level.
+    draw = np.random.default_rng(2)
+    direct = [mcc(c, draw.normal(size=(5, 2))[w[:, 0]]) for _ in range(300)]
+    assert abs(r["mean"] - np.mean(direct)) < 0.04
+    assert chance_mcc(3000, 2, 2)["p95"] < r["mean"] < proxy_oracle(c, w)["mcc_strong"]
+    assert r["p95"] > r["mean"] and r["d_learned"] == 2
+
+
+def test_proxy_chance_groups_joint_codes_and_takes_the_learned_dimension():
+    rng = np.random.default_rng(6)
+    w = rng.integers(0, 3, size=(500, 2))
+    c = rng.normal(size=(500, 2))
+    r = proxy_chance_mcc(c, w, d_learned=4, n_draws=10)
+    assert r["n_groups"] == len(np.unique(w, axis=0)) and r["d_learned"] == 4
+
+
 def test_exposure_r2_dense_and_sparse_agree_and_make_sense():
     exposure, c, proxy_onehot = _exposure_case()
     dense = exposure_r2(exposure, c, proxy_onehot, random_state=1)
@@ -159,6 +198,9 @@ def test_exposure_r2_uninformative_exposure_near_zero():
         (lambda: chance_mcc(10, 0, 1), "'d_true'"),
         (lambda: chance_mcc(10, 1, 1, n_draws=1), "'n_draws'"),
         (lambda: chance_mcc(10, 1, 1, random_state="a"), "'random_state'"),
+        (lambda: proxy_chance_mcc(np.ones((5, 1)), np.zeros(4, int)), "one row per user"),
+        (lambda: proxy_chance_mcc(np.ones((5, 1)), np.zeros(5, int), n_draws=1), "'n_draws'"),
+        (lambda: proxy_chance_mcc(np.ones((5, 1)), np.zeros(5, int), d_learned=0), "'d_learned'"),
         (lambda: exposure_r2(np.zeros((9, 3)), np.ones((9, 1)), np.zeros((9, 2))), "constant"),
         (lambda: exposure_r2(np.zeros((9, 3)), np.zeros((8, 1)), np.zeros((9, 2))), "row per"),
         (

@@ -129,6 +129,8 @@ def test_no_truth_raises_and_flat_references():
         "ref_oracle_weak",
         "ref_chance",
         "ref_chance_p95",
+        "ref_proxy_chance",
+        "ref_proxy_chance_p95",
         "ref_r2_exposure",
         "ref_r2_proxy",
         "ref_supervised_exposure_w",

@@ -252,6 +252,13 @@ def summary_markdown(
             lines.append(
                 ref_line("reference: chance, mean / p95", ["ref_chance", "ref_chance_p95"])
             )
+            if metric == PRIOR_ONLY_METRIC:  # a function of W: its own chance level
+                lines.append(
+                    ref_line(
+                        "reference: chance of a function of W, mean / p95",
+                        ["ref_proxy_chance", "ref_proxy_chance_p95"],
+                    )
+                )
             lines.append(
                 ref_line(
                     "reference: supervised ceiling, exposures + W / exposures",

@@ -32,6 +32,8 @@ REFERENCE_COLUMNS = {
     "ref_oracle_weak": "proxy oracle E[C|W] (weak MCC)",
     "ref_chance": "chance (mean)",
     "ref_chance_p95": "chance (95th percentile)",
+    "ref_proxy_chance": "chance of a random function of W (mean)",
+    "ref_proxy_chance_p95": "chance of a random function of W (95th percentile)",
     "ref_r2_exposure": "ridge R^2 of C on the exposures",
     "ref_r2_proxy": "ridge R^2 of C on W",
     "ref_supervised_exposure_w": "supervised ceiling: MCC from the exposures and W",
