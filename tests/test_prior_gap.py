@@ -53,4 +53,3 @@ def test_ividr_posterior_does_not_fall_below_its_prior(uninformative, ividr_fit)
     posterior = mcc(data.confounder, ividr_fit.user_latents_)
     prior_only = mcc(data.confounder, ividr_fit.prior_mean_)
     assert posterior >= prior_only - TOLERANCE
-
