@@ -52,6 +52,7 @@ from typing import Any
 import click
 
 from ividr.cli_common import quiet_option
+from ividr.scoring import format_table
 
 DEMO_MODELS = ("idcf", "ividr")
 DEMO_PRESET = "ividr-paper"
@@ -101,25 +102,7 @@ def format_results(
     prints as ``-``. ``columns`` ((header, key, width, decimals); decimals None for the row's
     name) and ``reading`` make other tables of the same shape (``ividr score``'s).
     """
-    lines = [
-        " ".join(
-            f"{title:<{width}}" if digits is None else f"{title:>{width}}"
-            for title, _key, width, digits in columns
-        )
-    ]
-    for model, row in results.items():
-        cells = []
-        for _title, key, width, digits in columns:
-            value = row.get(key)
-            if digits is None:
-                cells.append(f"{model:<{width}}")
-            elif value is None:
-                cells.append(f"{'-':>{width}}")
-            else:
-                cells.append(f"{float(value):>{width}.{digits}f}")
-        lines.append(" ".join(cells))
-    lines.append(reading)
-    return lines
+    return format_table(results, columns=columns, reading=reading)
 
 
 def paper_mcc(sim, model: str) -> float | None:

@@ -278,7 +278,7 @@ def identifiability_checks(est, dataset) -> dict[str, Any] | None:
 
 def learned_treatment(est, dataset) -> np.ndarray | None:
     """Per-user treatment t_u of IV4R-MF / IViDR, shape (n_users, d_q), or None."""
-    from ividr.models.ividr.estimator import user_mean_treatment
+    from ividr.treatments import user_mean_treatment
 
     t = getattr(est, "user_treatment_", None)
     if t is not None:

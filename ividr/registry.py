@@ -172,9 +172,9 @@ def with_stop_rules(models: Sequence[str], rules: Sequence[str]) -> tuple[str, .
 def available_models(stop_rules: Sequence[str] | None = None) -> tuple[str, ...]:
     """Names a sweep can run: :data:`MODEL_NAMES`, then the W-shuffled ablations
     ``<model>+shuffle`` of :data:`SHUFFLE_MODELS`, then every latent model with a stopping rule,
-    ``<model>@<rule>`` (rules: ``ividr.training.STOP_RULES`` unless given)."""
+    ``<model>@<rule>`` (rules: ``ividr.defaults.STOP_RULES`` unless given)."""
     if stop_rules is None:
-        from ividr.training import STOP_RULES as stop_rules
+        from ividr.defaults import STOP_RULES as stop_rules
     plain = MODEL_NAMES + tuple(m + SHUFFLE_SUFFIX for m in MODEL_NAMES if m in SHUFFLE_MODELS)
     stopped = tuple(
         f"{m}{STOP_SEPARATOR}{r}"

@@ -38,6 +38,7 @@ import numpy as np
 from ividr.defaults import DEFAULT_N_BOOT
 
 __all__ = [
+    "format_table",
     "LATENT_SUFFIXES",
     "SCORE_FORMAT",
     "USER_ID_COLUMN",
@@ -62,7 +63,7 @@ SCORE_FORMAT = "ividr-score"
 
 
 #: The printed table of scores: (header, key, width, decimals), as
-#: :func:`ividr.demo.format_results` takes them (the first column is the row's name).
+#: :func:`format_table` takes them (the first column is the row's name).
 SCORE_COLUMNS = (
     ("latents", "name", 10, None),
     ("MCC", "mcc", 7, 4),
@@ -386,12 +387,11 @@ def score_latents(
 
 def format_scores(scores: dict[str, dict[str, Any]]) -> list[str]:
     """The printed table of one or more scores (:func:`score_latents`'s dicts, by name), then
-    one sentence on how to read it (the demo's table, :func:`ividr.demo.format_results`).
+    one sentence on how to read it (the demo's table shape, :func:`format_table`).
 
     A score whose latent dimension differs from the truth's shows the chance level of its own
     dimension (``mcc_chance_latent_dim``).
     """
-    from ividr.demo import format_results
     from simulator.references import flat_references
 
     rows = {}
@@ -403,7 +403,35 @@ def format_scores(scores: dict[str, dict[str, Any]]) -> list[str]:
         if own is not None:
             row["ref_chance"], row["ref_chance_p95"] = own["mean"], own["p95"]
         rows[name] = row
-    return format_results(rows, columns=SCORE_COLUMNS, reading=SCORE_READING)
+    return format_table(rows, columns=SCORE_COLUMNS, reading=SCORE_READING)
+
+
+def format_table(rows: dict[str, dict], *, columns: tuple, reading: str) -> list[str]:
+    """A fixed-width table, one line per named row, then the sentence on how to read it.
+
+    ``columns`` holds (header, key, width, decimals) per column; decimals None marks the column
+    that shows the row's name (left-aligned), every other is a figure (right-aligned) and a
+    missing one prints as ``-``. The demo's table and ``ividr score``'s are made by it.
+    """
+    lines = [
+        " ".join(
+            f"{title:<{width}}" if digits is None else f"{title:>{width}}"
+            for title, _key, width, digits in columns
+        )
+    ]
+    for name, row in rows.items():
+        cells = []
+        for _title, key, width, digits in columns:
+            value = row.get(key)
+            if digits is None:
+                cells.append(f"{name:<{width}}")
+            elif value is None:
+                cells.append(f"{'-':>{width}}")
+            else:
+                cells.append(f"{float(value):>{width}.{digits}f}")
+        lines.append(" ".join(cells))
+    lines.append(reading)
+    return lines
 
 
 def strict_json(value: Any) -> Any:

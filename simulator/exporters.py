@@ -54,7 +54,8 @@ from metrics.checks import ParameterError, check_float, parameter_message
 from simulator.dataset import POSITIVE_THRESHOLD, Interactions, RecDataset, one_hot
 from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER
-from simulator.writer import atomic_directory, write_int_table
+from simulator.output import atomic_directory
+from simulator.tables import write_int_table
 
 #: Columns of iDCF's rating files.
 IDCF_TRIPLE_HEADER = TRIPLE_HEADER

@@ -262,6 +262,7 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
         "mcc": 0.61,
         "paper_mcc": 0.6475,
         "mcc_prior_only": 0.72,
+        "ref_proxy_chance": 0.48,
         "ref_oracle": 0.94,
         "ref_supervised_exposure_w": 0.9,
         "ref_supervised_exposure": 0.5,
@@ -273,13 +274,14 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
     }
     lines = format_results({"idcf": row, "ividr": {"mcc": 0.5, "mcc_weak": 0.6}})
     head = lines[0].split()
-    assert head[:4] == ["model", "MCC", "paper", "prior-only"]
-    assert lines[0].index("oracle") < lines[0].index("ceil A+W") < lines[0].index("chance")
-    assert lines[1].split()[:8] == [
+    assert head[:5] == ["model", "MCC", "paper", "prior-only", "W-chance"]
+    assert lines[0].index("oracle") < lines[0].index("ceil A+W") < lines[0].index(" chance")
+    assert lines[1].split()[:9] == [
         "idcf",
         "0.6100",
         "0.6475",
         "0.7200",
+        "0.4800",
         "0.9400",
         "0.9000",
         "0.5000",

@@ -11,7 +11,8 @@ import pytest
 
 from simulator import DatasetError, SimConfig, generate, load_dataset, write_dataset
 from simulator.loaders import load_simgen, sha256_file
-from simulator.writer import OutputExistsError, format_int_rows
+from simulator.tables import format_int_rows
+from simulator.writer import OutputExistsError
 
 writer = importlib.import_module("simulator.writer")
 gen = importlib.import_module("simulator.generate")

@@ -1,8 +1,9 @@
 """IViDR and its ablations."""
 
-from ividr.models.ividr.estimator import IViDR, user_mean_treatment
+from ividr.models.ividr.estimator import IViDR
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import IViDRReleased, ReleasedFusedIVAENet
+from ividr.treatments import user_mean_treatment
 
 __all__ = [
     "FusedIVAENet",

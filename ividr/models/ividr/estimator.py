@@ -20,33 +20,7 @@ from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.estimator import fit_iv4r_stage
 from ividr.models.ividr.net import FusedIVAENet
 from ividr.stages import fit_latent_head, fit_latent_search, latent_inputs, resolve_latent_dim
-
-
-def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:
-    """t_u: mean of T^re_j over the items user u interacted with, shape (n_users, iv_dim)."""
-    a = dataset.exposure_csr()
-    degree = np.asarray(a.sum(axis=1)).ravel()
-    total = np.asarray(a @ tre, dtype=np.float64)
-    return np.divide(total, degree[:, None], out=np.zeros_like(total), where=degree[:, None] > 0)
-
-
-def treatment_input(t: np.ndarray, mode: str, rng: np.random.Generator) -> np.ndarray:
-    """The t_u the latent stage reads, from the mean treatments ``t`` (``user_treatment``).
-
-    "mean" returns ``t`` itself and draws nothing from ``rng``, so the paper's setting leaves
-    every later draw as it was; "shuffled" draws one permutation of the users.
-    """
-    if mode == "mean":
-        return t
-    if mode == "zero":
-        return np.zeros_like(t)
-    if mode == "standardized":
-        # Per-dimension z-scores: the shift's size no longer depends on how large stage 1 made
-        # its item vectors, only on what P learns.
-        return (t - t.mean(axis=0)) / (t.std(axis=0) + 1e-8)
-    if mode == "shuffled":
-        return t[rng.permutation(t.shape[0])]
-    raise ValueError(f"unknown user_treatment {mode!r}")
+from ividr.treatments import treatment_input, user_mean_treatment
 
 
 class IViDR(BaseRecommender):
