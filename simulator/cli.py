@@ -24,7 +24,7 @@ import click
 
 from simulator import __version__
 from simulator.config import PRESETS, ConfigError, SimConfig
-from simulator.generate import generate
+from simulator.generate import SimulatedData, generate
 from simulator.writer import WRITE_FORMATS, OutputExistsError, check_output_dir, write_dataset
 
 #: Default parent of the output directory.
@@ -244,13 +244,31 @@ def simgen(
 ) -> None:
     """Generate a confounded recommendation dataset with known truth (docs/design.md §2, §3)."""
     wanted = tuple(f for f in WRITE_FORMATS if any(f in group for group in formats)) or ("simgen",)
+    config = _config_from_options(preset, options)
+    if out is None:
+        out = DEFAULT_OUT_ROOT / config.name
+    try:
+        check_output_dir(out, overwrite=overwrite)
+    except (OutputExistsError, PermissionError) as exc:  # the rule of simulator.files
+        raise click.BadParameter(str(exc), param_hint="'--out'") from None
+    data, path, refs = _generate_and_write(
+        config, out, overwrite=overwrite, quiet=quiet, formats=wanted, references=references
+    )
+    if quiet:
+        click.echo(str(path))
+        return
+    _echo_summary(config, data, path, wanted, refs)
+
+
+def _config_from_options(preset: str, options: dict[str, Any]) -> SimConfig:
+    """The preset's config with the given options; a bad value is a one-line usage error."""
     overrides = {
         knob: options[opt.lstrip("-").replace("-", "_")]
         for knob, opt in OPTION_OF.items()
         if knob != "preset" and options.get(opt.lstrip("-").replace("-", "_")) is not None
     }
     try:
-        config = SimConfig.from_preset(preset, **overrides)
+        return SimConfig.from_preset(preset, **overrides)
     except ConfigError as exc:
         option = OPTION_OF.get(exc.param, exc.param)
         allowed = exc.allowed
@@ -261,13 +279,18 @@ def simgen(
         else:
             text = f"{exc.got!r} is not allowed here; it must be {allowed}."
         raise click.BadParameter(text, param_hint=f"'{option}'") from None
-    if out is None:
-        out = DEFAULT_OUT_ROOT / config.name
-    try:
-        check_output_dir(out, overwrite=overwrite)
-    except (OutputExistsError, PermissionError) as exc:  # the rule of simulator.files
-        raise click.BadParameter(str(exc), param_hint="'--out'") from None
 
+
+def _generate_and_write(
+    config: SimConfig,
+    out: Path,
+    *,
+    overwrite: bool,
+    quiet: bool,
+    formats: tuple[str, ...],
+    references: bool,
+) -> tuple[SimulatedData, Path, dict[str, Any] | None]:
+    """Generate, write and (when asked) compute the references; failures exit with code 1."""
     show_progress = not quiet and sys.stderr.isatty()
     try:
         if show_progress:
@@ -278,7 +301,7 @@ def simgen(
             click.echo("simgen: writing files ...", err=True)
         else:
             data = generate(config)
-        path = write_dataset(data, out, overwrite=overwrite, formats=wanted)
+        path = write_dataset(data, out, overwrite=overwrite, formats=formats)
         refs = None
         if references:
             from simulator.references import references_for
@@ -290,10 +313,17 @@ def simgen(
         ) from None
     except OSError as exc:
         raise click.ClickException(f"could not write {out}: {exc}") from None
+    return data, path, refs
 
-    if quiet:
-        click.echo(str(path))
-        return
+
+def _echo_summary(
+    config: SimConfig,
+    data: SimulatedData,
+    path: Path,
+    wanted: tuple[str, ...],
+    refs: dict[str, Any] | None,
+) -> None:
+    """Print the counts, rating histograms, quantiles, extra layouts and references."""
     s = data.summary()
     hist = s["rating_histogram"]
     click.echo(
@@ -315,19 +345,24 @@ def simgen(
         if fmt != "simgen":
             click.echo(f"  {fmt + ' layout:':<19}{path / fmt}")
     if refs is not None:
-        r2 = refs["r2_exposure"] or {}
-        click.echo(
-            f"  references:        proxy oracle MCC {refs['mcc_proxy_oracle']['strong']:.3f}, "
-            f"chance {refs['mcc_chance']['mean']:.3f} (p95 {refs['mcc_chance']['p95']:.3f}), "
-            f"R^2 exposure {r2.get('exposure', float('nan')):.3f} / W "
-            f"{r2.get('proxy', float('nan')):.3f}"
-        )
-        sup = refs.get("mcc_supervised") or {}
-        click.echo(
-            f"  supervised MCC:    exposure + W {sup.get('exposure_w', float('nan')):.3f}, "
-            f"exposure {sup.get('exposure', float('nan')):.3f} (cross-fitted ceiling)"
-        )
+        _echo_references(refs)
     click.echo(f"wrote {path}")
+
+
+def _echo_references(refs: dict[str, Any]) -> None:
+    """Print the reference MCCs, the exposure R^2 and the supervised ceiling."""
+    r2 = refs["r2_exposure"] or {}
+    click.echo(
+        f"  references:        proxy oracle MCC {refs['mcc_proxy_oracle']['strong']:.3f}, "
+        f"chance {refs['mcc_chance']['mean']:.3f} (p95 {refs['mcc_chance']['p95']:.3f}), "
+        f"R^2 exposure {r2.get('exposure', float('nan')):.3f} / W "
+        f"{r2.get('proxy', float('nan')):.3f}"
+    )
+    sup = refs.get("mcc_supervised") or {}
+    click.echo(
+        f"  supervised MCC:    exposure + W {sup.get('exposure_w', float('nan')):.3f}, "
+        f"exposure {sup.get('exposure', float('nan')):.3f} (cross-fitted ceiling)"
+    )
 
 
 def main() -> None:

@@ -421,12 +421,233 @@ def generate(
 
 
 def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> SimulatedData:
-    m, n, d, K = cfg.n_users, cfg.n_items, cfg.latent_dim, cfg.clusters
+    m, n = cfg.n_users, cfg.n_items
     code = cfg.process == "ividr-code"
-    seed = cfg.seed
+    g = _stream(cfg.seed, 0)
+    glob = _draw_globals(g, cfg, code)
+    users, truth = _draw_users(_stream(cfg.seed, 1), cfg, glob, code)
+    gamma_eff = (2.0 if code else 1.0) * cfg.gamma
+    factors = _product_factors(cfg, glob)
 
-    # ---- global parameters: stream (0,), fixed order ----
-    g = _stream(seed, 0)
+    full = m * n <= FULL_MATRIX_MAX_CELLS
+    Y = np.empty((m, n), dtype=np.float32) if full else None
+    # Drawn from stream (0,) after every global parameter: the last draw of that stream.
+    sample_cells = None if full else np.sort(g.integers(0, m * n, size=QUANTILE_SAMPLE_SIZE))
+    acc = _Collector.allocate(cfg, sample_cells)
+    stats = _ExposureStats()
+    bufs = _WorkBuffers.allocate(cfg, gamma_eff != 0.0, factors.items_x_T is not None)
+
+    for start, stop, parts in _blocks(m, cfg.chunk_users):
+        chunk = bufs.views(stop - start, Y[start:stop] if full else None)
+        for b, lo, hi in parts:
+            r0, r1 = start + lo, start + hi
+            acc.rnd_item[r0:r1] = _draw_block(cfg, b, chunk, lo, hi)
+            # Matrix products block by block: their shapes never depend on the chunking.
+            _block_products(cfg, users, factors, chunk, lo, hi, r0, r1)
+        prob, exposed = _exposure_and_y(cfg, chunk, gamma_eff)
+        stats.add_chunk(prob, parts, chunk.noise_r, cfg.alpha)
+        acc.add_chunk(start, stop, exposed, chunk.y32)
+        del exposed
+        if progress is not None:
+            progress(stop - start)
+    del bufs, chunk, prob
+    return _assemble(cfg, glob, users, truth, Y, acc, stats)
+
+
+@dataclass
+class _Globals:
+    """The global parameters, drawn once from stream ``(0,)`` (docs/design.md §2)."""
+
+    prior: np.ndarray
+    mu_C: np.ndarray
+    sigma2_C: np.ndarray
+    mu_V: np.ndarray
+    sigma2_V: np.ndarray
+    M: np.ndarray
+    V: np.ndarray
+    Mx: np.ndarray
+    e_Hi: np.ndarray
+    item_offset: np.ndarray
+    e_i: np.ndarray
+    n_fields: int
+    n_levels: int
+    g_Z: np.ndarray
+    e_Zi: np.ndarray
+    e_Bi: np.ndarray
+    e_Bi_rating: np.ndarray
+    mu_C2: np.ndarray | None = None
+    sigma2_C2: np.ndarray | None = None
+
+
+@dataclass
+class _Users:
+    """The user latents, drawn once for all users from stream ``(1,)``."""
+
+    W: np.ndarray
+    C: np.ndarray
+    Z: np.ndarray
+    B: np.ndarray
+    e_u: np.ndarray
+
+
+@dataclass
+class _Factors:
+    """The fixed factors of the block matrix products (item sides transposed, contiguous)."""
+
+    Mx: np.ndarray
+    items_h_T: np.ndarray
+    items_y_T: np.ndarray
+    items_x_T: np.ndarray | None
+    g_Z: np.ndarray
+    field_idx: np.ndarray
+
+
+@dataclass
+class _Chunk:
+    """One chunk's rows of the work buffers (and of Y when the full matrix is kept)."""
+
+    logit: np.ndarray
+    unif: np.ndarray
+    noise_r: np.ndarray
+    y: np.ndarray
+    y32: np.ndarray
+    noise_e: np.ndarray | None
+    extra_x: np.ndarray | None
+
+
+@dataclass
+class _WorkBuffers:
+    """Work buffers, allocated once and reused by every chunk (the last one uses a prefix)."""
+
+    logit: np.ndarray
+    unif: np.ndarray
+    noise: np.ndarray
+    y: np.ndarray
+    y32: np.ndarray
+    e: np.ndarray | None
+    x: np.ndarray | None
+
+    @classmethod
+    def allocate(cls, cfg: SimConfig, exposure_noise: bool, extra: bool) -> _WorkBuffers:
+        """Buffers for the largest chunk; ``e`` only with exposure noise, ``x`` only with extra."""
+        m, n = cfg.n_users, cfg.n_items
+        max_rows = min(m, max(1, -(-cfg.chunk_users // BLOCK_USERS)) * BLOCK_USERS)
+        return cls(
+            logit=np.empty((max_rows, n)),
+            unif=np.empty((max_rows, n)),
+            noise=np.empty((max_rows, n)),
+            y=np.empty((max_rows, n)),
+            y32=np.empty((max_rows, n), dtype=np.float32),
+            e=np.empty((max_rows, n)) if exposure_noise else None,
+            x=np.empty((max_rows, n)) if extra else None,
+        )
+
+    def views(self, rows: int, y32: np.ndarray | None) -> _Chunk:
+        """The first ``rows`` rows of every buffer; ``y32`` (rows of Y) replaces the own one."""
+        return _Chunk(
+            logit=self.logit[:rows],
+            unif=self.unif[:rows],
+            noise_r=self.noise[:rows],
+            y=self.y[:rows],
+            y32=y32 if y32 is not None else self.y32[:rows],
+            noise_e=self.e[:rows] if self.e is not None else None,
+            extra_x=self.x[:rows] if self.x is not None else None,
+        )
+
+
+@dataclass
+class _ExposureStats:
+    """Running sums of the exposure probabilities, reduced per block in block order."""
+
+    p_sum: float = 0.0
+    p_sq: float = 0.0
+    p_min: float = np.inf
+    p_max: float = -np.inf
+    hist: np.ndarray = field(default_factory=lambda: np.zeros(EXPOSURE_HIST_BINS, dtype=np.int64))
+
+    def add_chunk(
+        self, prob: np.ndarray, parts: list[tuple[int, int, int]], scratch: np.ndarray, alpha: float
+    ) -> None:
+        """Add one chunk's probabilities; ``scratch`` (same shape) receives their squares."""
+        for _b, lo, hi in parts:  # reductions per block, in block order
+            blk = prob[lo:hi]
+            self.p_sum += float(blk.sum())
+            self.p_sq += float(np.square(blk, out=scratch[lo:hi]).sum())
+            self.p_min = min(self.p_min, float(blk.min()))
+            self.p_max = max(self.p_max, float(blk.max()))
+        self.hist += exposure_histogram(prob, alpha)
+
+    def summary(self, n_cells: int, alpha: float) -> dict[str, Any]:
+        """The summary of :func:`summarise_exposure`."""
+        return summarise_exposure(
+            self.p_sum, self.p_sq, self.p_min, self.p_max, self.hist, n_cells, alpha
+        )
+
+
+@dataclass
+class _Collector:
+    """What the chunks leave behind: the exposures as CSR pieces, the random set, y samples."""
+
+    user_counts: np.ndarray
+    item_dtype: type
+    tr_item: list[np.ndarray]
+    tr_y: list[np.ndarray]
+    rnd_item: np.ndarray
+    rnd_y: np.ndarray
+    sample_cells: np.ndarray | None
+    sample_vals: list[np.ndarray]
+
+    @classmethod
+    def allocate(cls, cfg: SimConfig, sample_cells: np.ndarray | None) -> _Collector:
+        """Empty pieces for ``cfg``; ``sample_cells`` are the quantile cells (None: all kept)."""
+        m, n, R = cfg.n_users, cfg.n_items, cfg.random_items
+        # Exposures as CSR pieces: a count per user, items (uint16 when they fit), y (float32).
+        item_dtype = np.uint16 if n <= np.iinfo(np.uint16).max + 1 else np.int32
+        return cls(
+            user_counts=np.empty(m, dtype=np.int64),
+            item_dtype=item_dtype,
+            tr_item=[],
+            tr_y=[],
+            rnd_item=np.empty((m, R), dtype=np.int32),
+            rnd_y=np.empty((m, R), dtype=np.float32),
+            sample_cells=sample_cells,
+            sample_vals=[],
+        )
+
+    def add_chunk(self, start: int, stop: int, exposed: np.ndarray, y32: np.ndarray) -> None:
+        """Keep users ``start..stop-1``'s exposures, random-set y and sampled y cells."""
+        uu, ii = np.nonzero(exposed)
+        self.user_counts[start:stop] = np.count_nonzero(exposed, axis=1)
+        self.tr_item.append(ii.astype(self.item_dtype))
+        self.tr_y.append(y32[uu, ii])
+        del uu, ii
+        rows_idx = np.arange(stop - start)[:, None]
+        self.rnd_y[start:stop] = y32[rows_idx, self.rnd_item[start:stop]]
+        if self.sample_cells is not None:
+            n = y32.shape[1]
+            lo_i, hi_i = np.searchsorted(self.sample_cells, [start * n, stop * n])
+            self.sample_vals.append(y32.ravel()[self.sample_cells[lo_i:hi_i] - start * n])
+
+    def train(self, cuts: np.ndarray) -> Interactions:
+        """The exposed cells with their ratings (frees the pieces as it goes)."""
+        train_item = np.concatenate(self.tr_item, dtype=np.int32, casting="safe")
+        self.tr_item = []
+        train_rating = np.concatenate([_ratings32(v, cuts) for v in self.tr_y])
+        self.tr_y = []
+        train_user = np.repeat(np.arange(len(self.user_counts), dtype=np.int32), self.user_counts)
+        return Interactions(train_user, train_item, train_rating)
+
+    def unbiased(self, cuts: np.ndarray) -> Interactions:
+        """The random unbiased items with their ratings."""
+        m, R = self.rnd_item.shape
+        rnd_rating = _ratings32(self.rnd_y, cuts)
+        rnd_user = np.repeat(np.arange(m, dtype=np.int32), R)
+        return Interactions(rnd_user, self.rnd_item.ravel(), rnd_rating.ravel())
+
+
+def _draw_globals(g: np.random.Generator, cfg: SimConfig, code: bool) -> _Globals:
+    """The global parameters from stream ``(0,)``, in its fixed order (the order is the output)."""
+    n, d, K = cfg.n_items, cfg.latent_dim, cfg.clusters
     prior = w_prior_probabilities(cfg.w_prior, K)
     mu_range = 12.0 if code else 10.0
     mu_C = g.uniform(-mu_range, mu_range, size=(K, d))
@@ -447,184 +668,196 @@ def _generate(cfg: SimConfig, progress: Callable[[int], None] | None) -> Simulat
     e_Zi = g.standard_normal((n, d))
     e_Bi = g.standard_normal((n, cfg.hidden_dim))
     e_Bi_rating = g.standard_normal((n, cfg.hidden_dim))
+    glob = _Globals(
+        prior=prior,
+        mu_C=mu_C,
+        sigma2_C=sigma2_C,
+        mu_V=mu_V,
+        sigma2_V=sigma2_V,
+        M=M,
+        V=V,
+        Mx=Mx,
+        e_Hi=e_Hi,
+        item_offset=item_offset,
+        e_i=e_i,
+        n_fields=n_fields,
+        n_levels=n_levels,
+        g_Z=g_Z,
+        e_Zi=e_Zi,
+        e_Bi=e_Bi,
+        e_Bi_rating=e_Bi_rating,
+    )
     if code:
-        mu_C2 = g.normal(-10.0, 10.0, size=(K, d))
-        sigma2_C2 = g.uniform(1.0, 10.0, size=(K, d))
+        glob.mu_C2 = g.normal(-10.0, 10.0, size=(K, d))
+        glob.sigma2_C2 = g.uniform(1.0, 10.0, size=(K, d))
+    return glob
 
-    # ---- user latents: stream (1,), all users at once ----
-    u = _stream(seed, 1)
-    W = u.choice(K, size=m, p=prior)
-    C = _mixture(u, W, mu_C, sigma2_C)
-    Zf = u.integers(0, n_levels, size=(m, n_fields))
+
+def _draw_users(
+    u: np.random.Generator, cfg: SimConfig, glob: _Globals, code: bool
+) -> tuple[_Users, dict[str, np.ndarray]]:
+    """The user latents from stream ``(1,)``, and the truth of process ``ividr-code``'s C."""
+    m, d, K = cfg.n_users, cfg.latent_dim, cfg.clusters
+    W = u.choice(K, size=m, p=glob.prior)
+    C = _mixture(u, W, glob.mu_C, glob.sigma2_C)
+    Zf = u.integers(0, glob.n_levels, size=(m, glob.n_fields))
     B = u.standard_normal((m, cfg.hidden_dim))
     e_u = u.random((m, cfg.embedding_dim))
     truth: dict[str, np.ndarray] = {}
     if code:
         C0 = C
-        C_prime = _mixture(u, W, mu_C2, sigma2_C2)
+        C_prime = _mixture(u, W, glob.mu_C2, glob.sigma2_C2)
         C_noise = u.standard_normal((m, d))
         C = C0 + 0.1 * C_prime + 0.1 * C_noise
         Zf = W[:, None].copy()
         truth.update(
-            C0=C0, C_prime=C_prime, C_noise=C_noise, mu_C_prime=mu_C2, sigma2_C_prime=sigma2_C2
+            C0=C0,
+            C_prime=C_prime,
+            C_noise=C_noise,
+            mu_C_prime=glob.mu_C2,
+            sigma2_C_prime=glob.sigma2_C2,
         )
-    Z = Zf
+    return _Users(W=W, C=C, Z=Zf, B=B, e_u=e_u), truth
 
-    # ---- per-user and per-item terms of the logit and of y ----
-    kappa, beta, zeta, delta = cfg.item_mixing, cfg.beta, cfg.iv_strength, cfg.hidden_strength
-    gamma_eff = (2.0 if code else 1.0) * cfg.gamma
+
+def _product_factors(cfg: SimConfig, glob: _Globals) -> _Factors:
+    """The item sides of the logit and y products, with their per-item terms as a last row."""
+    kappa, beta = cfg.item_mixing, cfg.beta
     # The item terms ride in the matrix products as an extra column of ones on the user side:
     # H Mx e_Hi = [C Mx, 1] . [e_Hi, kappa V Mx . e_Hi],  and likewise for y.
     # The user-side factors are assembled block by block (memory), the item side once.
-    item_H = kappa * np.einsum("id,id->i", V @ Mx, e_Hi)  # (n,)
-    item_y = beta * kappa * np.einsum("id,id->i", V, e_Hi)  # (n,)
-    items_h_T = np.ascontiguousarray(np.hstack([e_Hi, item_H[:, None]]).T)
-    items_y_T = np.ascontiguousarray(np.hstack([e_i, e_Hi, e_Bi_rating, item_y[:, None]]).T)
-    extra = zeta != 0.0 or delta != 0.0
-    if extra:
-        items_x_T = np.ascontiguousarray(np.hstack([e_Zi, e_Bi]).T)
-    field_idx = np.arange(n_fields)[None, :]
+    item_H = kappa * np.einsum("id,id->i", glob.V @ glob.Mx, glob.e_Hi)  # (n,)
+    item_y = beta * kappa * np.einsum("id,id->i", glob.V, glob.e_Hi)  # (n,)
+    items_h_T = np.ascontiguousarray(np.hstack([glob.e_Hi, item_H[:, None]]).T)
+    items_y_T = np.ascontiguousarray(
+        np.hstack([glob.e_i, glob.e_Hi, glob.e_Bi_rating, item_y[:, None]]).T
+    )
+    extra = cfg.iv_strength != 0.0 or cfg.hidden_strength != 0.0
+    items_x_T = np.ascontiguousarray(np.hstack([glob.e_Zi, glob.e_Bi]).T) if extra else None
+    return _Factors(
+        Mx=glob.Mx,
+        items_h_T=items_h_T,
+        items_y_T=items_y_T,
+        items_x_T=items_x_T,
+        g_Z=glob.g_Z,
+        field_idx=np.arange(glob.n_fields)[None, :],
+    )
 
-    full = m * n <= FULL_MATRIX_MAX_CELLS
-    Y = np.empty((m, n), dtype=np.float32) if full else None
-    if not full:
-        sample_cells = np.sort(g.integers(0, m * n, size=QUANTILE_SAMPLE_SIZE))
-        sample_vals: list[np.ndarray] = []
 
-    R = cfg.random_items
-    # Exposures as CSR pieces: a count per user, items (uint16 when they fit), y (float32).
-    item_dtype = np.uint16 if n <= np.iinfo(np.uint16).max + 1 else np.int32
-    user_counts = np.empty(m, dtype=np.int64)
-    tr_item, tr_y = [], []
-    rnd_item = np.empty((m, R), dtype=np.int32)
-    rnd_y = np.empty((m, R), dtype=np.float32)
-    p_sum = p_sq = 0.0
-    p_min, p_max = np.inf, -np.inf
-    p_hist = np.zeros(EXPOSURE_HIST_BINS, dtype=np.int64)
+def _draw_block(cfg: SimConfig, b: int, chunk: _Chunk, lo: int, hi: int) -> np.ndarray:
+    """Fill block b's rows of the chunk's noise from its own streams; return its random set."""
+    seed = cfg.seed
+    _stream(seed, 2, b, _S_BERNOULLI).random(out=chunk.unif[lo:hi])
+    _stream(seed, 2, b, _S_RATING_NOISE).standard_normal(out=chunk.noise_r[lo:hi])
+    if chunk.noise_e is not None:
+        _stream(seed, 2, b, _S_EXPOSURE_NOISE).standard_normal(out=chunk.noise_e[lo:hi])
+    rng = _stream(seed, 2, b, _S_RANDOM_SET)
+    return _sample_distinct(rng, hi - lo, cfg.n_items, cfg.random_items)
 
-    # Work buffers, allocated once and reused by every chunk (the last one uses a prefix).
-    max_rows = min(m, max(1, -(-cfg.chunk_users // BLOCK_USERS)) * BLOCK_USERS)
-    buf_logit = np.empty((max_rows, n))
-    buf_unif = np.empty((max_rows, n))
-    buf_noise = np.empty((max_rows, n))
-    buf_y = np.empty((max_rows, n))
-    buf_y32 = np.empty((max_rows, n), dtype=np.float32)
-    buf_e = np.empty((max_rows, n)) if gamma_eff != 0.0 else None
-    buf_x = np.empty((max_rows, n)) if extra else None
 
-    for start, stop, parts in _blocks(m, cfg.chunk_users):
-        rows = stop - start
-        logit, unif, noise_r, y = buf_logit[:rows], buf_unif[:rows], buf_noise[:rows], buf_y[:rows]
-        y32 = Y[start:stop] if full else buf_y32[:rows]
-        noise_e = buf_e[:rows] if buf_e is not None else None
-        extra_x = buf_x[:rows] if buf_x is not None else None
-        for b, lo, hi in parts:
-            r0, r1 = start + lo, start + hi
-            ones = np.ones((hi - lo, 1))
-            user_h = np.hstack([C[r0:r1] @ Mx, ones])  # (rows, d + 1)
-            user_y = np.hstack([e_u[r0:r1], beta * C[r0:r1], delta * B[r0:r1], ones])
-            _stream(seed, 2, b, _S_BERNOULLI).random(out=unif[lo:hi])
-            _stream(seed, 2, b, _S_RATING_NOISE).standard_normal(out=noise_r[lo:hi])
-            if noise_e is not None:
-                _stream(seed, 2, b, _S_EXPOSURE_NOISE).standard_normal(out=noise_e[lo:hi])
-            rnd_item[r0:r1] = _sample_distinct(_stream(seed, 2, b, _S_RANDOM_SET), hi - lo, n, R)
-            # Matrix products block by block: their shapes never depend on the chunking.
-            np.matmul(user_h, items_h_T, out=logit[lo:hi])
-            np.matmul(user_y, items_y_T, out=y[lo:hi])
-            if extra:
-                G = g_Z[field_idx, Z[r0:r1]].sum(axis=1)  # sum_f g_{f, Z_uf}, (rows, d)
-                user_x = np.hstack([zeta * G, delta * B[r0:r1]])
-                np.matmul(user_x, items_x_T, out=extra_x[lo:hi])
-        # logit = LeakyReLU(H Mx e_Hi) + zeta s_Z + delta B.e_Bi + gamma eps
-        np.maximum(logit, LEAKY_SLOPE * logit, out=logit)
-        if extra:
-            logit += extra_x
-        if noise_e is not None:
-            noise_e *= gamma_eff
-            logit += noise_e
-        prob = expit(logit, out=logit)
-        prob *= cfg.alpha
-        exposed = unif < prob
-        # y = e_u.e_i + beta H.e_Hi + delta B.e'_Bi + sigma_r eps', held as float32
-        noise_r *= cfg.rating_noise
-        y += noise_r
-        np.copyto(y32, y, casting="same_kind")
+def _block_products(
+    cfg: SimConfig,
+    users: _Users,
+    factors: _Factors,
+    chunk: _Chunk,
+    lo: int,
+    hi: int,
+    r0: int,
+    r1: int,
+) -> None:
+    """The logit, y and extra-logit products of users r0..r1-1 into chunk rows lo..hi-1."""
+    beta, zeta, delta = cfg.beta, cfg.iv_strength, cfg.hidden_strength
+    C, B = users.C[r0:r1], users.B[r0:r1]
+    ones = np.ones((hi - lo, 1))
+    user_h = np.hstack([C @ factors.Mx, ones])  # (rows, d + 1)
+    user_y = np.hstack([users.e_u[r0:r1], beta * C, delta * B, ones])
+    np.matmul(user_h, factors.items_h_T, out=chunk.logit[lo:hi])
+    np.matmul(user_y, factors.items_y_T, out=chunk.y[lo:hi])
+    if factors.items_x_T is not None:
+        # sum_f g_{f, Z_uf}, (rows, d)
+        G = factors.g_Z[factors.field_idx, users.Z[r0:r1]].sum(axis=1)
+        user_x = np.hstack([zeta * G, delta * B])
+        np.matmul(user_x, factors.items_x_T, out=chunk.extra_x[lo:hi])
 
-        for _b, lo, hi in parts:  # reductions per block, in block order
-            blk = prob[lo:hi]
-            p_sum += float(blk.sum())
-            p_sq += float(np.square(blk, out=noise_r[lo:hi]).sum())
-            p_min = min(p_min, float(blk.min()))
-            p_max = max(p_max, float(blk.max()))
-        p_hist += exposure_histogram(prob, cfg.alpha)
 
-        uu, ii = np.nonzero(exposed)
-        user_counts[start:stop] = np.count_nonzero(exposed, axis=1)
-        tr_item.append(ii.astype(item_dtype))
-        tr_y.append(y32[uu, ii])
-        del uu, ii, exposed
-        rows_idx = np.arange(rows)[:, None]
-        rnd_y[start:stop] = y32[rows_idx, rnd_item[start:stop]]
-        if not full:
-            lo_i, hi_i = np.searchsorted(sample_cells, [start * n, stop * n])
-            sample_vals.append(y32.ravel()[sample_cells[lo_i:hi_i] - start * n])
-        if progress is not None:
-            progress(stop - start)
-    del buf_logit, buf_unif, buf_noise, buf_y, buf_y32, buf_e, buf_x, logit, unif, noise_r, y
+def _exposure_and_y(
+    cfg: SimConfig, chunk: _Chunk, gamma_eff: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Exposure probabilities (in the logit buffer), exposures and float32 y of one chunk."""
+    logit, y = chunk.logit, chunk.y
+    # logit = LeakyReLU(H Mx e_Hi) + zeta s_Z + delta B.e_Bi + gamma eps
+    np.maximum(logit, LEAKY_SLOPE * logit, out=logit)
+    if chunk.extra_x is not None:
+        logit += chunk.extra_x
+    if chunk.noise_e is not None:
+        chunk.noise_e *= gamma_eff
+        logit += chunk.noise_e
+    prob = expit(logit, out=logit)
+    prob *= cfg.alpha
+    exposed = chunk.unif < prob
+    # y = e_u.e_i + beta H.e_Hi + delta B.e'_Bi + sigma_r eps', held as float32
+    chunk.noise_r *= cfg.rating_noise
+    y += chunk.noise_r
+    np.copyto(chunk.y32, y, casting="same_kind")
+    return prob, exposed
 
-    # ---- quantiles and ratings ----
-    if full:
+
+def _assemble(
+    cfg: SimConfig,
+    glob: _Globals,
+    users: _Users,
+    truth: dict[str, np.ndarray],
+    Y: np.ndarray | None,
+    acc: _Collector,
+    stats: _ExposureStats,
+) -> SimulatedData:
+    """Quantiles, ratings and truth: the :class:`SimulatedData` of the finished chunks."""
+    if Y is not None:
         q05, q95 = quantiles(Y.ravel())
         method = "exact"
     else:
-        q05, q95 = quantiles(np.concatenate(sample_vals))
+        q05, q95 = quantiles(np.concatenate(acc.sample_vals))
         method = "sample"
-    train_item = np.concatenate(tr_item, dtype=np.int32, casting="safe")
-    del tr_item
     cuts = rating_thresholds(q05, q95)
-    train_rating = np.concatenate([_ratings32(v, cuts) for v in tr_y])
-    del tr_y
-    train_user = np.repeat(np.arange(m, dtype=np.int32), user_counts)
-    rnd_rating = _ratings32(rnd_y, cuts)
-    rnd_user = np.repeat(np.arange(m, dtype=np.int32), R)
-
-    exposure_summary = summarise_exposure(p_sum, p_sq, p_min, p_max, p_hist, m * n, cfg.alpha)
+    train = acc.train(cuts)
+    unbiased = acc.unbiased(cuts)
+    exposure_summary = stats.summary(cfg.n_users * cfg.n_items, cfg.alpha)
     truth.update(
-        C=C,
-        V=V,
-        B=B,
-        W=W,
-        M=M,
-        Z=Z,
-        e_Hi=e_Hi,
-        Mx=Mx,
-        e_u=e_u,
-        e_i=e_i,
-        item_offset=item_offset,
-        mu_C=mu_C,
-        sigma2_C=sigma2_C,
-        mu_V=mu_V,
-        sigma2_V=sigma2_V,
-        w_prior=prior,
-        g_Z=g_Z,
-        e_Zi=e_Zi,
-        e_Bi=e_Bi,
-        e_Bi_rating=e_Bi_rating,
+        C=users.C,
+        V=glob.V,
+        B=users.B,
+        W=users.W,
+        M=glob.M,
+        Z=users.Z,
+        e_Hi=glob.e_Hi,
+        Mx=glob.Mx,
+        e_u=users.e_u,
+        e_i=glob.e_i,
+        item_offset=glob.item_offset,
+        mu_C=glob.mu_C,
+        sigma2_C=glob.sigma2_C,
+        mu_V=glob.mu_V,
+        sigma2_V=glob.sigma2_V,
+        w_prior=glob.prior,
+        g_Z=glob.g_Z,
+        e_Zi=glob.e_Zi,
+        e_Bi=glob.e_Bi,
+        e_Bi_rating=glob.e_Bi_rating,
         q05=np.float64(q05),
         q95=np.float64(q95),
         **exposure_truth(exposure_summary),
     )
-    if full:
+    if Y is not None:
         truth["Y"] = Y
         truth["R"] = _ratings32(Y, cuts)
     return SimulatedData(
         config=cfg,
-        train=Interactions(train_user, train_item, train_rating),
-        unbiased=Interactions(rnd_user, rnd_item.ravel(), rnd_rating.ravel()),
-        W=W,
-        M=M,
-        Z=Z,
-        instrument_levels=(n_levels,) * n_fields,
+        train=train,
+        unbiased=unbiased,
+        W=users.W,
+        M=glob.M,
+        Z=users.Z,
+        instrument_levels=(glob.n_levels,) * glob.n_fields,
         truth=truth,
         q05=q05,
         q95=q95,

@@ -499,6 +499,79 @@ def _codes_by_id(cols: dict[str, np.ndarray], key: str, fields: list[str], path:
     return out
 
 
+def _numbered_fields(cols: dict[str, np.ndarray], letter: str) -> list[str]:
+    """The fields ``<letter>_0, <letter>_1, ...`` of an atomic file, in numeric order."""
+    return sorted(
+        (f for f in cols if f.startswith(f"{letter}_") and f[2:].isdigit()),
+        key=lambda f: int(f[2:]),
+    )
+
+
+def _read_recbole_split(path: Path, stem: str) -> tuple[Interactions, Interactions]:
+    """Train and the unbiased set (valid + test, grouped by user in file order)."""
+    if (path / f"{stem}.train.inter").is_file():
+        train = _read_recbole_inter(path / f"{stem}.train.inter")
+        parts = [
+            _read_recbole_inter(_require(path / f"{stem}.{p}.inter")) for p in ("valid", "test")
+        ]
+    else:
+        train = _read_recbole_inter(path / f"{stem}.inter")
+        parts = [_read_recbole_inter(_require(path / f"{stem}.test.inter"))]
+    user = np.concatenate([p.user for p in parts])
+    order = np.argsort(user, kind="stable")
+    unbiased = Interactions(
+        user[order],
+        np.concatenate([p.item for p in parts])[order],
+        np.concatenate([p.rating for p in parts])[order],
+    )
+    return train, unbiased
+
+
+def _read_recbole_users(user_path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The proxy W and the instrument Z of a ``.user`` file, and whether Z is W (no z_ fields)."""
+    ucols = _read_atomic(user_path, ("user_id",))
+    w_fields = ["w"] if "w" in ucols else _numbered_fields(ucols, "w")
+    if not w_fields:
+        raise DatasetError(f"{user_path}: no proxy field (w, or w_0, w_1, ...)")
+    z_fields = _numbered_fields(ucols, "z")
+    codes = _codes_by_id(ucols, "user_id", w_fields + z_fields, user_path)
+    proxy, instrument = codes[:, : len(w_fields)], codes[:, len(w_fields) :]
+    instrument_is_proxy = not z_fields
+    if instrument_is_proxy:
+        instrument = proxy.copy()
+    return proxy, instrument, instrument_is_proxy
+
+
+def _read_recbole_items(item_path: Path) -> tuple[np.ndarray | None, int]:
+    """The item proxy M of an ``.item`` file (None without m fields) and the number of items."""
+    icols = _read_atomic(item_path, ("item_id",))
+    m_fields = ["m"] if "m" in icols else _numbered_fields(icols, "m")
+    icodes = _codes_by_id(icols, "item_id", m_fields, item_path)
+    return (icodes if m_fields else None), icodes.shape[0]
+
+
+def _check_recbole_ids(
+    train: Interactions,
+    unbiased: Interactions,
+    user_path: Path,
+    n_users: int,
+    item_path: Path,
+    n_items: int | None,
+) -> None:
+    """Refuse interactions naming a user (item) beyond the ``.user`` (``.item``) file."""
+    for part, file in ((train, "train"), (unbiased, "unbiased")):
+        if len(part) and part.user.max() >= n_users:
+            raise DatasetError(
+                f"{user_path}: has {n_users} users but the {file} interactions name user "
+                f"{int(part.user.max())}"
+            )
+        if n_items is not None and len(part) and part.item.max() >= n_items:
+            raise DatasetError(
+                f"{item_path}: has {n_items} items but the {file} interactions name item "
+                f"{int(part.item.max())}"
+            )
+
+
 def load_recbole(path: str | Path) -> RecDataset:
     """Load RecBole atomic files as :func:`simulator.exporters.export_recbole` writes them.
 
@@ -518,69 +591,13 @@ def load_recbole(path: str | Path) -> RecDataset:
     if not path.is_dir():
         raise DatasetError(f"{path}: not a directory")
     stem = _recbole_stem(path)
-    if (path / f"{stem}.train.inter").is_file():
-        train = _read_recbole_inter(path / f"{stem}.train.inter")
-        parts = [
-            _read_recbole_inter(_require(path / f"{stem}.{p}.inter")) for p in ("valid", "test")
-        ]
-    else:
-        train = _read_recbole_inter(path / f"{stem}.inter")
-        parts = [_read_recbole_inter(_require(path / f"{stem}.test.inter"))]
-    user = np.concatenate([p.user for p in parts])
-    order = np.argsort(user, kind="stable")
-    unbiased = Interactions(
-        user[order],
-        np.concatenate([p.item for p in parts])[order],
-        np.concatenate([p.rating for p in parts])[order],
-    )
-
+    train, unbiased = _read_recbole_split(path, stem)
     user_path = _require(path / f"{stem}.user")
-    ucols = _read_atomic(user_path, ("user_id",))
-    w_fields = (
-        ["w"]
-        if "w" in ucols
-        else sorted(
-            (f for f in ucols if f.startswith("w_") and f[2:].isdigit()), key=lambda f: int(f[2:])
-        )
-    )
-    if not w_fields:
-        raise DatasetError(f"{user_path}: no proxy field (w, or w_0, w_1, ...)")
-    z_fields = sorted(
-        (f for f in ucols if f.startswith("z_") and f[2:].isdigit()), key=lambda f: int(f[2:])
-    )
-    codes = _codes_by_id(ucols, "user_id", w_fields + z_fields, user_path)
-    proxy, instrument = codes[:, : len(w_fields)], codes[:, len(w_fields) :]
-    instrument_is_proxy = not z_fields
-    if instrument_is_proxy:
-        instrument = proxy.copy()
+    proxy, instrument, instrument_is_proxy = _read_recbole_users(user_path)
     n_users = proxy.shape[0]
-
     item_path = path / f"{stem}.item"
-    item_features, n_items = None, None
-    if item_path.is_file():
-        icols = _read_atomic(item_path, ("item_id",))
-        m_fields = (
-            ["m"]
-            if "m" in icols
-            else sorted(
-                (f for f in icols if f.startswith("m_") and f[2:].isdigit()),
-                key=lambda f: int(f[2:]),
-            )
-        )
-        icodes = _codes_by_id(icols, "item_id", m_fields, item_path)
-        n_items = icodes.shape[0]
-        item_features = icodes if m_fields else None
-    for part, file in ((train, "train"), (unbiased, "unbiased")):
-        if len(part) and part.user.max() >= n_users:
-            raise DatasetError(
-                f"{user_path}: has {n_users} users but the {file} interactions name user "
-                f"{int(part.user.max())}"
-            )
-        if n_items is not None and len(part) and part.item.max() >= n_items:
-            raise DatasetError(
-                f"{item_path}: has {n_items} items but the {file} interactions name item "
-                f"{int(part.item.max())}"
-            )
+    item_features, n_items = _read_recbole_items(item_path) if item_path.is_file() else (None, None)
+    _check_recbole_ids(train, unbiased, user_path, n_users, item_path, n_items)
     if n_items is None:
         n_items = int(max(train.item.max(initial=-1), unbiased.item.max(initial=-1))) + 1
     return RecDataset(

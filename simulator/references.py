@@ -109,21 +109,9 @@ def dataset_references(
     DatasetError
         When the dataset carries no true confounder.
     """
-    from metrics._validation import MetricInputError
-    from metrics.reference import (
-        chance_mcc,
-        exposure_r2,
-        mcc_supervised,
-        proxy_chance_mcc,
-        proxy_oracle,
-    )
+    from metrics.reference import chance_mcc, proxy_chance_mcc, proxy_oracle
 
-    truth = dataset.confounder
-    if truth is None:
-        raise DatasetError(f"dataset {dataset.name!r} carries no true confounder C")
-    c = np.asarray(truth, dtype=float)
-    if c.ndim == 1:
-        c = c[:, None]
+    c = _true_confounder(dataset)
     n, d = c.shape
     oracle = proxy_oracle(c, dataset.proxy, random_state=random_state)
     chance = chance_mcc(max(n, 3), d, d, n_draws=n_draws, random_state=random_state)
@@ -132,31 +120,8 @@ def dataset_references(
         if n >= 3
         else None
     )
-    try:
-        r2 = exposure_r2(
-            dataset.exposure_csr(), c, dataset.proxy_onehot(), random_state=random_state
-        )
-        r2_out: dict[str, Any] | None = {
-            "exposure": r2["r2_exposure"],
-            "proxy": r2["r2_proxy"],
-            "exposure_and_proxy": r2["r2_exposure_and_proxy"],
-            "alpha_exposure": r2["alpha_exposure"],
-            "alpha_proxy": r2["alpha_proxy"],
-            "alpha_exposure_and_proxy": r2["alpha_exposure_and_proxy"],
-            "n_train": r2["n_train"],
-            "n_test": r2["n_test"],
-        }
-    except MetricInputError:
-        r2_out = None
-    try:
-        sup = mcc_supervised(c, dataset.exposure_csr(), dataset.proxy, random_state=random_state)
-        sup_out: dict[str, Any] | None = {
-            "exposure_w": float(sup["exposure_w"]),
-            "exposure": float(sup["exposure"]),
-            "estimator": str(sup["estimator"]),
-        }
-    except MetricInputError:
-        sup_out = None
+    r2_out = _exposure_r2_figures(dataset, c, random_state)
+    sup_out = _supervised_figures(dataset, c, random_state)
     return {
         "format": REFERENCES_FORMAT,
         "version": REFERENCES_VERSION,
@@ -179,18 +144,73 @@ def dataset_references(
             "n_draws": int(chance["n_draws"]),
             "d_learned": int(d),
         },
-        "mcc_proxy_chance": None
-        if w_chance is None
-        else {
-            "mean": w_chance["mean"],
-            "std": w_chance["std"],
-            "p95": w_chance["p95"],
-            "n_draws": w_chance["n_draws"],
-            "n_groups": w_chance["n_groups"],
-            "d_learned": w_chance["d_learned"],
-        },
+        "mcc_proxy_chance": _proxy_chance_figures(w_chance),
         "r2_exposure": r2_out,
         "mcc_supervised": sup_out,
+    }
+
+
+def _true_confounder(dataset) -> np.ndarray:
+    """The dataset's true C as a float matrix (n_users, d); DatasetError when it has none."""
+    truth = dataset.confounder
+    if truth is None:
+        raise DatasetError(f"dataset {dataset.name!r} carries no true confounder C")
+    c = np.asarray(truth, dtype=float)
+    if c.ndim == 1:
+        c = c[:, None]
+    return c
+
+
+def _proxy_chance_figures(w_chance: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The ``mcc_proxy_chance`` entry (None when it was not computed: fewer than 3 users)."""
+    if w_chance is None:
+        return None
+    return {
+        "mean": w_chance["mean"],
+        "std": w_chance["std"],
+        "p95": w_chance["p95"],
+        "n_draws": w_chance["n_draws"],
+        "n_groups": w_chance["n_groups"],
+        "d_learned": w_chance["d_learned"],
+    }
+
+
+def _exposure_r2_figures(dataset, c: np.ndarray, random_state: int) -> dict[str, Any] | None:
+    """The ``r2_exposure`` entry, or None when the ridge R^2 is undefined for these data."""
+    from metrics._validation import MetricInputError
+    from metrics.reference import exposure_r2
+
+    try:
+        r2 = exposure_r2(
+            dataset.exposure_csr(), c, dataset.proxy_onehot(), random_state=random_state
+        )
+    except MetricInputError:
+        return None
+    return {
+        "exposure": r2["r2_exposure"],
+        "proxy": r2["r2_proxy"],
+        "exposure_and_proxy": r2["r2_exposure_and_proxy"],
+        "alpha_exposure": r2["alpha_exposure"],
+        "alpha_proxy": r2["alpha_proxy"],
+        "alpha_exposure_and_proxy": r2["alpha_exposure_and_proxy"],
+        "n_train": r2["n_train"],
+        "n_test": r2["n_test"],
+    }
+
+
+def _supervised_figures(dataset, c: np.ndarray, random_state: int) -> dict[str, Any] | None:
+    """The ``mcc_supervised`` entry, or None when the ceiling is undefined (too few users)."""
+    from metrics._validation import MetricInputError
+    from metrics.reference import mcc_supervised
+
+    try:
+        sup = mcc_supervised(c, dataset.exposure_csr(), dataset.proxy, random_state=random_state)
+    except MetricInputError:
+        return None
+    return {
+        "exposure_w": float(sup["exposure_w"]),
+        "exposure": float(sup["exposure"]),
+        "estimator": str(sup["estimator"]),
     }
 
 
