@@ -368,16 +368,34 @@ def plot_summary(
         One axes.
     """
     from ividr.experiments.grid import format_value
-    from ividr.experiments.summaries import PRIOR_ONLY_METRIC
 
     _check_metric(metric)
     show_references = references is not None
-    entries = [e for e in summary if e["metric"] == metric]
     numeric = all(isinstance(v, int | float) for v in config.values)
     xs = np.array(config.values, dtype=float) if numeric else np.arange(len(config.values))
 
     fig = Figure(figsize=(5.5, 4.0), layout="constrained")
     ax = fig.subplots()
+    colours = _draw_models(ax, xs, [e for e in summary if e["metric"] == metric], config)
+    if show_references and metric in ("mcc", "mcc_weak"):
+        _draw_references(ax, xs, config, references, metric, colours, format_value)
+        if metric == "mcc":
+            _draw_prior_only(ax, xs, summary, config, colours)
+    _draw_given_figures(ax, xs, reference, colours)
+    if not numeric:
+        ax.set_xticks(xs, [format_value(v) for v in config.values])
+    ax.set_xlabel(config.knob)
+    label = METRIC_LABELS[metric]
+    ax.set_ylabel(label)
+    source = f"preset {config.preset}" if config.data is None else Path(config.data).name
+    ax.set_title(f"{label} vs {config.knob} ({source}; mean ± std over seeds)", fontsize=10)
+    ax.grid(alpha=0.3)
+    _add_legends(fig, ax)
+    return fig
+
+
+def _draw_models(ax, xs: np.ndarray, entries: list[dict[str, Any]], config) -> dict[str, Any]:
+    """One errorbar line per model of ``config``; returns each model's colour by display name."""
     colours: dict[str, Any] = {}
     for model in config.models:
         mine = [e for e in entries if e["model"] == model]
@@ -393,32 +411,48 @@ def plot_summary(
             label=f"{display_name(model)} (n={n})",
         )
         colours[display_name(model)] = bars.lines[0].get_color()
-    if show_references and metric in ("mcc", "mcc_weak"):
-        _draw_references(ax, xs, config, references, metric, colours, format_value)
-        if metric == "mcc":
-            for model in config.models:
-                mine = {
-                    format_value(e["value"]): e["mean"]
-                    for e in summary
-                    if e["metric"] == PRIOR_ONLY_METRIC and e["model"] == model
-                }
-                if not mine:
-                    continue
-                ys = np.array(
-                    [
-                        np.nan if mine.get(format_value(v)) is None else mine[format_value(v)]
-                        for v in config.values
-                    ],
-                    dtype=float,
-                )
-                ax.plot(
-                    xs,
-                    ys,
-                    linestyle=":",
-                    marker=".",
-                    color=colours.get(display_name(model)),
-                    label=display_name(model) + PRIOR_ONLY_SUFFIX,
-                )
+    return colours
+
+
+def _draw_prior_only(
+    ax, xs: np.ndarray, summary: list[dict[str, Any]], config, colours: dict[str, Any]
+) -> None:
+    """Each model's prior-only MCC, dotted in the model's colour (models without it: none)."""
+    from ividr.experiments.grid import format_value
+    from ividr.experiments.summaries import PRIOR_ONLY_METRIC
+
+    for model in config.models:
+        mine = {
+            format_value(e["value"]): e["mean"]
+            for e in summary
+            if e["metric"] == PRIOR_ONLY_METRIC and e["model"] == model
+        }
+        if not mine:
+            continue
+        ys = np.array(
+            [
+                np.nan if mine.get(format_value(v)) is None else mine[format_value(v)]
+                for v in config.values
+            ],
+            dtype=float,
+        )
+        ax.plot(
+            xs,
+            ys,
+            linestyle=":",
+            marker=".",
+            color=colours.get(display_name(model)),
+            label=display_name(model) + PRIOR_ONLY_SUFFIX,
+        )
+
+
+def _draw_given_figures(
+    ax,
+    xs: np.ndarray,
+    reference: dict[str, Sequence[float]] | None,
+    colours: dict[str, Any],
+) -> None:
+    """The caller's figures (e.g. the paper's Table 5) as dashed lines, one per label."""
     for label, values in (reference or {}).items():
         # A reference labelled like a model ("IViDR (paper)") takes that model's colour.
         colour = next((c for name, c in colours.items() if label.startswith(name + " ")), None)
@@ -430,14 +464,10 @@ def plot_summary(
             color=colour,
             label=label,
         )
-    if not numeric:
-        ax.set_xticks(xs, [format_value(v) for v in config.values])
-    ax.set_xlabel(config.knob)
-    label = METRIC_LABELS[metric]
-    ax.set_ylabel(label)
-    source = f"preset {config.preset}" if config.data is None else Path(config.data).name
-    ax.set_title(f"{label} vs {config.knob} ({source}; mean ± std over seeds)", fontsize=10)
-    ax.grid(alpha=0.3)
+
+
+def _add_legends(fig: Figure, ax) -> None:
+    """The models' legend, and the reference levels' own legend right of the axes if any."""
     # Models (and the paper's figures) in the main legend; the reference levels in a second one.
     handles, labels = ax.get_legend_handles_labels()
     is_ref = [
@@ -464,7 +494,6 @@ def plot_summary(
         fontsize=8,
         **outside,
     )
-    return fig
 
 
 def reference_legend(fig: Figure):

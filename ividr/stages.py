@@ -176,50 +176,94 @@ def fit_latent_stage(
     batch_gens = [torch_generator(rng, device)]
     split = LatentSplit.draw(x.shape[0], est.val_fraction, rng)
     batch_gens += [torch_generator(stream, device) for stream in streams[1:]]
-    trainers = []
-    for r, (member, init_gen, batch_gen) in enumerate(
-        zip(nets, init_gens, batch_gens, strict=True)
-    ):
-        reset_parameters(member, init_gen)
-        if hasattr(member, "reset_projection"):
-            member.reset_projection()
-        member.to(device)
-
-        def on_epoch(epoch: int, member=member):
-            if callback is None:
-                return None
-            export_latents(est, member, x, w, t)
-            return callback(epoch, est)
-
-        trainers.append(
-            LatentTrainer(
-                member,
-                x,
-                w,
-                t,
-                split=split,
-                generator=batch_gen,
-                epochs=est.latent_epochs,
-                lr=est.latent_lr,
-                weight_decay=est.latent_weight_decay,
-                batch_size=est.latent_batch_size,
-                patience=est.latent_patience,
-                kl_anneal_epochs=est.kl_anneal_epochs,
-                beta_max=est.beta_max,
-                l2_penalty=est.l2_penalty,
-                stage=stage,
-                progress=progress,
-                on_epoch=on_epoch,
-                stop_on=est.stop_on,
-                patience_from_start=est.patience_from_start,
-                recon_ndcg=callback is not None or est.stop_on != "elbo",
-                restart=r if restarts > 1 else None,
-            )
+    trainers = [
+        _restart_trainer(
+            est,
+            member,
+            x,
+            w,
+            t,
+            restart=r,
+            init_gen=init_gen,
+            batch_gen=batch_gen,
+            split=split,
+            stage=stage,
+            progress=progress,
+            callback=callback,
         )
+        for r, (member, init_gen, batch_gen) in enumerate(
+            zip(nets, init_gens, batch_gens, strict=True)
+        )
+    ]
     stage_started(progress, stage, restarts, est.latent_epochs, "restart")
-    alive = list(range(restarts))
+    alive, pruned_at = _train_restarts(trainers, est.restart_screen_epochs)
+    stage_ended(progress, stage)
+    kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
+    kept = min(alive, key=lambda r: (kept_loss[r], r))
+    _record_restarts(est, trainers, kept, pruned_at, x, w, t, stage)
+    export_latents(est, nets[kept], x, w, t)
+    return nets[kept]
+
+
+def _restart_trainer(
+    est: BaseRecommender,
+    member: IVAENet,
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    t: torch.Tensor | None,
+    *,
+    restart: int,
+    init_gen: torch.Generator,
+    batch_gen: torch.Generator,
+    split: LatentSplit,
+    stage: str,
+    progress,
+    callback,
+) -> LatentTrainer:
+    """A trainer of ``member``, first initialised from ``init_gen`` and moved to ``x``'s device."""
+    reset_parameters(member, init_gen)
+    if hasattr(member, "reset_projection"):
+        member.reset_projection()
+    member.to(x.device)
+
+    def on_epoch(epoch: int):
+        if callback is None:
+            return None
+        export_latents(est, member, x, w, t)
+        return callback(epoch, est)
+
+    return LatentTrainer(
+        member,
+        x,
+        w,
+        t,
+        split=split,
+        generator=batch_gen,
+        epochs=est.latent_epochs,
+        lr=est.latent_lr,
+        weight_decay=est.latent_weight_decay,
+        batch_size=est.latent_batch_size,
+        patience=est.latent_patience,
+        kl_anneal_epochs=est.kl_anneal_epochs,
+        beta_max=est.beta_max,
+        l2_penalty=est.l2_penalty,
+        stage=stage,
+        progress=progress,
+        on_epoch=on_epoch,
+        stop_on=est.stop_on,
+        patience_from_start=est.patience_from_start,
+        recon_ndcg=callback is not None or est.stop_on != "elbo",
+        restart=restart if int(est.restarts) > 1 else None,
+    )
+
+
+def _train_restarts(
+    trainers: list[LatentTrainer], screen_epochs: int
+) -> tuple[list[int], dict[int, int]]:
+    """Train the restarts, halving them at each rung; the survivors and restart -> pruned epoch."""
+    alive = list(range(len(trainers)))
     pruned_at: dict[int, int] = {}
-    for epoch, keep in halving_schedule(restarts, est.restart_screen_epochs):
+    for epoch, keep in halving_schedule(len(trainers), screen_epochs):
         for r in alive:
             trainers[r].run(until=epoch)
         ranked = sorted(alive, key=lambda r: (trainers[r].best_val_loss, r))
@@ -230,9 +274,21 @@ def fit_latent_stage(
         trainers[r].run()
     for trainer in trainers:
         trainer.finish()
-    stage_ended(progress, stage)
-    kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
-    kept = min(alive, key=lambda r: (kept_loss[r], r))
+    return alive, pruned_at
+
+
+def _record_restarts(
+    est: BaseRecommender,
+    trainers: list[LatentTrainer],
+    kept: int,
+    pruned_at: dict[int, int],
+    x: torch.Tensor,
+    w: torch.Tensor | None,
+    t: torch.Tensor | None,
+    stage: str,
+) -> None:
+    """Set ``est.restarts_``, ``est.restart_latents_``; append the histories, the kept one last."""
+    restarts = len(trainers)
     est.restarts_, est.restart_latents_ = [], []
     for r, trainer in enumerate(trainers):
         kept_epoch = trainer.kept_epoch()
@@ -257,8 +313,6 @@ def fit_latent_stage(
         if r != kept:
             est.history_.extend(trainer.history)
     est.history_.extend(trainers[kept].history)
-    export_latents(est, nets[kept], x, w, t)
-    return nets[kept]
 
 
 #: The latent learning rates and L2 penalties of ``latent_grid``: a 2 x 2 cut of the released

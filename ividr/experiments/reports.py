@@ -173,6 +173,28 @@ def summary_markdown(
     With ``references`` (:func:`summarize_references`), the MCC tables get the proxy-oracle and
     chance rows under the models, and a last table lists every reference level.
     """
+    lines = _summary_preamble(config)
+    header = "| model | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
+    rule = "|---|" + "---|" * len(config.values)
+    references = references or []
+    metrics = [
+        m
+        for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC)
+        if any(e["metric"] == m for e in summary)
+    ]
+    for metric in metrics:
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
+        lines += _model_rows(summary, config, metric)
+        lines += _metric_reference_rows(references, config, metric)
+    if config.crossed:
+        lines += spread_markdown(summary, config, header, rule)
+    if references:
+        lines += _reference_table(references, config, header, rule)
+    return "\n".join(lines) + "\n"
+
+
+def _summary_preamble(config: SweepConfig) -> list[str]:
+    """The title of summary.md and the notes on its data and fixed settings."""
     size = ""
     if config.data is not None:
         source = f"data {config.data}"
@@ -197,102 +219,129 @@ def summary_markdown(
         lines += ["", f"Simulator knobs fixed: {config.sim_overrides}"]
     if config.epochs is not None or config.fit_overrides:
         lines += ["", f"Fit settings: epochs={config.epochs}, {config.fit_overrides}"]
-    header = "| model | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
-    rule = "|---|" + "---|" * len(config.values)
-    references = references or []
+    return lines
 
-    def ref_cell(ref: str, value: Any) -> str:
-        entry = next(
-            (
+
+def _model_rows(summary: list[dict[str, Any]], config: SweepConfig, metric: str) -> list[str]:
+    """One table row per model with ``metric`` in ``summary``: mean ± std at each knob value."""
+    rows = []
+    for model in config.models:
+        if not any(e["metric"] == metric and e["model"] == model for e in summary):
+            continue
+        cells = []
+        for value in config.values:
+            entry = next(
                 e
-                for e in references
-                if e["reference"] == ref and format_value(e["value"]) == format_value(value)
-            ),
-            None,
-        )
-        if entry is None or entry["mean"] is None:
-            return "–"
-        if ref.startswith("ref_chance"):  # a function of (n_users, d) only: no spread to show
-            return f"{entry['mean']:.4f}"
-        return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-
-    def ref_line(label: str, refs: Sequence[str]) -> str:
-        cells = [" / ".join(ref_cell(r, v) for r in refs) for v in config.values]
-        return f"| _{label}_ | " + " | ".join(cells) + " |"
-
-    metrics = [
-        m
-        for m in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC)
-        if any(e["metric"] == m for e in summary)
-    ]
-    for metric in metrics:
-        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
-        for model in config.models:
-            if not any(e["metric"] == metric and e["model"] == model for e in summary):
+                for e in summary
+                if e["metric"] == metric
+                and e["model"] == model
+                and format_value(e["value"]) == format_value(value)
+            )
+            if entry["mean"] is None:
+                cells.append("–")
                 continue
-            cells = []
-            for value in config.values:
-                entry = next(
-                    e
-                    for e in summary
-                    if e["metric"] == metric
-                    and e["model"] == model
-                    and format_value(e["value"]) == format_value(value)
-                )
-                if entry["mean"] is None:
-                    cells.append("–")
-                    continue
-                cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-                if entry["n"] < config.runs_per_cell:
-                    cell += f" (n={entry['n']})"
-                cells.append(cell)
-            lines.append(f"| {model} | " + " | ".join(cells) + " |")
-        if references and metric in ("mcc", PRIOR_ONLY_METRIC):
-            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle"]))
-            lines.append(
-                ref_line("reference: chance, mean / p95", ["ref_chance", "ref_chance_p95"])
+            cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+            if entry["n"] < config.runs_per_cell:
+                cell += f" (n={entry['n']})"
+            cells.append(cell)
+        rows.append(f"| {model} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def _reference_cell(references: list[dict[str, Any]], ref: str, value: Any) -> str:
+    """The level of reference ``ref`` at knob value ``value``: mean ± std, or "–" if absent."""
+    entry = next(
+        (
+            e
+            for e in references
+            if e["reference"] == ref and format_value(e["value"]) == format_value(value)
+        ),
+        None,
+    )
+    if entry is None or entry["mean"] is None:
+        return "–"
+    if ref.startswith("ref_chance"):  # a function of (n_users, d) only: no spread to show
+        return f"{entry['mean']:.4f}"
+    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+
+
+def _reference_line(
+    references: list[dict[str, Any]], config: SweepConfig, label: str, refs: Sequence[str]
+) -> str:
+    """A table row in italics: the levels of ``refs`` at each knob value, joined by " / "."""
+    cells = [" / ".join(_reference_cell(references, r, v) for r in refs) for v in config.values]
+    return f"| _{label}_ | " + " | ".join(cells) + " |"
+
+
+def _metric_reference_rows(
+    references: list[dict[str, Any]], config: SweepConfig, metric: str
+) -> list[str]:
+    """The reference rows under the models of an MCC table (none for other metrics)."""
+    if not references:
+        return []
+    if metric == "mcc_weak":
+        return [
+            _reference_line(
+                references, config, "reference: proxy oracle E[C|W]", ["ref_oracle_weak"]
             )
-            if metric == PRIOR_ONLY_METRIC:  # a function of W: its own chance level
-                lines.append(
-                    ref_line(
-                        "reference: chance of a function of W, mean / p95",
-                        ["ref_proxy_chance", "ref_proxy_chance_p95"],
-                    )
-                )
-            lines.append(
-                ref_line(
-                    "reference: supervised ceiling, exposures + W / exposures",
-                    ["ref_supervised_exposure_w", "ref_supervised_exposure"],
-                )
-            )
-        elif references and metric == "mcc_weak":
-            lines.append(ref_line("reference: proxy oracle E[C|W]", ["ref_oracle_weak"]))
-    if config.crossed:
-        lines += spread_markdown(summary, config, header, rule)
-    if references:
-        lines += [
-            "",
-            "## Reference levels of the datasets (mean ± std over seeds)",
-            "",
-            "Proxy oracle: MCC between the true C and its W-group means E[C|W], the best any "
-            "function of W alone reaches. Chance: strong MCC between C and independent Gaussian "
-            "latents of the same shape (mean and 95th percentile of 200 draws). R^2: held-out "
-            "ridge regression of C on the exposure row, and on one-hot W. A model's MCC above "
-            "the proxy oracle needs information beyond W; the prior-only row shows what its "
-            "learned prior mu_w(W) alone reaches. Supervised ceiling: strong MCC of a 5-fold "
-            "cross-fitted regressor of C trained on the truth (gradient boosting on the "
-            "exposure row's SVD, with and without one-hot W); no encoder q(C | A, W) beats it "
-            "by more than estimation error.",
-            "",
-            header.replace("| model |", "| reference |") + " |",
-            rule,
         ]
-        for ref, label in REFERENCE_COLUMNS.items():
-            if any(e["reference"] == ref for e in references):
-                lines.append(
-                    f"| {label} | " + " | ".join(ref_cell(ref, v) for v in config.values) + " |"
-                )
-    return "\n".join(lines) + "\n"
+    if metric not in ("mcc", PRIOR_ONLY_METRIC):
+        return []
+    rows = [
+        _reference_line(references, config, "reference: proxy oracle E[C|W]", ["ref_oracle"]),
+        _reference_line(
+            references,
+            config,
+            "reference: chance, mean / p95",
+            ["ref_chance", "ref_chance_p95"],
+        ),
+    ]
+    if metric == PRIOR_ONLY_METRIC:  # a function of W: its own chance level
+        rows.append(
+            _reference_line(
+                references,
+                config,
+                "reference: chance of a function of W, mean / p95",
+                ["ref_proxy_chance", "ref_proxy_chance_p95"],
+            )
+        )
+    rows.append(
+        _reference_line(
+            references,
+            config,
+            "reference: supervised ceiling, exposures + W / exposures",
+            ["ref_supervised_exposure_w", "ref_supervised_exposure"],
+        )
+    )
+    return rows
+
+
+def _reference_table(
+    references: list[dict[str, Any]], config: SweepConfig, header: str, rule: str
+) -> list[str]:
+    """The last table of summary.md: every reference level of the datasets, explained."""
+    lines = [
+        "",
+        "## Reference levels of the datasets (mean ± std over seeds)",
+        "",
+        "Proxy oracle: MCC between the true C and its W-group means E[C|W], the best any "
+        "function of W alone reaches. Chance: strong MCC between C and independent Gaussian "
+        "latents of the same shape (mean and 95th percentile of 200 draws). R^2: held-out "
+        "ridge regression of C on the exposure row, and on one-hot W. A model's MCC above "
+        "the proxy oracle needs information beyond W; the prior-only row shows what its "
+        "learned prior mu_w(W) alone reaches. Supervised ceiling: strong MCC of a 5-fold "
+        "cross-fitted regressor of C trained on the truth (gradient boosting on the "
+        "exposure row's SVD, with and without one-hot W); no encoder q(C | A, W) beats it "
+        "by more than estimation error.",
+        "",
+        header.replace("| model |", "| reference |") + " |",
+        rule,
+    ]
+    for ref, label in REFERENCE_COLUMNS.items():
+        if any(e["reference"] == ref for e in references):
+            cells = " | ".join(_reference_cell(references, ref, v) for v in config.values)
+            lines.append(f"| {label} | " + cells + " |")
+    return lines
 
 
 def seeds_label(config: SweepConfig) -> str:

@@ -249,38 +249,8 @@ def execute_run(
         full_metrics = dict(outcome.get("metrics", {}))
         if refs is not None:
             full_metrics.setdefault("references", refs)
-        metrics = dict(full_metrics)
-        row: dict[str, Any] = {
-            "run_id": spec.run_id,
-            "knob": spec.knob,
-            "value": spec.value,
-            "model": spec.model,
-            "seed": spec.seed,
-            "data_seed": None if config.data is not None else spec.sim_seed,
-            "model_seed": spec.seed,
-            "mcc": metrics.pop("mcc", None),
-            "mcc_weak": metrics.pop("mcc_weak", None),
-            "ndcg@5": metrics.pop("ndcg@5", None),
-            "recall@5": metrics.pop("recall@5", None),
-            "fit_seconds": metrics.pop("seconds", None),
-            "run_seconds": time.perf_counter() - start,
-        }
-        row.update({k: v for k, v in sorted(metrics.items()) if k not in row and _is_scalar(v)})
-        row.update(flat_diagnostics(metrics))
-        from simulator.references import flat_references
-
-        row.update(flat_references(refs))
-        row.update(
-            {
-                "preset": config.preset if config.data is None else None,
-                "n_users": int(dataset.n_users),
-                "n_items": int(dataset.n_items),
-                "n_train": len(dataset.train),
-                "threads": threads,
-                "device": full_metrics.get("device", device),
-                "host": socket.gethostname(),
-                "version": __version__,
-            }
+        row = _results_row(
+            spec, config, dataset, full_metrics, refs, threads=threads, device=device, start=start
         )
         return {
             "ok": True,
@@ -307,3 +277,51 @@ def execute_run(
             import torch
 
             torch.set_num_threads(previous)
+
+
+def _results_row(
+    spec: RunSpec,
+    config: SweepConfig,
+    dataset,
+    full_metrics: dict[str, Any],
+    refs: dict[str, Any] | None,
+    *,
+    threads: int | None,
+    device: str | None,
+    start: float,
+) -> dict[str, Any]:
+    """A run's results row: its ids, scores, scalar metrics, diagnostics, references, context."""
+    metrics = dict(full_metrics)
+    row: dict[str, Any] = {
+        "run_id": spec.run_id,
+        "knob": spec.knob,
+        "value": spec.value,
+        "model": spec.model,
+        "seed": spec.seed,
+        "data_seed": None if config.data is not None else spec.sim_seed,
+        "model_seed": spec.seed,
+        "mcc": metrics.pop("mcc", None),
+        "mcc_weak": metrics.pop("mcc_weak", None),
+        "ndcg@5": metrics.pop("ndcg@5", None),
+        "recall@5": metrics.pop("recall@5", None),
+        "fit_seconds": metrics.pop("seconds", None),
+        "run_seconds": time.perf_counter() - start,
+    }
+    row.update({k: v for k, v in sorted(metrics.items()) if k not in row and _is_scalar(v)})
+    row.update(flat_diagnostics(metrics))
+    from simulator.references import flat_references
+
+    row.update(flat_references(refs))
+    row.update(
+        {
+            "preset": config.preset if config.data is None else None,
+            "n_users": int(dataset.n_users),
+            "n_items": int(dataset.n_items),
+            "n_train": len(dataset.train),
+            "threads": threads,
+            "device": full_metrics.get("device", device),
+            "host": socket.gethostname(),
+            "version": __version__,
+        }
+    )
+    return row

@@ -113,23 +113,10 @@ def run_sweep(
     start = time.perf_counter()
     check_choice(backend, "backend", "run_sweep", list(BACKENDS), error=SweepError)
     check_int(jobs, "jobs", "run_sweep", low=1, error=SweepError)
-    from ividr.devices import DeviceError, check_device, gpu_count, worker_devices
-
-    devices = None
-    try:
-        check_device(device, name="device", owner="run_sweep")
-        if backend == "local":
-            devices = worker_devices(device, jobs=jobs, n_gpus=gpu_count())
-    except DeviceError as exc:
-        raise SweepError(str(exc)) from None
+    devices = _local_devices(device, backend, jobs)
     if backend == "ray":
         ray = import_ray()
-    out_dir = Path(out_dir).resolve()
-    check_resumable(out_dir, config)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SweepError(f"{out_dir}: cannot be created ({exc.strerror or exc})") from None
+    out_dir = _sweep_dir(out_dir, config)
     with file_lock(out_dir / ".lock", blocking=False) as acquired:
         if not acquired:
             raise SweepError(f"{out_dir}: another sweep is running in this directory")
@@ -145,21 +132,7 @@ def run_sweep(
         ran: list[str] = []
 
         def record(outcome: dict[str, Any]) -> None:
-            if outcome["ok"]:
-                save_run(out_dir, outcome)
-                write_tables(out_dir, config)
-                run_id = outcome["row"]["run_id"]
-                ran.append(run_id)
-                with contextlib.suppress(FileNotFoundError):
-                    (out_dir / "failures" / f"{run_id}.txt").unlink()
-            else:
-                run_id = outcome["run_id"]
-                failures[run_id] = outcome["error"]
-                (out_dir / "failures").mkdir(exist_ok=True)
-                atomic_write_text(
-                    out_dir / "failures" / f"{run_id}.txt",
-                    outcome["error"] + "\n\n" + outcome.get("traceback", ""),
-                )
+            run_id = _store_outcome(out_dir, config, outcome, ran, failures)
             if progress is not None:
                 progress(len(ran) + len(failures), len(todo), run_id)
 
@@ -186,3 +159,54 @@ def run_sweep(
             run_pool(tasks, record, jobs=jobs, threads=threads, fit=fit_fn, devices=devices)
         rows = write_tables(out_dir, config)
     return SweepOutcome(rows, ran, skipped, failures, time.perf_counter() - start)
+
+
+def _local_devices(device: str, backend: str, jobs: int) -> list[str] | None:
+    """The device of each local worker (None on Ray); a bad ``device`` is a SweepError."""
+    from ividr.devices import DeviceError, check_device, gpu_count, worker_devices
+
+    devices = None
+    try:
+        check_device(device, name="device", owner="run_sweep")
+        if backend == "local":
+            devices = worker_devices(device, jobs=jobs, n_gpus=gpu_count())
+    except DeviceError as exc:
+        raise SweepError(str(exc)) from None
+    return devices
+
+
+def _sweep_dir(out_dir: str | Path, config: SweepConfig) -> Path:
+    """``out_dir`` resolved and created, once it is known to hold no other sweep."""
+    out_dir = Path(out_dir).resolve()
+    check_resumable(out_dir, config)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SweepError(f"{out_dir}: cannot be created ({exc.strerror or exc})") from None
+    return out_dir
+
+
+def _store_outcome(
+    out_dir: Path,
+    config: SweepConfig,
+    outcome: dict[str, Any],
+    ran: list[str],
+    failures: dict[str, str],
+) -> str:
+    """Write a run's outcome (results or failure file) into ``out_dir``; note, return its run id."""
+    if outcome["ok"]:
+        save_run(out_dir, outcome)
+        write_tables(out_dir, config)
+        run_id = outcome["row"]["run_id"]
+        ran.append(run_id)
+        with contextlib.suppress(FileNotFoundError):
+            (out_dir / "failures" / f"{run_id}.txt").unlink()
+    else:
+        run_id = outcome["run_id"]
+        failures[run_id] = outcome["error"]
+        (out_dir / "failures").mkdir(exist_ok=True)
+        atomic_write_text(
+            out_dir / "failures" / f"{run_id}.txt",
+            outcome["error"] + "\n\n" + outcome.get("traceback", ""),
+        )
+    return run_id
