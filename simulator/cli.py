@@ -22,9 +22,10 @@ from typing import Any
 
 import click
 
-from simulator import __version__
 from simulator.config import PRESETS, ConfigError, SimConfig
-from simulator.generate import SimulatedData, generate
+from simulator.generate import generate
+from simulator.simulated import SimulatedData
+from simulator.version import __version__
 from simulator.writer import WRITE_FORMATS, OutputExistsError, check_output_dir, write_dataset
 
 #: Default parent of the output directory.

@@ -52,9 +52,9 @@ import numpy as np
 
 from metrics.checks import ParameterError, check_float, parameter_message
 from simulator.dataset import POSITIVE_THRESHOLD, Interactions, RecDataset, one_hot
-from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER
 from simulator.output import atomic_directory
+from simulator.simulated import SimulatedData
 from simulator.tables import write_int_table
 
 #: Columns of iDCF's rating files.

@@ -50,7 +50,7 @@ import torch
 
 from simulator.config import CODE_W_PRIOR, SimConfig
 from simulator.dataset import Interactions
-from simulator.generate import (
+from simulator.simulated import (
     LEAKY_SLOPE,
     SimulatedData,
     exposure_histogram,

@@ -22,9 +22,9 @@ import numpy as np
 
 from metrics.checks import ParameterError, parameter_message
 from simulator import exporters, files
-from simulator.generate import SimulatedData
 from simulator.loaders import TRIPLE_HEADER, sha256_file
 from simulator.output import OutputExistsError, atomic_directory, check_output_dir
+from simulator.simulated import SimulatedData
 from simulator.tables import write_int_table
 
 __all__ = [

@@ -11,7 +11,8 @@ import pytest
 from scipy.special import expit
 
 from simulator import PRESETS, ConfigError, SimConfig, generate
-from simulator.generate import leaky_relu, ratings_from_scores, w_prior_probabilities
+from simulator.generate import ratings_from_scores, w_prior_probabilities
+from simulator.simulated import leaky_relu
 
 gen = importlib.import_module("simulator.generate")  # the module, not the function
 

@@ -178,6 +178,7 @@ def test_large_matrix_not_saved_and_sample_quantiles_recorded(tmp_path, monkeypa
     meta = json.loads((path / "meta.json").read_text())
     assert meta["quantiles"]["method"] == "sample" and meta["full_matrix_saved"] is False
     assert "sample" in meta["quantiles"]["how"] or "drawn" in meta["quantiles"]["how"]
+    assert meta["quantiles"]["cells"] == 10_000 and "10000 cells" in meta["quantiles"]["how"]
     ds = load_dataset(path)
     assert "R" not in ds.truth and "Y" not in ds.truth and ds.truth["C"].shape == (700, 2)
 
