@@ -229,6 +229,105 @@ def with_shuffled_aux(dataset, seed: int):
     return dataclasses.replace(dataset, **changes), perm
 
 
+def _trace_every(config: FitConfig, truth: np.ndarray | None) -> int:
+    """The MCC trace interval: ``config.trace_every``, else every epoch when the truth is known."""
+    if config.trace_every is None:
+        return 1 if truth is not None else 0
+    return config.trace_every
+
+
+def _run_metrics(
+    config: FitConfig, est: BaseRecommender, test_m: dict, val_m: dict, seconds: float
+) -> dict[str, Any]:
+    """The metrics of every fit: test and validation ranking, epochs, time, device, choices."""
+    metrics: dict[str, Any] = {
+        "model": config.model,
+        "seed": config.seed,
+        "ndcg@5": test_m["ndcg@5"],
+        "recall@5": test_m["recall@5"],
+        "val_ndcg@5": val_m["ndcg@5"],
+        "val_recall@5": val_m["recall@5"],
+        "epochs_run": est.epochs_run_,
+        "seconds": seconds,
+        "device": str(est.device_),
+    }
+    if est.device_.type == "cuda":
+        metrics["device_name"] = torch.cuda.get_device_name(est.device_)
+    chosen = getattr(est, "chosen_", {})
+    if chosen:
+        metrics["chosen"] = chosen
+    if config.shuffle_aux:
+        metrics["shuffle_aux"] = True
+    return metrics
+
+
+def _truth_metrics(
+    config: FitConfig,
+    est: BaseRecommender,
+    truth: np.ndarray,
+    latents: np.ndarray,
+    prior_mean: np.ndarray | None,
+    trace_every: int,
+) -> dict[str, Any]:
+    """The latents against the true confounder: MCC, its diagnostics, the stopping regret."""
+    # The same figures `ividr score` reports for latents learned anywhere (§6).
+    metrics = latent_metrics(
+        truth, latents, prior_mean=prior_mean, n_boot=config.n_boot, seed=config.seed
+    )
+    if diagnostics.latent_trace(est.history_):
+        metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
+        if config.stop_on == "epochs" and trace_every == 1:
+            # The whole trajectory is traced: what every rule would have kept, for free.
+            metrics["stop_rules"] = diagnostics.replay_stop_rules(
+                est.history_,
+                patience=est.latent_patience,
+                kl_anneal_epochs=est.kl_anneal_epochs,
+                from_start=est.patience_from_start,
+            )
+    return metrics
+
+
+def _diagnostic_metrics(
+    config: FitConfig, est: BaseRecommender, dataset, truth: np.ndarray | None
+) -> dict[str, Any]:
+    """The diagnostics of the fit (§5): stop rule, restarts, latent grid, protocol, checks."""
+    metrics: dict[str, Any] = {}
+    if config.model in LATENT_MODELS:
+        metrics["stop_on"] = config.stop_on
+    if getattr(est, "restarts_", None):
+        metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
+    if getattr(est, "latent_grid_", None):
+        metrics.update(
+            diagnostics.latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth)
+        )
+    if config.protocol != "ours":
+        metrics["protocol"] = config.protocol
+        metrics["protocol_settings"] = protocol_overrides(config)
+    ident = diagnostics.identifiability_checks(est, dataset)
+    if ident is not None:
+        metrics["identifiability"] = ident
+    iv = diagnostics.instrument_checks(est, dataset)
+    if iv is not None:
+        metrics["instrument"] = iv
+    return metrics
+
+
+def _bootstrap_metrics(config: FitConfig, est: BaseRecommender, test) -> dict[str, Any]:
+    """95% bootstrap intervals over test users of the ranking metrics, and ``n_boot``."""
+    test_scores = est.score(test.user, test.item) if len(test) else np.zeros(0)
+    cis = diagnostics.bootstrap_intervals(  # mcc_ci: latent_metrics
+        truth=None,
+        latents=None,
+        test=test,
+        test_scores=test_scores,
+        n_boot=config.n_boot,
+        seed=config.seed,
+    )
+    metrics = {k: v for k, v in cis.items() if k != "n_boot"}
+    metrics["n_boot"] = cis["n_boot"]
+    return metrics
+
+
 def fit_model(
     dataset,
     config: FitConfig,
@@ -267,9 +366,7 @@ def fit_model(
     truth = getattr(dataset, "confounder", None)
     if config.shuffle_aux:
         dataset, perm = with_shuffled_aux(dataset, config.seed)
-    trace_every = config.trace_every
-    if trace_every is None:
-        trace_every = 1 if truth is not None else 0
+    trace_every = _trace_every(config, truth)
     if trace_every and truth is not None and est.has_latents:
         callback = diagnostics.trace_callback(
             truth, every=trace_every, seed=config.seed, inner=callback
@@ -284,72 +381,14 @@ def fit_model(
 
         test_m = ranking_metrics(scorer, test)
         val_m = ranking_metrics(scorer, val)
-    metrics: dict[str, Any] = {
-        "model": config.model,
-        "seed": config.seed,
-        "ndcg@5": test_m["ndcg@5"],
-        "recall@5": test_m["recall@5"],
-        "val_ndcg@5": val_m["ndcg@5"],
-        "val_recall@5": val_m["recall@5"],
-        "epochs_run": est.epochs_run_,
-        "seconds": seconds,
-        "device": str(est.device_),
-    }
-    if est.device_.type == "cuda":
-        metrics["device_name"] = torch.cuda.get_device_name(est.device_)
-    chosen = getattr(est, "chosen_", {})
-    if chosen:
-        metrics["chosen"] = chosen
-    if config.shuffle_aux:
-        metrics["shuffle_aux"] = True
+    metrics = _run_metrics(config, est, test_m, val_m, seconds)
     latents = getattr(est, "user_latents_", None) if est.has_latents else None
     prior_mean = getattr(est, "prior_mean_", None) if est.has_latents else None
     if latents is not None and truth is not None:
-        # The same figures `ividr score` reports for latents learned anywhere (§6).
-        metrics.update(
-            latent_metrics(
-                truth, latents, prior_mean=prior_mean, n_boot=config.n_boot, seed=config.seed
-            )
-        )
-        if diagnostics.latent_trace(est.history_):
-            metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
-            if config.stop_on == "epochs" and trace_every == 1:
-                # The whole trajectory is traced: what every rule would have kept, for free.
-                metrics["stop_rules"] = diagnostics.replay_stop_rules(
-                    est.history_,
-                    patience=est.latent_patience,
-                    kl_anneal_epochs=est.kl_anneal_epochs,
-                    from_start=est.patience_from_start,
-                )
-    if config.model in LATENT_MODELS:
-        metrics["stop_on"] = config.stop_on
-    if getattr(est, "restarts_", None):
-        metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
-    if getattr(est, "latent_grid_", None):
-        metrics.update(
-            diagnostics.latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth)
-        )
-    if config.protocol != "ours":
-        metrics["protocol"] = config.protocol
-        metrics["protocol_settings"] = protocol_overrides(config)
-    ident = diagnostics.identifiability_checks(est, dataset)
-    if ident is not None:
-        metrics["identifiability"] = ident
-    iv = diagnostics.instrument_checks(est, dataset)
-    if iv is not None:
-        metrics["instrument"] = iv
+        metrics.update(_truth_metrics(config, est, truth, latents, prior_mean, trace_every))
+    metrics.update(_diagnostic_metrics(config, est, dataset, truth))
     if config.n_boot:
-        test_scores = est.score(test.user, test.item) if len(test) else np.zeros(0)
-        cis = diagnostics.bootstrap_intervals(  # mcc_ci: latent_metrics above
-            truth=None,
-            latents=None,
-            test=test,
-            test_scores=test_scores,
-            n_boot=config.n_boot,
-            seed=config.seed,
-        )
-        metrics.update({k: v for k, v in cis.items() if k != "n_boot"})
-        metrics["n_boot"] = cis["n_boot"]
+        metrics.update(_bootstrap_metrics(config, est, test))
     return FitResult(
         config=config,
         metrics=metrics,

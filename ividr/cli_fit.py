@@ -56,6 +56,81 @@ def _write_model_and_scores(folder: Path, result, dataset) -> None:
     (folder / "scores.csv").write_text(text)
 
 
+def _check_config(ctx: click.Context, config: FitConfig) -> None:
+    """The options of the fit, checked together and against the model (exit 2 if bad)."""
+    if config.n_boot == 1:
+        raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
+    try:
+        config.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    fields = [f for f in _FIT_FIELDS if given(ctx, f)]
+    check_fit_options(config, fields, [config.model], f"--model {config.model}")
+    check_device_here(config.device)
+
+
+def _load_dataset(data_path: Path):
+    """The dataset of ``--data``; a missing, malformed or empty one is a usage error (exit 2)."""
+    from simulator.loaders import load_dataset
+
+    try:
+        return load_dataset(data_path)
+    except DatasetError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+
+
+def _references(data_path: Path, dataset) -> dict | None:
+    """The dataset's reference MCCs, or None (with a warning) when its data are degenerate."""
+    from simulator.references import references_for
+
+    try:
+        return references_for(data_path, dataset)
+    except ValueError as exc:  # degenerate data: the fit is still written, without them
+        click.echo(f"Warning: no reference MCCs for this dataset: {exc}", err=True)
+        return None
+
+
+def _write_fit(out: Path, result, data_path: Path, dataset, refs: dict | None) -> None:
+    """Write the run layout into ``out`` (via a temporary sibling); an OSError exits 1."""
+    parts = run_parts(result)
+    if refs is not None:
+        parts["metrics"]["references"] = refs
+    try:
+        write_run(
+            out,
+            config=run_config(result, data_path=data_path, dataset=dataset, written_by=COMMAND),
+            extra=lambda folder: _write_model_and_scores(folder, result, dataset),
+            overwrite=True,
+            **parts,
+        )
+    except OSError as exc:
+        raise click.ClickException(f"could not write {out}: {exc}") from None
+
+
+def _summary(model: str, m: dict, refs: dict | None) -> str:
+    """The one-line summary of a fit: test ranking, MCC and its diagnostics, the references."""
+    summary = f"{model}: test NDCG@5 {m['ndcg@5']:.4f} Recall@5 {m['recall@5']:.4f}"
+    if "mcc" in m:
+        summary += f", MCC {m['mcc']:.4f}"
+    if "mcc_prior_only" in m:
+        summary += f" (prior only {m['mcc_prior_only']:.4f})"
+    if "stopping_regret" in m:
+        summary += (
+            f" (best {m['mcc_best']:.4f} at latent epoch {m['mcc_best_epoch']}, "
+            f"regret {m['stopping_regret']:.4f})"
+        )
+    if refs is not None:
+        summary += (
+            f"; proxy oracle {refs['mcc_proxy_oracle']['strong']:.4f}, "
+            f"chance {refs['mcc_chance']['mean']:.4f}"
+        )
+        w_chance = refs.get("mcc_proxy_chance")
+        if "mcc_prior_only" in m and w_chance:
+            # A prior mean is a function of W: its chance level is a random function of W's.
+            summary += f", chance of a function of W {w_chance['mean']:.4f}"
+    return summary
+
+
 #: The FitConfig fields that are options of this command.
 _FIT_FIELDS: tuple[str, ...] = ()
 
@@ -192,8 +267,6 @@ def fit(
     quiet: bool,
 ) -> None:
     """Fit one model on one dataset and write its metrics, latents and weights into --out."""
-    from simulator.loaders import load_dataset
-
     check_out(
         out,
         overwrite=overwrite,
@@ -222,19 +295,8 @@ def fit(
         user_treatment=user_treatment,
         estimand=estimand,
     )
-    if n_boot == 1:
-        raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
-    try:
-        config.validate()
-    except ValueError as exc:
-        raise click.UsageError(str(exc)) from None
-    fields = [f for f in _FIT_FIELDS if given(ctx, f)]
-    check_fit_options(config, fields, [model], f"--model {model}")
-    check_device_here(device)
-    try:
-        dataset = load_dataset(data_path)
-    except DatasetError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    _check_config(ctx, config)
+    dataset = _load_dataset(data_path)
 
     if threads:
         import torch
@@ -248,49 +310,12 @@ def fit(
         raise click.ClickException(str(exc)) from None
     refs = None
     if references and dataset.confounder is not None:
-        from simulator.references import references_for
-
-        try:
-            refs = references_for(data_path, dataset)
-        except ValueError as exc:  # degenerate data: the fit is still written, without them
-            click.echo(f"Warning: no reference MCCs for this dataset: {exc}", err=True)
-    parts = run_parts(result)
-    if refs is not None:
-        parts["metrics"]["references"] = refs
-    try:
-        write_run(
-            out,
-            config=run_config(result, data_path=data_path, dataset=dataset, written_by=COMMAND),
-            extra=lambda folder: _write_model_and_scores(folder, result, dataset),
-            overwrite=True,
-            **parts,
-        )
-    except OSError as exc:
-        raise click.ClickException(f"could not write {out}: {exc}") from None
-    m = result.metrics
-    for line in diagnostic_warnings(m):
+        refs = _references(data_path, dataset)
+    _write_fit(out, result, data_path, dataset, refs)
+    for line in diagnostic_warnings(result.metrics):
         click.echo(line, err=True)
-    summary = f"{model}: test NDCG@5 {m['ndcg@5']:.4f} Recall@5 {m['recall@5']:.4f}"
-    if "mcc" in m:
-        summary += f", MCC {m['mcc']:.4f}"
-    if "mcc_prior_only" in m:
-        summary += f" (prior only {m['mcc_prior_only']:.4f})"
-    if "stopping_regret" in m:
-        summary += (
-            f" (best {m['mcc_best']:.4f} at latent epoch {m['mcc_best_epoch']}, "
-            f"regret {m['stopping_regret']:.4f})"
-        )
-    if refs is not None:
-        summary += (
-            f"; proxy oracle {refs['mcc_proxy_oracle']['strong']:.4f}, "
-            f"chance {refs['mcc_chance']['mean']:.4f}"
-        )
-        w_chance = refs.get("mcc_proxy_chance")
-        if "mcc_prior_only" in m and w_chance:
-            # A prior mean is a function of W: its chance level is a random function of W's.
-            summary += f", chance of a function of W {w_chance['mean']:.4f}"
     if not quiet:
-        click.echo(f"{summary} -> {out}", err=True)
+        click.echo(f"{_summary(model, result.metrics, refs)} -> {out}", err=True)
     sys.stdout.flush()
 
 

@@ -31,7 +31,7 @@ from ividr.experiments.grid import (
     knob_kind,
     parse_values,
 )
-from ividr.experiments.runner import run_sweep
+from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
 from ividr.progress import show_bar
 from ividr.registry import available_models, split_model, split_stop, with_stop_rules
@@ -108,114 +108,74 @@ def _check_models(models: str) -> list[str]:
     return model_list
 
 
-def build_config(
-    ctx: click.Context,
-    *,
-    data: Path | None,
-    preset: str,
-    users: int | None,
-    items: int | None,
-    knob: str,
-    values: str,
-    models: str,
-    seeds: int,
-    epochs: int | None,
-    sets: tuple[str, ...],
-    data_seeds: int | None = None,
-    model_seeds: int | None = None,
-    fit_overrides: dict | None = None,
-) -> SweepConfig:
-    """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
-    model_list = _check_models(models)
-    if data is not None:
-        for name in ("preset", "users", "items", "sets"):
-            if given(ctx, name):
-                flag = "--set" if name == "sets" else f"--{name}"
-                raise click.BadParameter(
-                    "cannot be combined with --data (the dataset is given)", param_hint=f"'{flag}'"
-                )
-        try:
-            found_knob, found_values = data_sweep_values(data, knob if given(ctx, "knob") else None)
-        except SweepError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--data'") from None
-        if given(ctx, "knob") and knob != found_knob:
+def _check_no_generate_options(ctx: click.Context) -> None:
+    """The options that describe generated data, refused with ``--data`` (exit 2)."""
+    for name in ("preset", "users", "items", "sets"):
+        if given(ctx, name):
+            flag = "--set" if name == "sets" else f"--{name}"
             raise click.BadParameter(
-                f"{data} holds datasets for knob {found_knob!r}, not {knob!r}",
-                param_hint="'--knob'",
+                "cannot be combined with --data (the dataset is given)", param_hint=f"'{flag}'"
             )
-        chosen = found_values
-        if given(ctx, "values"):
-            try:
-                wanted = parse_values(values, float)
-            except SweepError as exc:
-                raise click.BadParameter(str(exc), param_hint="'--values'") from None
-            available = {format_value(v): v for v in found_values}
-            missing = [format_value(v) for v in wanted if format_value(v) not in available]
-            if missing:
-                raise click.BadParameter(
-                    f"must be among the values found in {data}: "
-                    f"{[format_value(v) for v in found_values]}. Got {missing} instead.",
-                    param_hint="'--values'",
-                )
-            chosen = tuple(available[format_value(v)] for v in wanted)
-        config = SweepConfig(
-            preset="data",
-            knob=found_knob,
-            values=chosen,
-            models=tuple(model_list),
-            seeds=seeds,
-            data_seeds=data_seeds,
-            model_seeds=model_seeds,
-            epochs=epochs,
-            fit_overrides=fit_overrides or {},
-            data=str(data.resolve()),
+
+
+def _data_knob_values(ctx: click.Context, data: Path, knob: str, values: str) -> tuple[str, tuple]:
+    """The knob of the datasets in ``data`` and the values of it to sweep (exit 2 if bad)."""
+    try:
+        found_knob, found_values = data_sweep_values(data, knob if given(ctx, "knob") else None)
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--data'") from None
+    if given(ctx, "knob") and knob != found_knob:
+        raise click.BadParameter(
+            f"{data} holds datasets for knob {found_knob!r}, not {knob!r}",
+            param_hint="'--knob'",
         )
-        # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
-        from ividr.experiments.grid import RunSpec
-        from ividr.experiments.run import dataset_path
-        from simulator.dataset import DatasetError
-        from simulator.loaders import load_dataset
-
-        for value in config.values:
-            path = dataset_path(data, config, RunSpec(config.knob, value, model_list[0], 0))
-            try:
-                load_dataset(path)
-            except DatasetError as exc:
-                raise click.BadParameter(str(exc), param_hint="'--data'") from None
-        return config
-
+    if not given(ctx, "values"):
+        return found_knob, found_values
     try:
-        kind = knob_kind(knob)
+        wanted = parse_values(values, float)
     except SweepError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--knob'") from None
-    try:
-        parsed = parse_values(values, kind)
-    except SweepError as exc:
-        raise click.BadParameter(f"{exc} (knob {knob})", param_hint="'--values'") from None
-    overrides_text = _parse_set(sets)
+        raise click.BadParameter(str(exc), param_hint="'--values'") from None
+    available = {format_value(v): v for v in found_values}
+    missing = [format_value(v) for v in wanted if format_value(v) not in available]
+    if missing:
+        raise click.BadParameter(
+            f"must be among the values found in {data}: "
+            f"{[format_value(v) for v in found_values]}. Got {missing} instead.",
+            param_hint="'--values'",
+        )
+    return found_knob, tuple(available[format_value(v)] for v in wanted)
+
+
+def _check_datasets_load(data: Path, config: SweepConfig) -> None:
+    """Read every dataset of ``config`` in ``data``; a malformed one is a usage error (exit 2)."""
+    from ividr.experiments.grid import RunSpec
+    from ividr.experiments.run import dataset_path
+    from simulator.dataset import DatasetError
+    from simulator.loaders import load_dataset
+
+    for value in config.values:
+        path = dataset_path(data, config, RunSpec(config.knob, value, config.models[0], 0))
+        try:
+            load_dataset(path)
+        except DatasetError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--data'") from None
+
+
+def _sim_overrides(sets: tuple[str, ...], knob: str) -> dict:
+    """The simulator knobs ``--set`` fixes, parsed by kind (exit 2 if bad, or the swept knob)."""
     overrides = {}
-    for key, text in overrides_text.items():
+    for key, text in _parse_set(sets).items():
         if key == knob:
             raise click.BadParameter(f"{key} is the swept knob", param_hint="'--set'")
         try:
             overrides[key] = parse_values(text, knob_kind(key))[0]
         except SweepError as exc:
             raise click.BadParameter(f"{key}: {exc}", param_hint="'--set'") from None
-    config = SweepConfig(
-        preset=preset,
-        knob=knob,
-        values=parsed,
-        models=tuple(model_list),
-        seeds=seeds,
-        data_seeds=data_seeds,
-        model_seeds=model_seeds,
-        n_users=users,
-        n_items=items,
-        sim_overrides=overrides,
-        epochs=epochs,
-        fit_overrides=fit_overrides or {},
-    )
-    # Validate every dataset's knobs now, so that nothing is written for a bad value.
+    return overrides
+
+
+def _check_sim_configs(config: SweepConfig, knob: str, preset: str) -> None:
+    """Every dataset's simulator config, checked; a bad knob names the option that set it."""
     from simulator.config import ConfigError
 
     for value in config.values:
@@ -236,7 +196,167 @@ def build_config(
             ) from None
         except (TypeError, ValueError) as exc:
             raise click.BadParameter(str(exc), param_hint="'--values'") from None
+
+
+def build_config(
+    ctx: click.Context,
+    *,
+    data: Path | None,
+    preset: str,
+    users: int | None,
+    items: int | None,
+    knob: str,
+    values: str,
+    models: str,
+    seeds: int,
+    epochs: int | None,
+    sets: tuple[str, ...],
+    data_seeds: int | None = None,
+    model_seeds: int | None = None,
+    fit_overrides: dict | None = None,
+) -> SweepConfig:
+    """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
+    model_list = _check_models(models)
+    if data is not None:
+        _check_no_generate_options(ctx)
+        found_knob, chosen = _data_knob_values(ctx, data, knob, values)
+        config = SweepConfig(
+            preset="data",
+            knob=found_knob,
+            values=chosen,
+            models=tuple(model_list),
+            seeds=seeds,
+            data_seeds=data_seeds,
+            model_seeds=model_seeds,
+            epochs=epochs,
+            fit_overrides=fit_overrides or {},
+            data=str(data.resolve()),
+        )
+        # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
+        _check_datasets_load(data, config)
+        return config
+
+    try:
+        kind = knob_kind(knob)
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--knob'") from None
+    try:
+        parsed = parse_values(values, kind)
+    except SweepError as exc:
+        raise click.BadParameter(f"{exc} (knob {knob})", param_hint="'--values'") from None
+    overrides = _sim_overrides(sets, knob)
+    config = SweepConfig(
+        preset=preset,
+        knob=knob,
+        values=parsed,
+        models=tuple(model_list),
+        seeds=seeds,
+        data_seeds=data_seeds,
+        model_seeds=model_seeds,
+        n_users=users,
+        n_items=items,
+        sim_overrides=overrides,
+        epochs=epochs,
+        fit_overrides=fit_overrides or {},
+    )
+    # Validate every dataset's knobs now, so that nothing is written for a bad value.
+    _check_sim_configs(config, knob, preset)
     return config
+
+
+def _check_backend(
+    ctx: click.Context, jobs: int, device: str, backend: str, address: str | None
+) -> None:
+    """``--jobs``, ``--device`` and ``--address`` against the backend (exit 2 if they clash)."""
+    if address is not None and backend != "ray":
+        raise click.BadParameter("only applies with --backend ray", param_hint="'--address'")
+    if backend == "ray" and given(ctx, "jobs") and device == "cpu":
+        raise click.BadParameter(
+            "applies to the local backend, or to runs on CUDA with Ray (runs per GPU); Ray "
+            "schedules CPU runs by its CPUs",
+            param_hint="'--jobs'",
+        )
+    if backend == "local":
+        check_cpus(jobs, "--jobs")
+    if backend == "local" or address is None:
+        # A remote Ray cluster's GPUs are its own: checked there (run_sweep), not here.
+        check_device_here(device)
+
+
+def _check_ray_installed() -> None:
+    """A usage error on ``--backend`` (exit 2) unless the optional dependency ray imports."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise click.BadParameter(
+            "needs the optional dependency 'ray' (pip install 'ividr-toolkit[ray]')",
+            param_hint="'--backend'",
+        ) from None
+
+
+def _sweep_fit_overrides(
+    restarts: int,
+    protocol: str,
+    latent_grid: bool,
+    latent_epochs: int | None,
+    trace_every: int | None,
+) -> dict:
+    """The FitConfig fields every fit of the sweep sets (its ``fit_overrides``)."""
+    fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+    # Recorded in sweep.json even at its default, so that a sweep begun under another default
+    # refuses to resume rather than mixing settings.
+    fit_overrides["restarts"] = restarts
+    if protocol != "ours":
+        fit_overrides["protocol"] = protocol
+    if latent_grid:
+        fit_overrides["latent_grid"] = True
+    if trace_every is not None:
+        fit_overrides["trace_every"] = trace_every
+    return fit_overrides
+
+
+def _run_with_progress(
+    config: SweepConfig, out: Path, total: int, quiet: bool, how: dict
+) -> SweepOutcome:
+    """Run the sweep, with a bar over its runs on stderr when it is a terminal (not --quiet)."""
+    remaining = total - len(set(finished_runs(out)) & {s.run_id for s in config.runs()})
+    bar = None
+
+    def progress(done: int, todo: int, run_id: str) -> None:
+        if bar is not None:
+            bar.update(1, run_id)
+
+    try:
+        if not show_bar(quiet):  # the bar over runs only on a terminal
+            return run_sweep(config, out, **how)
+        with click.progressbar(
+            length=remaining,
+            label=f"sweep {config.knob} ({remaining} of {total} runs to do)",
+            file=sys.stderr,
+            item_show_func=lambda run_id: run_id or "",
+            show_pos=True,
+        ) as bar:
+            return run_sweep(config, out, progress=progress, **how)
+    except SweepError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
+    """The counts and the summary table (unless --quiet); failed runs exit 1, naming the first."""
+    failed = sorted(outcome.failures)
+    if not quiet:
+        click.echo(
+            f"{len(outcome.ran)} run(s) done, {len(outcome.skipped)} already finished, "
+            f"{len(failed)} failed, in {outcome.seconds:.1f} s: {out}",
+            err=True,
+        )
+        click.echo((out / "summary.md").read_text(encoding="utf-8"), nl=False)
+    if failed:
+        first = outcome.failures[failed[0]]
+        raise click.ClickException(
+            f"{len(failed)} of {total} runs failed (first: {failed[0]}: {first}); "
+            f"details in {out / 'failures'}; run the same command again to retry them"
+        )
 
 
 @click.command("sweep", cls=OneLineCommand)
@@ -415,19 +535,7 @@ def sweep(
     `ividr plot latent`). Killed at any point and run again with the same options, it redoes only
     the unfinished runs.
     """
-    if address is not None and backend != "ray":
-        raise click.BadParameter("only applies with --backend ray", param_hint="'--address'")
-    if backend == "ray" and given(ctx, "jobs") and device == "cpu":
-        raise click.BadParameter(
-            "applies to the local backend, or to runs on CUDA with Ray (runs per GPU); Ray "
-            "schedules CPU runs by its CPUs",
-            param_hint="'--jobs'",
-        )
-    if backend == "local":
-        check_cpus(jobs, "--jobs")
-    if backend == "local" or address is None:
-        # A remote Ray cluster's GPUs are its own: checked there (run_sweep), not here.
-        check_device_here(device)
+    _check_backend(ctx, jobs, device, backend, address)
     check_out(
         out,
         overwrite=False,  # a sweep of the same options is resumed, never replaced
@@ -440,16 +548,9 @@ def sweep(
         raise click.BadParameter(
             "cannot be combined with --data-seeds/--model-seeds", param_hint="'--seeds'"
         )
-    fit_overrides: dict = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
-    # Recorded in sweep.json even at its default, so that a sweep begun under another default
-    # refuses to resume rather than mixing settings.
-    fit_overrides["restarts"] = restarts
-    if protocol != "ours":
-        fit_overrides["protocol"] = protocol
-    if latent_grid:
-        fit_overrides["latent_grid"] = True
-    if trace_every is not None:
-        fit_overrides["trace_every"] = trace_every
+    fit_overrides = _sweep_fit_overrides(
+        restarts, protocol, latent_grid, latent_epochs, trace_every
+    )
     if stop_on is not None:
         models = _expand_stop_rules(models, stop_on)
     _check_models(models)
@@ -475,48 +576,8 @@ def sweep(
     except SweepError as exc:
         raise click.BadParameter(str(exc), param_hint="'--out'") from None
     if backend == "ray":
-        try:
-            import ray  # noqa: F401
-        except ImportError:
-            raise click.BadParameter(
-                "needs the optional dependency 'ray' (pip install 'ividr-toolkit[ray]')",
-                param_hint="'--backend'",
-            ) from None
-
+        _check_ray_installed()
     total = len(config.runs())
-    remaining = total - len(set(finished_runs(out)) & {s.run_id for s in config.runs()})
-    bar = None
-
-    def progress(done: int, todo: int, run_id: str) -> None:
-        if bar is not None:
-            bar.update(1, run_id)
-
     how = dict(jobs=jobs, backend=backend, address=address, threads=threads, device=device)
-    try:
-        if not show_bar(quiet):  # the bar over runs only on a terminal
-            outcome = run_sweep(config, out, **how)
-        else:
-            with click.progressbar(
-                length=remaining,
-                label=f"sweep {config.knob} ({remaining} of {total} runs to do)",
-                file=sys.stderr,
-                item_show_func=lambda run_id: run_id or "",
-                show_pos=True,
-            ) as bar:
-                outcome = run_sweep(config, out, progress=progress, **how)
-    except SweepError as exc:
-        raise click.ClickException(str(exc)) from None
-    failed = sorted(outcome.failures)
-    if not quiet:
-        click.echo(
-            f"{len(outcome.ran)} run(s) done, {len(outcome.skipped)} already finished, "
-            f"{len(failed)} failed, in {outcome.seconds:.1f} s: {out}",
-            err=True,
-        )
-        click.echo((out / "summary.md").read_text(encoding="utf-8"), nl=False)
-    if failed:
-        first = outcome.failures[failed[0]]
-        raise click.ClickException(
-            f"{len(failed)} of {total} runs failed (first: {failed[0]}: {first}); "
-            f"details in {out / 'failures'}; run the same command again to retry them"
-        )
+    outcome = _run_with_progress(config, out, total, quiet, how)
+    _report(outcome, out, total, quiet)
