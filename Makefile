@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python -m ividr.demo --out demo-out
+	$(BIN)/python -m ividr.cli.demo --out demo-out
 
 # The whole suite with the external datasets wherever IVIDR_DATA (or its default) says,
 # then the stand-alone proof: the fast suite again with no external data at all.

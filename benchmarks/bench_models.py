@@ -42,16 +42,16 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ividr.api import FitConfig, fit_model  # noqa: E402
-from ividr.cli_common import (  # noqa: E402
+from ividr.cli.common import (  # noqa: E402
     OneLineCommand,
     check_device_here,
     device_option,
 )
-from ividr.devices import resolve_device  # noqa: E402
 from ividr.models.base import reset_parameters  # noqa: E402
 from ividr.models.ivae.net import IVAENet  # noqa: E402
-from ividr.stages import latent_inputs  # noqa: E402
-from ividr.training import train_latent  # noqa: E402
+from ividr.training.devices import resolve_device  # noqa: E402
+from ividr.training.loops import train_latent  # noqa: E402
+from ividr.training.stages import latent_inputs  # noqa: E402
 from simulator import SimConfig, generate  # noqa: E402
 
 #: The first successive-halving rung timed with --restarts.

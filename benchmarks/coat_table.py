@@ -1,8 +1,8 @@
 """Reproduce the Coat rows of the IViDR paper's Tables 3 and 4 (NDCG@5 / Recall@5, 10 seeds).
 
 Every model of ``MODELS`` is fitted on Coat for seeds 0..9 under one training protocol
-(``ividr.protocols``), chosen on the 30% validation users only (the test users are never looked
-at before the table):
+(``ividr.training.protocols``), chosen on the 30% validation users only (the test users are never
+looked at before the table):
 
 - ``--protocol ours`` (the paper's text, docs/design.md §4): BCE on positive = rating >= 4 (Eq. 25),
   patience 5, at most 100 recommender epochs, the lr x weight decay grid on validation NDCG@5;

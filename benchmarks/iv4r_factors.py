@@ -58,7 +58,7 @@ def run_one(variant: str, protocol: str, seed: int, data_path: str) -> dict:
 
     torch.set_num_threads(1)
     from ividr.api import FitConfig, build_estimator
-    from ividr.training import ranking_metrics
+    from ividr.training.loops import ranking_metrics
     from simulator.loaders import load_dataset
 
     model, params = VARIANTS[variant]

@@ -196,7 +196,7 @@ def fit_factor(
     net = est.nets_["latent"]
     shift_rms = float("nan")
     if hasattr(net, "proj"):
-        from ividr.treatments import treatment_input
+        from ividr.training.treatments import treatment_input
 
         # The t the net read, in its rms over users (a shuffle of the rows leaves it as it is).
         mode = "mean" if est.user_treatment == "shuffled" else est.user_treatment

@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from ividr.stages import halving_schedule  # noqa: E402
+from ividr.training.stages import halving_schedule  # noqa: E402
 from simulator.files import dumps_json  # noqa: E402
 from simulator.locations import default_dataset_path  # noqa: E402
 

@@ -8,8 +8,8 @@ For each preset it runs ``ividr sweep``'s grid with every latent model trained o
 latent-epoch budget (``MODEL@epochs``) and the MCC traced every epoch, into
 ``OUT_ROOT/<preset>/`` (resumable). The training trajectory does not depend on the stopping
 rule, so each run's trace gives what every rule (held-out ELBO, held-out exposure NDCG@5, all
-epochs) would have kept (:func:`ividr.diagnostics.replay_stop_rules`, checked against real runs
-by the tests): one run per (preset, gamma, model, seed) instead of one per rule.
+epochs) would have kept (:func:`ividr.reporting.diagnostics.replay_stop_rules`, checked against real
+runs by the tests): one run per (preset, gamma, model, seed) instead of one per rule.
 
 Writes ``RESULTS_DIR/stopping_regret.md`` (per model: regret, and MCC at the kept checkpoint,
 per preset x rule x gamma, mean ± std over seeds) and ``stopping_regret_runs.csv`` (one row per
@@ -36,7 +36,7 @@ from ividr.experiments.grid import SweepConfig, format_value, parse_values  # no
 from ividr.experiments.runner import run_sweep  # noqa: E402
 from ividr.experiments.store import finished_runs  # noqa: E402
 from ividr.registry import split_stop  # noqa: E402
-from ividr.training import STOP_RULES  # noqa: E402
+from ividr.training.loops import STOP_RULES  # noqa: E402
 
 FIELDS = ("stopping_regret", "regret_full", "mcc_at_checkpoint", "checkpoint_epoch")
 RULE_TITLES = {

@@ -4,8 +4,8 @@ SVD of the exposures?
 For each gamma folder of ``--data`` (default: the external dataset ``ividr-sim``, docs/data.md),
 fits the registry's models ``svd`` (truncated SVD of the exposure matrix) and ``svd-w`` (of
 [exposures, one-hot W]), both with the true confounder's dimension, and scores their user factors
-with :func:`ividr.scoring.score_latents`, what ``ividr score`` runs: strong and weak MCC with a
-bootstrap CI, beside the proxy oracle, the supervised ceiling and chance. No training: a few
+with :func:`ividr.reporting.scoring.score_latents`, what ``ividr score`` runs: strong and weak MCC
+with a bootstrap CI, beside the proxy oracle, the supervised ceiling and chance. No training: a few
 seconds per gamma, most of it the supervised ceiling.
 
     .venv/bin/python benchmarks/svd_baselines.py                      # gamma 0, 10, 20
@@ -56,7 +56,7 @@ COLUMNS = (
 def measure(path: Path, *, n_boot: int, seed: int) -> list[dict]:
     """One row per model of :data:`MODELS` on the dataset at ``path`` (see :data:`COLUMNS`)."""
     from ividr.api import FitConfig, fit_model
-    from ividr.scoring import score_latents
+    from ividr.reporting.scoring import score_latents
     from simulator.loaders import load_dataset
     from simulator.references import flat_references, references_for
 
@@ -90,7 +90,8 @@ def markdown(rows: list[dict], *, command: str, data: str, seconds: float) -> st
         "# Linear baselines on the paper's draw: truncated SVD of the exposures",
         "",
         f"Data: `{data}`. Models `svd` (SVD of the exposure matrix A) and `svd-w` (of [A, "
-        "one-hot W]), 2 components (the dimension of C), scored by `ividr.scoring.score_latents` "
+        "one-hot W]), 2 components (the dimension of C), scored by "
+        "`ividr.reporting.scoring.score_latents` "
         "(what `ividr score` runs). CI: 95% bootstrap over users of the strong MCC. NDCG@5 "
         "ranks the unbiased test items by the SVD's reconstruction of the exposure.",
         "",

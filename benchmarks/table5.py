@@ -28,12 +28,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._options import sweep_output_options  # noqa: E402
-from ividr.cli_common import OneLineCommand, check_device_here, device_option  # noqa: E402
+from ividr.cli.common import OneLineCommand, check_device_here, device_option  # noqa: E402
 from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
 from ividr.experiments.reports import summary_markdown  # noqa: E402
 from ividr.experiments.runner import run_sweep  # noqa: E402
 from ividr.experiments.summaries import summarize, summarize_references  # noqa: E402
-from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
+from ividr.reporting.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
 
 PAPER_MCC = PAPER_TABLE5_MCC
 PAPER_GAMMAS = PAPER_TABLE5_GAMMAS
@@ -68,7 +68,7 @@ def device_label(device: str) -> str:
     """The device a sweep ran on, with the GPU's name (``cuda:0 (NVIDIA ...)``)."""
     import torch
 
-    from ividr.devices import resolve_device
+    from ividr.training.devices import resolve_device
 
     resolved = resolve_device(device)
     if resolved.type != "cuda":

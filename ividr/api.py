@@ -23,16 +23,17 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr import diagnostics, models, registry
+from ividr import models, registry
 from ividr.config import FitConfig
-from ividr.devices import cuda_determinism, resolve_device
 from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
-from ividr.protocols import protocol_settings
 from ividr.registry import LATENT_MODELS, LATENT_ONLY, MODEL_NAMES, SHUFFLE_MODELS
-from ividr.scoring import latent_metrics
-from ividr.training import ranking_metrics
+from ividr.reporting import diagnostics
+from ividr.reporting.scoring import latent_metrics
+from ividr.training.devices import cuda_determinism, resolve_device
+from ividr.training.loops import ranking_metrics
+from ividr.training.protocols import protocol_settings
 
 __all__ = [
     "MODEL_NAMES",
@@ -67,20 +68,21 @@ class FitResult:
     metrics : dict
         "ndcg@5", "recall@5" (test), "val_ndcg@5", "val_recall@5", "model", "seed",
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
-        and the model has latents. Diagnostics (§5, :mod:`ividr.diagnostics`):
-        "mcc_matching" and "mcc_prior_only" (:func:`ividr.scoring.latent_metrics`, what
+        and the model has latents. Diagnostics (§5, :mod:`ividr.reporting.diagnostics`):
+        "mcc_matching" and "mcc_prior_only" (:func:`ividr.reporting.scoring.latent_metrics`, what
         ``ividr score`` reports too); "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best",
         "mcc_best_epoch", "stopping_regret", "n_traced" (MCC traced, see ``trace_every``);
         "stop_rules" (with ``stop_on="epochs"`` and the MCC traced every epoch: every rule's
-        checkpoint, MCC and regret, :func:`ividr.diagnostics.replay_stop_rules`); "stop_on"
+        checkpoint, MCC and regret, :func:`ividr.reporting.diagnostics.replay_stop_rules`);
+        "stop_on"
         (models with a trained latent stage);
         "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
         "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
         "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0);
-        "restarts" (:func:`ividr.diagnostics.restart_report`); "latent_grid",
+        "restarts" (:func:`ividr.reporting.diagnostics.restart_report`); "latent_grid",
         "latent_grid_lr", "latent_grid_l2" (``latent_grid``,
-        :func:`ividr.diagnostics.latent_grid_report`); "protocol" and "protocol_settings" (the
-        settings a protocol other than "ours" set, :func:`protocol_overrides`).
+        :func:`ividr.reporting.diagnostics.latent_grid_report`); "protocol" and "protocol_settings"
+        (the settings a protocol other than "ours" set, :func:`protocol_overrides`).
     latents, latents_std : ndarray of shape (n_users, d) or None
         Posterior mean (the declared representation) and std of the learned confounder.
     prior_mean : ndarray of shape (n_users, d) or None
@@ -156,7 +158,8 @@ def used_config(config: FitConfig, estimator: BaseRecommender | None = None) -> 
 
 
 def protocol_overrides(config: FitConfig) -> dict[str, Any]:
-    """The estimator settings ``config.protocol`` sets (:func:`ividr.protocols.protocol_settings`).
+    """The estimator settings ``config.protocol`` sets
+    (:func:`ividr.training.protocols.protocol_settings`).
 
     Empty for protocol "ours". An explicit maximum of latent epochs (``latent_epochs``, or
     ``epochs`` of a latent-only model) is kept, and so is an explicit ``epochs`` of a

@@ -24,8 +24,8 @@ from ividr.hyperparams import (
     hyperparameter,
     param_docs,
 )
-from ividr.protocols import PROTOCOLS
 from ividr.registry import MODEL_NAMES
+from ividr.training.protocols import PROTOCOLS
 from metrics.checks import ParameterError, parameter_message
 
 __all__ = ["FitConfig"]
@@ -90,7 +90,8 @@ class FitConfig(
     protocol: str = hyperparameter(
         "ours",
         "Training protocol (docs/design.md §4, §4.3): 'released' sets exactly the fields of "
-        "ividr.protocols.protocol_settings over what this config holds: in the latent stage the "
+        "ividr.training.protocols.protocol_settings over what this config holds: in the latent "
+        "stage the "
         "max latent epochs and lr of the model's released code, KL annealing over 20% of the max "
         "epochs, patience 100 from epoch 0, batch 1024; in the recommender stage MSE on the 0/1 "
         "label, patience 20 and the released script's max epochs (100 iDCF's, 1000 IViDR's); "

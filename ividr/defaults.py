@@ -26,5 +26,5 @@ DEFAULT_N_BOOT = 200
 #: Recommender losses: "bce" (Eq. 25, the contract) or "mse" (iDCF's released code: squared
 #: error between the raw score and the 0/1 label).
 LOSSES = ("bce", "mse")
-#: Checkpoint rules of the latent stage (see :func:`ividr.training.train_latent`).
+#: Checkpoint rules of the latent stage (see :func:`ividr.training.loops.train_latent`).
 STOP_RULES = ("elbo", "ndcg", "epochs")

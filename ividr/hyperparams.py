@@ -15,7 +15,7 @@ derives from these fields:
 - the validation of an estimator's and of a config's values (:func:`check_fields`, one message
   style: :mod:`metrics.checks`);
 - :func:`ividr.api.build_estimator`, which passes a config's values to the model by name;
-- the click options of ``ividr fit`` and ``ividr sweep`` (:func:`ividr.cli_common.config_option`).
+- the click options of ``ividr fit`` and ``ividr sweep`` (:func:`ividr.cli.common.config_option`).
 
 To add a hyperparameter, add a field to its stage's dataclass with :func:`hyperparameter`: every
 model with that stage, FitConfig, config.json and the option helper get it. Nothing here imports
@@ -94,7 +94,7 @@ class HyperSpec:
     :func:`hyperparameter`)."""
 
     help: str
-    kind: str  # "int", "float", "bool", "choice" or "device" (ividr.devices.check_device)
+    kind: str  # "int", "float", "bool", "choice" or "device" (ividr.training.devices.check_device)
     low: float | None = None
     high: float | None = None
     low_open: bool = False
@@ -113,7 +113,7 @@ class HyperSpec:
         if self.kind == "choice":
             return check_choice(value, name, owner, self.choices)
         if self.kind == "device":
-            from ividr.devices import check_device  # torch: only when a device is checked
+            from ividr.training.devices import check_device  # torch: only when a device is checked
 
             return check_device(value, name=name, owner=owner)
         if self.kind == "int":
@@ -246,7 +246,7 @@ class RunParams:
     )
     device: str = hyperparameter(
         "auto",
-        "Where data, nets and every tensor of training and scoring live (ividr.devices): "
+        "Where data, nets and every tensor of training and scoring live (ividr.training.devices): "
         "'auto' is CUDA when torch sees a GPU, else the CPU; 'cpu', 'cuda' or 'cuda:N'. "
         "Latents, scores and saved models come back to the CPU; a CPU fit is byte-identical "
         "with or without it. A fit records where it ran in metrics' 'device'.",

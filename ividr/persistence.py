@@ -18,7 +18,6 @@ import numpy as np
 import torch
 
 from ividr import models, registry
-from ividr.devices import resolve_device
 from ividr.models.base import BaseRecommender
 from ividr.models.idcf.net import LatentMFNet
 from ividr.models.iv4r.net import IV4RMFNet
@@ -27,6 +26,7 @@ from ividr.models.ividr.net import FusedIVAENet
 from ividr.models.ividr.released import ReleasedFusedIVAENet
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.models.svd.net import SVDNet
+from ividr.training.devices import resolve_device
 from simulator.files import dumps_json
 
 __all__ = ["ModelFileError", "load_model", "save_model"]
@@ -122,7 +122,8 @@ def load_model(path: str | Path, *, device: str = "cpu") -> BaseRecommender:
     ModelFileError
         The file is missing, unreadable, corrupt or not an ividr model file.
     DeviceError
-        ``device`` is malformed or not on this machine (:func:`ividr.devices.resolve_device`).
+        ``device`` is malformed or not on this machine
+        (:func:`ividr.training.devices.resolve_device`).
     """
     target = resolve_device(device, owner="load_model")
     path = Path(path)

@@ -81,7 +81,7 @@ for model in ("idcf", "ividr"):
     ),
     new_code_cell(
         """\
-from ividr.plots import RunLatents, plot_latent, save_figure
+from ividr.reporting.plots import RunLatents, plot_latent, save_figure
 
 runs = [RunLatents(path=OUT / m, model=m, latents=r.latents, metrics=r.metrics)
         for m, r in results.items()]
@@ -143,7 +143,7 @@ display(Markdown((SWEEP_DIR / "summary.md").read_text()))
     ),
     new_code_cell(
         """\
-from ividr.plots import plot_sweep, save_figure
+from ividr.reporting.plots import plot_sweep, save_figure
 
 fig = plot_sweep(SWEEP_DIR, metric="mcc")
 paths = save_figure(fig, SWEEP_DIR / "mcc_vs_gamma")
@@ -236,7 +236,7 @@ print("written:", csv_path)
     new_code_cell(
         """\
 from ividr.api import FitConfig, fit_model
-from ividr.scoring import format_scores, read_latents, score_latents
+from ividr.reporting.scoring import format_scores, read_latents, score_latents
 
 nmf_latents = read_latents(csv_path, dataset.n_users)
 fits = {
@@ -255,7 +255,7 @@ print("\\n".join(format_scores(scores)))
     new_markdown_cell("## 4. Plot the outside model's latent space beside iDCF's (Figure 3)"),
     new_code_cell(
         """\
-from ividr.plots import RunLatents, plot_latent, save_figure
+from ividr.reporting.plots import RunLatents, plot_latent, save_figure
 
 runs = [RunLatents(path=csv_path, model="NMF (outside)", latents=nmf_latents),
         RunLatents(path=OUT / "idcf", model="idcf", latents=fits["idcf"].latents)]

@@ -15,7 +15,10 @@ from click.testing import CliRunner
 
 from ividr.api import FitConfig, fit_model, load_model, save_model
 from ividr.cli import main
-from ividr.devices import (
+from ividr.experiments.backends import ray_device
+from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.runner import run_sweep
+from ividr.training.devices import (
     DeviceError,
     check_device,
     cuda_determinism,
@@ -23,9 +26,6 @@ from ividr.devices import (
     resolve_device,
     worker_devices,
 )
-from ividr.experiments.backends import ray_device
-from ividr.experiments.grid import SweepConfig, SweepError
-from ividr.experiments.runner import run_sweep
 from simulator import SimConfig, generate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -14,15 +14,15 @@ import torch
 from click.testing import CliRunner
 from matplotlib.figure import Figure
 
-from ividr import diagnostics
 from ividr.api import FitConfig, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import SweepConfig
 from ividr.experiments.run import flat_diagnostics
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.summaries import paired_tests, summarize
-from ividr.plot_history import plot_history
 from ividr.registry import split_stop, with_stop_rules
+from ividr.reporting import diagnostics
+from ividr.reporting.plot_history import plot_history
 from metrics.identifiability import aux_preconditions
 from metrics.iv import first_stage_strength
 from metrics.mcc import mcc

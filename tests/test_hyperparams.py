@@ -11,7 +11,7 @@ import pytest
 
 from ividr import models
 from ividr.api import FitConfig, build_estimator
-from ividr.cli_common import config_option
+from ividr.cli.common import config_option
 from ividr.hyperparams import (
     IViDRParams,
     LatentParams,

@@ -13,7 +13,7 @@ import torch
 from ividr.api import FitConfig, build_estimator
 from ividr.models import IViDR
 from ividr.persistence import load_model, save_model
-from ividr.treatments import treatment_input
+from ividr.training.treatments import treatment_input
 from simulator import SimConfig, generate
 
 GOLDEN = Path(__file__).parent / "data" / "ividr_paper_latents.npy"

@@ -17,7 +17,7 @@ from ividr.api import (
     save_model,
 )
 from ividr.models.base import TrainingDivergedError
-from ividr.training import RecommenderData, train_recommender
+from ividr.training.loops import RecommenderData, train_recommender
 from metrics.ranking import ndcg_recall_at_k
 from simulator import SimConfig, generate
 from simulator.loaders import load_dataset

@@ -17,7 +17,7 @@ os.environ.setdefault("NUMBA_CACHE_DIR", str(ROOT / ".cache" / "numba"))
 from ividr.cli import main  # noqa: E402
 from ividr.experiments.grid import SweepConfig  # noqa: E402
 from ividr.experiments.runner import run_sweep  # noqa: E402
-from ividr.plots import (  # noqa: E402
+from ividr.reporting.plots import (  # noqa: E402
     PlotError,
     figure_paths,
     plot_latent,
@@ -232,12 +232,12 @@ def test_figure_paths():
 
 @pytest.mark.slow
 def test_demo_small_end_to_end(tmp_path):
-    """`python -m ividr.demo` (what `make demo` runs), shrunk: MCCs printed, Figure 3 written."""
+    """`python -m ividr.cli.demo` (`make demo`), shrunk: MCCs printed, Figure 3 written."""
     import subprocess
     import sys
 
     out = tmp_path / "demo"
-    args = [sys.executable, "-m", "ividr.demo", "--out", str(out), "--users", "300"]
+    args = [sys.executable, "-m", "ividr.cli.demo", "--out", str(out), "--users", "300"]
     args += ["--items", "60", "--epochs", "2", "--quiet"]
     result = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
@@ -256,7 +256,7 @@ def test_demo_small_end_to_end(tmp_path):
 
 
 def test_demo_table_puts_each_mcc_beside_its_reference_levels():
-    from ividr.demo import READING, format_results
+    from ividr.cli.demo import READING, format_results
 
     row = {
         "mcc": 0.61,
@@ -294,7 +294,7 @@ def test_demo_table_puts_each_mcc_beside_its_reference_levels():
 
 
 def test_demo_shows_the_paper_figure_only_on_the_paper_draw():
-    from ividr.demo import paper_mcc
+    from ividr.cli.demo import paper_mcc
     from simulator.config import SimConfig
 
     paper = SimConfig.from_preset("ividr-paper", gamma=10.0)
@@ -314,7 +314,7 @@ def test_demo_choices_besides_restarts_leave_the_fit_unchanged():
     import numpy as np
 
     from ividr.api import FitConfig, fit_model
-    from ividr.demo import DEMO_FIT
+    from ividr.cli.demo import DEMO_FIT
     from simulator import SimConfig, generate
 
     data = generate(SimConfig.from_preset("ividr-paper", n_users=150, n_items=40)).to_dataset()

@@ -1,6 +1,6 @@
 """Progress of long work (issue 22): the training layer's events, the bar line that draws them,
 and when ``ividr fit``, ``ividr sweep`` and the demo show a bar (only on a terminal, never with
---quiet). A terminal is faked by replacing :func:`ividr.progress.stderr_is_terminal`.
+--quiet). A terminal is faked by replacing :func:`ividr.training.progress.stderr_is_terminal`.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import io
 import pytest
 from click.testing import CliRunner
 
-from ividr import progress as progress_mod
 from ividr.api import FitConfig, fit_model
 from ividr.cli import main
-from ividr.progress import BarLine, EventHook, LineProgress, ProgressHook, fit_progress
+from ividr.training import progress as progress_mod
+from ividr.training.progress import BarLine, EventHook, LineProgress, ProgressHook, fit_progress
 from simulator import SimConfig, generate
 from simulator.writer import write_dataset
 
@@ -146,7 +146,7 @@ def test_fit_quiet_shows_nothing_even_on_a_terminal(small_data, tmp_path, termin
 
 def run_sweep_cli(tmp_path, monkeypatch, *extra):
     """``ividr sweep`` with run_sweep replaced by two instant runs."""
-    from ividr import cli_sweep
+    from ividr.cli import sweep as cli_sweep
     from ividr.experiments.runner import SweepOutcome
 
     def fake_run_sweep(config, out, progress=None, **how):
@@ -172,7 +172,7 @@ def test_sweep_bar_over_runs_only_on_a_terminal(tmp_path, monkeypatch):
 
 
 def test_demo_bar_follows_the_same_rule(monkeypatch):
-    from ividr.progress import show_bar
+    from ividr.training.progress import show_bar
 
     monkeypatch.setattr(progress_mod, "stderr_is_terminal", lambda: True)
     assert show_bar(False) and not show_bar(True)

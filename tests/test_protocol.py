@@ -12,19 +12,19 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-import ividr.stages as stages
+import ividr.training.stages as stages
 from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import RunSpec, SweepConfig
 from ividr.experiments.run import default_fit
-from ividr.protocols import (
+from ividr.registry import LATENT_ONLY
+from ividr.training.protocols import (
     LATENT_FIELDS,
     RECOMMENDER_FIELDS,
     RELEASED_SETTINGS,
     protocol_fields,
     protocol_settings,
 )
-from ividr.registry import LATENT_ONLY
 from simulator import SimConfig, generate
 from simulator.writer import write_dataset
 

@@ -352,7 +352,7 @@ def test_sweep_rows_and_summary_carry_references(sweep_dir):
 
 def test_plot_sweep_draws_reference_lines(sweep_dir):
     from ividr.experiments.store import load_results
-    from ividr.plots import (
+    from ividr.reporting.plots import (
         CHANCE_LABEL,
         ORACLE_BAND_LABEL,
         ORACLE_LABEL,

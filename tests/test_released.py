@@ -14,8 +14,8 @@ from ividr.api import MODEL_NAMES, FitConfig, fit_model, load_model, save_model
 from ividr.cli import main
 from ividr.models.base import reset_parameters
 from ividr.models.ividr import FusedIVAENet, IViDRReleased, ReleasedFusedIVAENet
-from ividr.stages import latent_inputs
-from ividr.treatments import treatment_input
+from ividr.training.stages import latent_inputs
+from ividr.training.treatments import treatment_input
 from simulator import SimConfig, generate
 
 SPEC = dict(n_items=30, aux_dim=4, latent_dim=2, hidden_dim=16, n_layers=3, iv_dim=8)

@@ -8,10 +8,10 @@ import dataclasses
 import numpy as np
 import pytest
 
-import ividr.stages as stages
+import ividr.training.stages as stages
 from ividr.api import FitConfig, build_estimator, fit_model, load_model, save_model
-from ividr.stages import halving_schedule
-from ividr.training import LatentTrainer
+from ividr.training.loops import LatentTrainer
+from ividr.training.stages import halving_schedule
 from simulator import SimConfig, generate
 
 #: Short settings that still train the latent stage (4 steps an epoch at a high rate).

@@ -100,7 +100,7 @@ def _simgen_named(root: Path, tiny: Path) -> Path:
 def _our_figure(root: Path) -> Path:
     from matplotlib.figure import Figure
 
-    from ividr.plots import save_figure
+    from ividr.reporting.plots import save_figure
 
     fig = Figure()
     fig.add_subplot().plot([0, 1])

@@ -12,8 +12,8 @@ import pytest
 from click.testing import CliRunner
 
 from ividr.cli import main
-from ividr.cli_score import SCORE_MARKER
-from ividr.scoring import LatentsError, read_latents, score_latents
+from ividr.cli.score import SCORE_MARKER
+from ividr.reporting.scoring import LatentsError, read_latents, score_latents
 from metrics.mcc import mcc
 from simulator import SimConfig, generate
 from simulator.loaders import load_dataset

@@ -10,8 +10,8 @@ import pytest
 from ividr.api import FitConfig
 from ividr.experiments.grid import SweepConfig, SweepError
 from ividr.experiments.runner import run_sweep
-from ividr.plots import PlotError, plot_sweep
-from ividr.protocols import protocol_settings
+from ividr.reporting.plots import PlotError, plot_sweep
+from ividr.training.protocols import protocol_settings
 from metrics import MetricInputError, align_latents, bootstrap_ci, mcc, ndcg_recall_at_k
 from metrics.checks import ParameterError, check_bool, check_choice, check_float, check_int
 from simulator import SimConfig

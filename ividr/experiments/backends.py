@@ -6,12 +6,12 @@ The driver itself (``jobs=1``) needs no backend. To add one, write ``run_<name>(
 ...)`` here, name it in :data:`BACKENDS` and dispatch to it in :func:`ividr.experiments.runner.
 run_sweep`.
 
-Devices (docs/design.md §4.3, :mod:`ividr.devices`). Local processes: each worker process takes one
-slot ``k`` in ``0 .. jobs-1`` when it starts and runs every run it is given on the slot's device
-(:func:`ividr.devices.worker_devices`: round-robin over the GPUs, so one GPU holds all ``jobs``
-runs and G GPUs about ``jobs / G`` each). Ray: on CUDA every task asks Ray for
-:func:`ividr.devices.ray_gpu_fraction` of a GPU (``1 / jobs``) and runs on ``cuda``, the GPU Ray
-gave it; on the CPU it asks for none.
+Devices (docs/design.md §4.3, :mod:`ividr.training.devices`). Local processes: each worker process
+takes one slot ``k`` in ``0 .. jobs-1`` when it starts and runs every run it is given on the slot's
+device (:func:`ividr.training.devices.worker_devices`: round-robin over the GPUs, so one GPU holds
+all ``jobs`` runs and G GPUs about ``jobs / G`` each). Ray: on CUDA every task asks Ray for
+:func:`ividr.training.devices.ray_gpu_fraction` of a GPU (``1 / jobs``) and runs on ``cuda``, the
+GPU Ray gave it; on the CPU it asks for none.
 
 Ray clusters with token authentication (Ray 2.60 turns it on for ``ray start --head`` wherever
 a token exists): a client joining one must send the cluster's token. :func:`ray_auth_env` finds
@@ -188,8 +188,8 @@ def _ray_execute(
 def ray_device(device: str, cluster_gpus: int, jobs: int) -> tuple[str, float]:
     """The device and ``num_gpus`` of every Ray task of a sweep on a cluster with
     ``cluster_gpus`` GPUs: ("cpu", 0) for "cpu" or "auto" without GPUs, else
-    ("cuda", :func:`ividr.devices.ray_gpu_fraction`); SweepError for CUDA without a GPU."""
-    from ividr.devices import check_device, ray_gpu_fraction
+    ("cuda", :func:`ividr.training.devices.ray_gpu_fraction`); SweepError for CUDA without a GPU."""
+    from ividr.training.devices import check_device, ray_gpu_fraction
 
     check_device(device, name="device", owner="run_sweep")
     if device == "cpu" or (device == "auto" and cluster_gpus == 0):

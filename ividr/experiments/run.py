@@ -6,7 +6,7 @@ returns the run's outcome; it writes nothing but the cached dataset. The driver
 (:mod:`ividr.experiments.runner`) writes the outcome into the results store.
 
 Devices (docs/design.md §4.3): the driver gives each run a device
-(:func:`ividr.devices.worker_devices` for local workers, ``cuda`` or ``cpu`` on Ray);
+(:func:`ividr.training.devices.worker_devices` for local workers, ``cuda`` or ``cpu`` on Ray);
 :func:`execute_run` hands it to the fit function as ``fit_overrides["device"]`` of the run's
 :class:`SweepConfig` (only the copy the fit sees: ``sweep.json`` never holds a device, so a sweep
 can be resumed on another machine), and the results row says where the run ran (``device``).
@@ -56,7 +56,8 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec, *, progress=None) -
     """Fit ``spec.model`` with seed ``spec.seed`` and score it.
 
     ``progress`` is handed to :func:`ividr.api.fit_model` (a line per epoch, or an
-    :class:`ividr.progress.ProgressHook`; the demo sends its events to the process that draws).
+    :class:`ividr.training.progress.ProgressHook`; the demo sends its events to the process that
+    draws).
 
     Returns
     -------

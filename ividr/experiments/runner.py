@@ -100,8 +100,9 @@ def run_sweep(
         ``jobs > 1`` and the Ray backend.
     device : {"auto", "cpu", "cuda", "cuda:N"}, default "auto"
         Where the runs run (docs/design.md §4.3). Local backend: worker ``k`` of ``jobs`` (the
-        driver itself when ``jobs`` is 1) runs on :func:`ividr.devices.worker_devices`'s ``k``-th
-        device: "auto" is every GPU of this machine round-robin (or the CPU without one), "cuda:N"
+        driver itself when ``jobs`` is 1) runs on :func:`ividr.training.devices.worker_devices`'s
+        ``k``-th device: "auto" is every GPU of this machine round-robin (or the CPU without one),
+        "cuda:N"
         puts every run on GPU N. Ray: on CUDA each task asks for ``1 / jobs`` of a GPU
         (:func:`ividr.experiments.backends.ray_device`). Not part of ``config``: a sweep may be
         resumed on another device; each run's row and config.json say where it ran.
@@ -163,7 +164,7 @@ def run_sweep(
 
 def _local_devices(device: str, backend: str, jobs: int) -> list[str] | None:
     """The device of each local worker (None on Ray); a bad ``device`` is a SweepError."""
-    from ividr.devices import DeviceError, check_device, gpu_count, worker_devices
+    from ividr.training.devices import DeviceError, check_device, gpu_count, worker_devices
 
     devices = None
     try:

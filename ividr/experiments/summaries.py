@@ -4,7 +4,7 @@ reference levels (§5), and paired t-tests between models over seeds.
 
 Every function takes results rows (dicts, one per finished run) and the
 :class:`~ividr.experiments.grid.SweepConfig`, and returns plain dicts; rendering them is
-:mod:`ividr.experiments.reports`' job, plotting them :mod:`ividr.plots`'.
+:mod:`ividr.experiments.reports`' job, plotting them :mod:`ividr.reporting.plots`'.
 """
 
 from __future__ import annotations

@@ -11,10 +11,10 @@ Every estimator keeps its trained networks in ``nets_`` (name -> ``nn.Module``) 
 JSON-able keyword arguments that rebuild them (``net_specs_``), which is what
 :func:`ividr.api.save_model` writes and :func:`ividr.api.load_model` reads back.
 
-Devices (docs/design.md §4.3, :mod:`ividr.devices`): every estimator takes a ``device`` parameter
-("auto", "cpu", "cuda", "cuda:N"; :class:`ividr.hyperparams.RunParams`), resolved by ``fit`` into
-``device_`` (a ``torch.device``). Data, nets and every tensor of training and scoring live there;
-``user_latents_`` and the other arrays, and ``score``'s output, are CPU numpy.
+Devices (docs/design.md §4.3, :mod:`ividr.training.devices`): every estimator takes a ``device``
+parameter ("auto", "cpu", "cuda", "cuda:N"; :class:`ividr.hyperparams.RunParams`), resolved by
+``fit`` into ``device_`` (a ``torch.device``). Data, nets and every tensor of training and scoring
+live there; ``user_latents_`` and the other arrays, and ``score``'s output, are CPU numpy.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from ividr.devices import resolve_device
 from ividr.hyperparams import check_fields, hyperparameters, param_docs
-from ividr.torch_utils import (
+from ividr.training.devices import resolve_device
+from ividr.training.torch_utils import (
     TrainingDivergedError,
     check_finite,
     reset_parameters,

@@ -7,7 +7,7 @@ import numpy as np
 from ividr.hyperparams import IDCFParams
 from ividr.models.base import BaseRecommender
 from ividr.models.ivae.estimator import fit_ivae
-from ividr.stages import fit_latent_head
+from ividr.training.stages import fit_latent_head
 
 
 class IDCF(BaseRecommender):

@@ -11,8 +11,8 @@ from scipy import sparse
 from ividr.hyperparams import IV4RParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.net import IV4RMFNet
-from ividr.stages import fit_recommender_stage
-from ividr.training import RecommenderData
+from ividr.training.loops import RecommenderData
+from ividr.training.stages import fit_recommender_stage
 
 
 def item_level_frequencies(dataset) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 from ividr.hyperparams import LatentModelParams
 from ividr.models.base import BaseRecommender
 from ividr.models.ivae.net import IVAENet
-from ividr.stages import fit_latent_search, latent_inputs, resolve_latent_dim
+from ividr.training.stages import fit_latent_search, latent_inputs, resolve_latent_dim
 
 
 def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, callback) -> None:

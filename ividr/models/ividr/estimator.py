@@ -19,8 +19,13 @@ from ividr.hyperparams import IViDRParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.estimator import fit_iv4r_stage
 from ividr.models.ividr.net import FusedIVAENet
-from ividr.stages import fit_latent_head, fit_latent_search, latent_inputs, resolve_latent_dim
-from ividr.treatments import treatment_input, user_mean_treatment
+from ividr.training.stages import (
+    fit_latent_head,
+    fit_latent_search,
+    latent_inputs,
+    resolve_latent_dim,
+)
+from ividr.training.treatments import treatment_input, user_mean_treatment
 
 
 class IViDR(BaseRecommender):
@@ -45,7 +50,7 @@ class IViDR(BaseRecommender):
 
     def _fit_latent(self, dataset, rng, progress, callback) -> None:
         """Stage 2: the fused iVAE on A, W and ``user_treatment_`` (in ``user_treatment``'s
-        form); sets the latents (:func:`~ividr.stages.export_latents`)."""
+        form); sets the latents (:func:`~ividr.training.stages.export_latents`)."""
         x, w = latent_inputs(dataset, self.device_)
         t_in = treatment_input(self.user_treatment_, self.user_treatment, rng)
         t = torch.from_numpy(t_in).float().to(self.device_)

@@ -32,7 +32,7 @@ here by the *item* id), passed through a trained MLP ``phi`` and split into its 
 that embedding and the residual, re-weighted by two trained sigmoid MLPs: an IV reconstructed
 treatment per item (Eqs. 4-9), concatenated over the k items, so the fresh layer has width
 ``k * 128``. Our analogue is the per-user reconstructed treatment ``t_u`` that IViDR already
-feeds to its learned map P (:func:`~ividr.treatments.user_mean_treatment`: the mean
+feeds to its learned map P (:func:`~ividr.training.treatments.user_mean_treatment`: the mean
 of IV4R-MF's T^re_j over the items user u interacted with), width ``iv_dim`` (the IV4R
 treatment dimension, ``embedding_dim`` = 64 by default). We use ``t_u`` rather than the one-hot
 instrument Z because the released input is a reconstructed treatment of items, not the user's

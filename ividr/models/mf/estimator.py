@@ -10,8 +10,8 @@ import torch
 from ividr.hyperparams import MFParams
 from ividr.models.base import BaseRecommender
 from ividr.models.mf.net import MFNet, MFWFNet
-from ividr.stages import fit_recommender_stage
-from ividr.training import RecommenderData
+from ividr.training.loops import RecommenderData
+from ividr.training.stages import fit_recommender_stage
 
 
 class MF(BaseRecommender):

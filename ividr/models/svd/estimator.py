@@ -68,7 +68,7 @@ class SVD(BaseRecommender):
     has_latents = True
 
     def _fit(self, dataset, val, progress, callback) -> None:
-        from ividr.stages import resolve_latent_dim
+        from ividr.training.stages import resolve_latent_dim
 
         dim = resolve_latent_dim(self.latent_dim, dataset)
         user, item, explained = svd_factors(dataset, dim, inputs=self.inputs, seed=self.seed)

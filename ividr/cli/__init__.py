@@ -18,10 +18,10 @@ def _register() -> None:
     import importlib
 
     for module, name in (
-        ("ividr.cli_fit", "fit"),
-        ("ividr.cli_sweep", "sweep"),
-        ("ividr.cli_plot", "plot"),
-        ("ividr.cli_score", "score"),
+        ("ividr.cli.fit", "fit"),
+        ("ividr.cli.sweep", "sweep"),
+        ("ividr.cli.plot", "plot"),
+        ("ividr.cli.score", "score"),
     ):
         try:
             mod = importlib.import_module(module)

@@ -14,8 +14,8 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from ividr.plots import PlotError, _read_json
 from ividr.registry import display_name
+from ividr.reporting.plots import PlotError, _read_json
 
 
 def load_history(run_dir: str | Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""The headline use end to end, quickly and aloud: ``python -m ividr.demo`` (``make demo``).
+"""The headline use end to end, quickly and aloud: ``python -m ividr.cli.demo`` (``make demo``).
 
 What it runs
 ------------
@@ -51,8 +51,8 @@ from typing import Any
 
 import click
 
-from ividr.cli_common import quiet_option
-from ividr.scoring import format_table
+from ividr.cli.common import quiet_option
+from ividr.reporting.scoring import format_table
 
 DEMO_MODELS = ("idcf", "ividr")
 DEMO_PRESET = "ividr-paper"
@@ -107,7 +107,7 @@ def format_results(
 
 def paper_mcc(sim, model: str) -> float | None:
     """The paper's Table-5 MCC of ``model`` when ``sim`` is the paper's draw, else None."""
-    from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC
+    from ividr.reporting.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC
     from simulator.config import SimConfig
 
     paper = SimConfig.from_preset(DEMO_PRESET, gamma=sim.gamma)
@@ -177,7 +177,7 @@ def fit_reporting(dataset, config, spec, *, events=None) -> dict[str, Any]:
     ``(model, event, args)`` for the bar line the demo's own process draws.
     """
     from ividr.experiments.run import default_fit
-    from ividr.progress import EventHook
+    from ividr.training.progress import EventHook
 
     hook = None if events is None else EventHook(lambda *e: events.put(e), spec.model)
     return default_fit(dataset, config, spec, progress=hook)
@@ -202,11 +202,11 @@ def fit_models(
     """Fit ``models`` on ``data_dir`` side by side (a sweep of one column) into ``fits``.
 
     With ``show_bar`` the workers' progress is drawn on one line of stderr
-    (:class:`ividr.progress.BarLine`). Returns the :class:`SweepOutcome`.
+    (:class:`ividr.training.progress.BarLine`). Returns the :class:`SweepOutcome`.
     """
     from ividr.experiments.grid import SweepConfig
     from ividr.experiments.runner import run_sweep
-    from ividr.progress import BarLine
+    from ividr.training.progress import BarLine
 
     config = SweepConfig(
         preset="data",
@@ -289,7 +289,7 @@ def run_demo(
     RuntimeError
         When a fit fails (its message and the failure file are named).
     """
-    from ividr.plots import plot_latent_from_dirs, save_figure
+    from ividr.reporting.plots import plot_latent_from_dirs, save_figure
     from simulator.config import SimConfig
 
     say = log or (lambda _msg: None)
@@ -373,7 +373,7 @@ def main(
 ) -> None:
     """Replay the IViDR paper's draw (gamma 10), fit iDCF and IViDR, print their MCC beside the
     paper's and the reference levels, plot Figure 3."""
-    from ividr.progress import show_bar
+    from ividr.training.progress import show_bar
 
     start = time.perf_counter()
 

@@ -29,7 +29,7 @@ def device_generator(gen: torch.Generator, device: torch.device) -> torch.Genera
 
     On the CPU it is ``gen`` itself (a CPU fit draws exactly as it did). On a GPU, a generator
     on that GPU seeded by one draw from ``gen``: initialisation is drawn on the CPU from ``gen``,
-    batch order and sampling on the GPU from the returned generator (:mod:`ividr.devices`).
+    batch order and sampling on the GPU from the returned generator (:mod:`ividr.training.devices`).
     """
     if device.type == "cpu":
         return gen

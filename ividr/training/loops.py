@@ -12,11 +12,11 @@
   counted only once the annealing is over; the best state is kept.
 
 Progress: every loop hands a line per epoch to ``progress`` and, when it is a
-:class:`~ividr.progress.ProgressHook`, the end of every epoch of every run (a bar's steps).
+:class:`~ividr.training.progress.ProgressHook`, the end of every epoch of every run (a bar's steps).
 
 A non-finite loss raises :class:`~ividr.models.base.TrainingDivergedError`. Nothing here touches
-global random state. Every loop runs where its tensors are (:mod:`ividr.devices`): the data, the
-net and the batch/sampling generator on one device; metrics come back as CPU numbers.
+global random state. Every loop runs where its tensors are (:mod:`ividr.training.devices`): the
+data, the net and the batch/sampling generator on one device; metrics come back as CPU numbers.
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ividr.defaults import LOSSES, STOP_RULES
-from ividr.progress import ProgressFn, epoch_ended, stage_ended, stage_started
-from ividr.torch_utils import check_finite, device_generator, torch_generator
+from ividr.training.progress import ProgressFn, epoch_ended, stage_ended, stage_started
+from ividr.training.torch_utils import check_finite, device_generator, torch_generator
 from metrics.checks import check_choice
 from metrics.ranking import ndcg_recall_at_k
 from simulator.dataset import Interactions
@@ -46,8 +46,9 @@ TOP_K = 5
 class CheckpointRule:
     """Which latent epoch to keep, and when to stop: the one place that decides both.
 
-    :func:`train_latent` feeds it every epoch, and :func:`ividr.diagnostics.replay_stop_rules`
-    feeds it a recorded history, so a replayed rule picks exactly the epoch a real run would.
+    :func:`train_latent` feeds it every epoch, and
+    :func:`ividr.reporting.diagnostics.replay_stop_rules` feeds it a recorded history, so a replayed
+    rule picks exactly the epoch a real run would.
 
     Parameters
     ----------
@@ -249,7 +250,7 @@ def search_recommender(
 
     Every candidate starts from the same initialisation and batch order (one seed drawn from
     ``rng``), so the grid compares hyperparameters only. ``build`` makes the net on the CPU; it
-    is moved to ``data``'s device (:func:`ividr.torch_utils.device_generator`).
+    is moved to ``data``'s device (:func:`ividr.training.torch_utils.device_generator`).
 
     Returns
     -------
@@ -317,7 +318,7 @@ class LatentTrainer:
 
     The state (optimiser, batch generator, checkpoint rule, best state) lives here, so a caller
     can train several restarts side by side and stop the poor ones early
-    (:func:`ividr.stages.fit_latent_stage`). :func:`train_latent` runs one to
+    (:func:`ividr.training.stages.fit_latent_stage`). :func:`train_latent` runs one to
     the end. Parameters as :func:`train_latent`, plus the shared ``split``, this run's torch
     ``generator`` (batch order and sampling, on the device of ``net`` and ``x``) and
     ``recon_ndcg``: whether to compute the held-out

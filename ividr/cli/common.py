@@ -101,7 +101,7 @@ def threads_option(what: str = "of the fit"):
 
 
 def _device_form(ctx, param, value: str) -> str:
-    from ividr.devices import DEVICE_HELP, check_device
+    from ividr.training.devices import DEVICE_HELP, check_device
 
     try:
         return check_device(value)
@@ -124,8 +124,8 @@ def device_option(what: str = "the fit", default: str = "auto"):
 
 def check_device_here(device: str) -> None:
     """A usage error (exit 2, one line) unless this machine has ``device``
-    (:func:`ividr.devices.resolve_device`); call it before anything is written."""
-    from ividr.devices import DeviceError, resolve_device
+    (:func:`ividr.training.devices.resolve_device`); call it before anything is written."""
+    from ividr.training.devices import DeviceError, resolve_device
 
     try:
         resolve_device(device)
@@ -240,7 +240,7 @@ def _all_models() -> tuple[str, ...]:
 
 def _check_protocol_conflicts(config, given_fields: Collection[str], models: Sequence[str]):
     """An option whose field the protocol sets (all but the kept maximum epochs) is overridden."""
-    from ividr.protocols import protocol_settings
+    from ividr.training.protocols import protocol_settings
 
     for model in models:
         settings = protocol_settings(config.protocol, model)

@@ -1,7 +1,7 @@
 """Progress of long work: what the training loops report, and the bar that shows it.
 
-The training loops (:mod:`ividr.training`, :mod:`ividr.stages`) report to one ``progress``
-object, the one ``fit_model(..., progress=...)`` receives:
+The training loops (:mod:`ividr.training.loops`, :mod:`ividr.training.stages`) report to one
+``progress`` object, the one ``fit_model(..., progress=...)`` receives:
 
 - it is called with one line of text after every epoch (a plain callable gets only these, as it
   always did);

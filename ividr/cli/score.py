@@ -1,7 +1,7 @@
 """``ividr score``: the identifiability part of a fit's metrics for latents learned anywhere (§6).
 
-A thin layer over :func:`ividr.scoring.score_latents`. Bad input (a dataset without the true
-confounder, a latents file that cannot be read, has the wrong number of rows, NaN, user ids not
+A thin layer over :func:`ividr.reporting.scoring.score_latents`. Bad input (a dataset without the
+true confounder, a latents file that cannot be read, has the wrong number of rows, NaN, user ids not
 in the dataset or repeated; an --out that is the data folder, holds it or lies in it, or exists
 and was not written by ``ividr score``) exits with code 2 and one line on stderr, before
 anything is written (§7).
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand, check_out, out_option, quiet_option
+from ividr.cli.common import OneLineCommand, check_out, out_option, quiet_option
 from ividr.defaults import DEFAULT_N_BOOT
 
 #: The file that marks a folder as written by ``ividr score`` (what --overwrite may replace).
@@ -23,7 +23,7 @@ SCORE_MARKER = ".ividr-score"
 
 def check_score_out(out: Path, data: Path, latents: Path, prior: Path | None, overwrite: bool):
     """A usage error (exit 2, one line) unless ``ividr score`` may write its folder at ``out``:
-    the shared rule (:func:`ividr.cli_common.check_out`) with the data and the latents files as
+    the shared rule (:func:`ividr.cli.common.check_out`) with the data and the latents files as
     inputs and :data:`SCORE_MARKER` as the mark of a folder ``ividr score`` wrote. Called before
     any work."""
     from simulator.files import Input
@@ -41,7 +41,7 @@ def check_score_out(out: Path, data: Path, latents: Path, prior: Path | None, ov
 
 
 def _read(path: Path | None, n_users: int, option: str):
-    from ividr.scoring import LatentsError, read_latents
+    from ividr.reporting.scoring import LatentsError, read_latents
 
     if path is None:
         return None
@@ -114,7 +114,7 @@ def score(
     with the matching, a bootstrap CI, the prior-only MCC (--prior), the proxy oracle, chance,
     the supervised ceiling, the exposure R^2 and the iVAE preconditions on W.
     """
-    from ividr.scoring import LatentsError, format_scores, score_latents, strict_json
+    from ividr.reporting.scoring import LatentsError, format_scores, score_latents, strict_json
     from simulator.dataset import DatasetError
     from simulator.files import atomic_directory
     from simulator.loaders import load_dataset

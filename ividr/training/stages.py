@@ -1,5 +1,5 @@
 """The training stages the models share (docs/design.md §4): each trains one part of a model through
-the loops of :mod:`ividr.training` and stores what it learned on the estimator.
+the loops of :mod:`ividr.training.loops` and stores what it learned on the estimator.
 
 - :func:`fit_recommender_stage`: one recommender net, or the lr x weight-decay grid on validation
   NDCG@5 (MF, MF-WF, IV4R-MF, and the heads below);
@@ -21,9 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import torch
 
-from ividr.progress import stage_ended, stage_started
-from ividr.torch_utils import device_generator, reset_parameters, torch_generator
-from ividr.training import (
+from ividr.training.loops import (
     LR_GRID,
     WD_GRID,
     LatentSplit,
@@ -32,6 +30,8 @@ from ividr.training import (
     search_recommender,
     train_recommender,
 )
+from ividr.training.progress import stage_ended, stage_started
+from ividr.training.torch_utils import device_generator, reset_parameters, torch_generator
 
 if TYPE_CHECKING:
     from ividr.models.base import BaseRecommender
@@ -53,7 +53,7 @@ def fit_recommender_stage(
 
     ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
     CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
-    drawn from :func:`~ividr.torch_utils.device_generator` (the CPU generator itself on the
+    drawn from :func:`~ividr.training.torch_utils.device_generator` (the CPU generator itself on the
     CPU). The history rows are appended to ``est.history_`` and the chosen hyperparameters
     stored in ``est.chosen_[stage]``.
     """
@@ -151,15 +151,15 @@ def fit_latent_stage(
 
     Restart 0 is initialised and batched from ``rng`` exactly as a plain fit (so one restart is
     a plain fit); restart r >= 1 from :func:`restart_rng`. All share one held-out split
-    (:class:`~ividr.training.LatentSplit`, drawn from ``rng``). With ``est.restart_screen_epochs``
-    > 0 the restarts are pruned by successive halving on the held-out negative ELBO
-    (:func:`halving_schedule`); the survivor is kept. Otherwise every restart trains to its
-    end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
+    (:class:`~ividr.training.loops.LatentSplit`, drawn from ``rng``). With
+    ``est.restart_screen_epochs`` > 0 the restarts are pruned by successive halving on the held-out
+    negative ELBO (:func:`halving_schedule`); the survivor is kept. Otherwise every restart trains
+    to its end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
     truth is never read.
 
     Devices: ``net`` is built on the CPU; each restart is initialised there from its CPU
     generator and then moved to the device of ``x`` (where ``w``, ``t`` already are); its batches
-    and samples come from a generator on that device (:mod:`ividr.devices`).
+    and samples come from a generator on that device (:mod:`ividr.training.devices`).
 
     Sets ``est.user_latents_`` (posterior mean), ``est.latent_std_``, ``est.prior_mean_`` (a
     learned prior), ``est.restarts_`` (one dict per restart: restart, seed, epochs,

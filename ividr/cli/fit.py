@@ -18,7 +18,7 @@ from pathlib import Path
 import click
 
 from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
-from ividr.cli_common import (
+from ividr.cli.common import (
     OneLineCommand,
     check_device_here,
     check_fit_options,
@@ -31,9 +31,9 @@ from ividr.cli_common import (
     seed_option,
     threads_option,
 )
-from ividr.diagnostics import diagnostic_warnings
 from ividr.experiments.layout import run_config, run_parts, write_run, written_by
-from ividr.progress import fit_progress
+from ividr.reporting.diagnostics import diagnostic_warnings
+from ividr.training.progress import fit_progress
 from simulator.dataset import DatasetError
 from simulator.files import Input
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import (
+from ividr.cli.common import (
     OneLineCommand,
     check_cpus,
     check_device_here,
@@ -33,8 +33,8 @@ from ividr.experiments.grid import (
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
-from ividr.progress import show_bar
 from ividr.registry import available_models, split_model, split_stop, with_stop_rules
+from ividr.training.progress import show_bar
 from simulator.files import Input
 
 _DEFAULT_VALUES = "0,5,10,15,20"
@@ -69,7 +69,7 @@ def _check_fit_options(ctx: click.Context, models: str, fit_overrides: dict, epo
 
 def _expand_stop_rules(models: str, stop_on: str) -> str:
     """``--models`` with every latent model once per rule of ``--stop-on`` (exit 2 if bad)."""
-    from ividr.training import STOP_RULES
+    from ividr.training.loops import STOP_RULES
 
     rules = [r.strip() for r in stop_on.split(",")]
     if not rules or any(r not in STOP_RULES for r in rules) or len(set(rules)) != len(rules):

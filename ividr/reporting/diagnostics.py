@@ -150,7 +150,7 @@ def replay_stop_rules(
     Every rule sees the same training trajectory (the rule only decides which state to keep and
     when to stop), so the history of a run with ``stop_on="epochs"`` and the MCC traced every
     epoch gives, for every rule, the epoch a real run with that rule would keep
-    (:class:`ividr.training.CheckpointRule` decides in both cases).
+    (:class:`ividr.training.loops.CheckpointRule` decides in both cases).
 
     Parameters
     ----------
@@ -160,7 +160,7 @@ def replay_stop_rules(
     patience, kl_anneal_epochs : int
         The latent stage's settings (``latent_patience``, ``kl_anneal_epochs``).
     rules : tuple of str or None
-        Default: every rule of :data:`ividr.training.STOP_RULES`.
+        Default: every rule of :data:`ividr.training.loops.STOP_RULES`.
     from_start : bool, default False
         The run's ``patience_from_start``.
 
@@ -178,7 +178,7 @@ def replay_stop_rules(
     ValueError
         A history without such a trace.
     """
-    from ividr.training import STOP_RULES, CheckpointRule
+    from ividr.training.loops import STOP_RULES, CheckpointRule
 
     rows = [r for r in history if r.get("stage") == "latent"]
     starts = [i for i, r in enumerate(rows) if r.get("epoch") == 0]
@@ -278,7 +278,7 @@ def identifiability_checks(est, dataset) -> dict[str, Any] | None:
 
 def learned_treatment(est, dataset) -> np.ndarray | None:
     """Per-user treatment t_u of IV4R-MF / IViDR, shape (n_users, d_q), or None."""
-    from ividr.treatments import user_mean_treatment
+    from ividr.training.treatments import user_mean_treatment
 
     t = getattr(est, "user_treatment_", None)
     if t is not None:
@@ -327,7 +327,7 @@ def bootstrap_intervals(
     Each is ``[low, high]``; ``mcc_ci`` only when ``truth`` and ``latents`` are given. NDCG@5
     resamples the test users (the mean of their per-user NDCG@5 = the reported ``ndcg@5``).
     """
-    from ividr.scoring import mcc_interval
+    from ividr.reporting.scoring import mcc_interval
     from metrics.bootstrap import bootstrap_ci
     from metrics.ranking import per_user_ndcg_recall
 

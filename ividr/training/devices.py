@@ -17,9 +17,9 @@ Randomness on a GPU. Initialisation is always drawn on the CPU, from the same CP
 CPU fit uses, and the module is then moved (a CUDA fit starts from the very weights of the CPU
 fit of its seed). Batch order and the reparameterisation noise of a CUDA fit come from a
 ``torch.Generator`` on that GPU, seeded by one draw from the fit's numpy generator
-(:func:`ividr.torch_utils.torch_generator`); no global seed is touched. A CUDA fit is therefore
-reproducible on the same GPU model, torch and driver within what the deterministic settings
-below give, but not bit-equal to the CPU fit of the same seed.
+(:func:`ividr.training.torch_utils.torch_generator`); no global seed is touched. A CUDA fit is
+therefore reproducible on the same GPU model, torch and driver within what the deterministic
+settings below give, but not bit-equal to the CPU fit of the same seed.
 
 Deterministic settings (:func:`cuda_determinism`), applied for the duration of every fit whose
 device is CUDA and restored afterwards (nothing changes on the CPU):

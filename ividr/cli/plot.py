@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from ividr.cli_common import OneLineCommand, check_out, quiet_option
-from ividr.plots import PLOT_METRICS, PlotError, figure_paths, written_by_ividr_plot
+from ividr.cli.common import OneLineCommand, check_out, quiet_option
+from ividr.reporting.plots import PLOT_METRICS, PlotError, figure_paths, written_by_ividr_plot
 from simulator.files import Input
 
 _OUT_HELP = (
@@ -28,7 +28,7 @@ def overwrite_option():
 
 
 def _check_out(out: Path, overwrite: bool, inputs: list[Input]) -> None:
-    """The rule of every --out (:func:`ividr.cli_common.check_out`) for the two figure files."""
+    """The rule of every --out (:func:`ividr.cli.common.check_out`) for the two figure files."""
     try:
         files = figure_paths(out)
     except PlotError as exc:
@@ -44,7 +44,7 @@ def _check_out(out: Path, overwrite: bool, inputs: list[Input]) -> None:
 
 
 def _save(fig, out: Path, quiet: bool) -> None:
-    from ividr.plots import save_figure
+    from ividr.reporting.plots import save_figure
 
     try:
         paths = save_figure(fig, out)
@@ -116,8 +116,8 @@ def latent(
     sign-flipped and rescaled; the strong MCC is in each title. Latents of more than 2
     dimensions are shown through UMAP.
     """
-    from ividr.plots import RunLatents, load_run, plot_latent
-    from ividr.scoring import LatentsError, read_latents
+    from ividr.reporting.plots import RunLatents, load_run, plot_latent
+    from ividr.reporting.scoring import LatentsError, read_latents
     from simulator.dataset import DatasetError
     from simulator.loaders import load_dataset
 
@@ -212,7 +212,12 @@ def sweep_plot(
     """
     from ividr.experiments.grid import SweepError
     from ividr.experiments.store import load_results
-    from ividr.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC, display_name, plot_sweep
+    from ividr.reporting.plots import (
+        PAPER_TABLE5_GAMMAS,
+        PAPER_TABLE5_MCC,
+        display_name,
+        plot_sweep,
+    )
 
     _check_out(out, overwrite, [Input(sweep_dir, "SWEEP_DIR")])
     try:
@@ -264,7 +269,7 @@ def history_plot(
     RUN_DIR is an `ividr fit --out` folder (its history.json); MCC is there when the data
     carry the true confounder (ividr fit --trace-every, default every epoch).
     """
-    from ividr.plot_history import plot_history
+    from ividr.reporting.plot_history import plot_history
 
     _check_out(out, overwrite, [Input(d, "RUN_DIR") for d in run_dirs])
     label_list = None
