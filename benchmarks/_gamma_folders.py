@@ -25,6 +25,7 @@ import click
 import numpy as np
 
 from ividr.experiments.grid import SweepConfig, format_value, parse_values
+from ividr.experiments.reports import format_cell, format_values
 from ividr.experiments.runner import run_sweep
 from simulator.files import dumps_json
 from simulator.loaders import load_dataset
@@ -313,22 +314,15 @@ def first_ref(rows: list[dict], value, column: str) -> float | None:
     return float(found[0]) if found else None
 
 
-def mean_std(vals: list[float], digits: int = 4, spread: bool = False) -> str:
-    """``mean ± std (n=k)``; with ``spread`` also ``[min, max]``; ``–`` for no value; one value
-    alone as ``x (n=1)`` (it has no spread)."""
-    if not vals:
-        return "–"
-    if len(vals) == 1:
-        return f"{vals[0]:.{digits}f} (n=1)"
-    text = f"{np.mean(vals):.{digits}f} ± {float(np.std(vals, ddof=1)):.{digits}f}"
-    if spread:
-        text += f" [{min(vals):.{digits - 1}f}, {max(vals):.{digits - 1}f}]"
-    return text + f" (n={len(vals)})"
-
-
 def num(value: float | None, digits: int = 4) -> str:
     """A figure, or ``–`` for none."""
-    return "–" if value is None else f"{value:.{digits}f}"
+    return format_cell(value, digits=digits)
+
+
+def mean_std(vals: list[float], *, spread: bool = False) -> str:
+    """``mean ± std (n=k)`` of a gamma benchmark's runs; with ``spread`` also ``[min, max]`` (one
+    decimal less); ``–`` for no value; one value alone as ``x (n=1)`` (it has no spread)."""
+    return format_values(vals, count=True, lone=True, bounds=spread, bounds_digits=3)
 
 
 # --------------------------------------------------------------------------------------------

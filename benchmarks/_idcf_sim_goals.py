@@ -11,6 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.reports import format_cell
 
 #: Reference figures (idcf-sim's README), by gamma 0, 5, 10, 15, 20.
 REF_GAMMAS = (0, 5, 10, 15, 20)
@@ -76,8 +77,11 @@ def goals(
             e, (ref_mean, ref_std, _) = mcc_of("idcf", v), REF_OWN_CODE[float(v)]
             this = e["mean"] is not None and e["mean"] >= ref_mean and e["std"] <= ref_std
             ok &= this
-            mine = "–" if e["mean"] is None else f"{e['mean']:.3f} ± {e['std']:.3f}"
-            parts.append(f"γ={format_value(v)} {mine} vs {ref_mean:.3f} ± {ref_std:.3f}")
+            mine, ref = (
+                format_cell(e["mean"], e["std"], digits=3),
+                format_cell(ref_mean, ref_std, digits=3),
+            )
+            parts.append(f"γ={format_value(v)} {mine} vs {ref}")
         out.append(("iDCF: mean >= and std <= the reference code's", ok, "; ".join(parts)))
         low = [
             r

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import os
 import shlex
-import sys
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -39,20 +38,18 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from ividr.api import FitConfig, fit_model  # noqa: E402
-from ividr.cli.common import (  # noqa: E402
+from ividr.api import FitConfig, fit_model
+from ividr.cli.common import (
     OneLineCommand,
     check_device_here,
     device_option,
 )
-from ividr.models.base import reset_parameters  # noqa: E402
-from ividr.models.ivae.net import IVAENet  # noqa: E402
-from ividr.training.devices import resolve_device  # noqa: E402
-from ividr.training.loops import train_latent  # noqa: E402
-from ividr.training.stages import latent_inputs  # noqa: E402
-from simulator import SimConfig, generate  # noqa: E402
+from ividr.models.base import reset_parameters
+from ividr.models.ivae.net import IVAENet
+from ividr.training.devices import resolve_device
+from ividr.training.loops import train_latent
+from ividr.training.stages import latent_inputs
+from simulator import SimConfig, generate
 
 #: The first successive-halving rung timed with --restarts.
 SCREEN_EPOCHS = 25

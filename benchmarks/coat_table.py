@@ -30,17 +30,18 @@ Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-
 from __future__ import annotations
 
 import csv
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
-from benchmarks._resumable import read_runs, run_missing  # noqa: E402
-from simulator.locations import default_dataset_path  # noqa: E402
+from benchmarks._options import results_dir_option, seeds_jobs_options
+from benchmarks._resumable import read_runs, run_missing
+from ividr.experiments.reports import format_cell, format_values
+from ividr.paper import COAT_RANKING
+from ividr.registry import DISPLAY_NAMES
+from simulator.locations import default_dataset_path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -53,29 +54,8 @@ PROTOCOL_NAMES = ("ours", "released")
 SETTINGS = ("ours", "released", "released-grid", "released-split")
 #: The released test-seed mode's Coat settings (iDCF.py, IVERS.py: ``args.test_seed``).
 RELEASED_COAT_LR, RELEASED_COAT_WD = 5e-4, 1e-6
-LABELS = {
-    "mf": "MF",
-    "mf-wf": "MF-WF",
-    "iv4r-mf": "IV4R-MF",
-    "idcf-w": "iDCF-W",
-    "idcf": "iDCF",
-    "ividr-t": "IViDR-T",
-    "ividr-f": "IViDR-F",
-    "ividr-r": "IViDR-R",
-    "ividr": "IViDR",
-    "ividr-released": "IViDR (released forward pass)",
-}
-#: The IViDR paper's Coat figures (Tables 3 and 4): NDCG@5, Recall@5.
-PAPER = {
-    "mf": (0.5590, 0.5418),
-    "mf-wf": (0.5577, 0.5336),
-    "iv4r-mf": (0.5617, 0.5433),
-    "idcf": (0.5638, 0.5493),
-    "ividr-t": (0.5669, 0.5513),
-    "ividr-f": (0.5846, 0.5710),
-    "ividr-r": (0.5875, 0.5728),
-    "ividr": (0.5903, 0.5783),
-}
+#: How the reports name the models: the registry's names, the audit model's as in the paper's audit.
+LABELS = {m: DISPLAY_NAMES[m] for m in MODELS} | {"ividr-released": "IViDR (released forward pass)"}
 #: Paired comparisons (a, b): a - b over the same seeds (and so the same splits).
 PAIRS = (
     ("ividr", "idcf"),
@@ -193,9 +173,7 @@ def _sel(rows: list[dict], model: str, setting: str) -> dict[int, dict]:
 
 
 def _mean_sd(values: list[float]) -> str:
-    arr = np.asarray(values, dtype=np.float64)
-    sd = arr.std(ddof=1) if len(arr) > 1 else 0.0
-    return f"{arr.mean():.4f} ± {sd:.4f}"
+    return format_values(values)
 
 
 def table_section(rows: list[dict], protocol: str) -> list[str]:
@@ -210,7 +188,7 @@ def table_section(rows: list[dict], protocol: str) -> list[str]:
         sel = list(_sel(rows, model, protocol).values())
         if not sel:
             continue
-        paper = PAPER.get(model)
+        paper = COAT_RANKING.get(model)
         pn, pr = (f"{paper[0]:.4f}", f"{paper[1]:.4f}") if paper else ("–", "–")
         lines.append(
             f"| {LABELS[model]} | {_mean_sd([float(r['ndcg@5']) for r in sel])} "
@@ -382,8 +360,9 @@ def write_reports(
     for r in fs:
         f_lines.append(
             f"| {r['protocol']} | {LABELS[r['model']]} | {r['n']} "
-            f"| {r['f_min_mean']:.2f} ± {r['f_min_sd']:.2f} | {r['f_median_mean']:.2f} "
-            f"| {r['partial_r2_mean']:.3f} ± {r['partial_r2_sd']:.3f} | {r['weak_runs']} |"
+            f"| {format_cell(r['f_min_mean'], r['f_min_sd'], digits=2)} | {r['f_median_mean']:.2f} "
+            f"| {format_cell(r['partial_r2_mean'], r['partial_r2_sd'], digits=3)} "
+            f"| {r['weak_runs']} |"
         )
     signal = instrument_item_signal(data_path)
     _write_csv(results / "coat_instrument_signal.csv", signal)
@@ -402,7 +381,7 @@ def write_reports(
         name = names[r["field"]] if len(signal) == len(names) else str(r["field"])
         f_lines.append(
             f"| {name} | {r['levels']} | {r['cramers_v']:.3f} "
-            f"| {r['null_mean']:.3f} ± {r['null_sd']:.3f} |"
+            f"| {format_cell(r['null_mean'], r['null_sd'], digits=3)} |"
         )
     (results / "coat_first_stage.md").write_text("\n".join(f_lines) + "\n")
     return table

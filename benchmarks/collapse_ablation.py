@@ -17,17 +17,16 @@ from __future__ import annotations
 
 import csv
 import multiprocessing as mp
-import sys
 import time
 from pathlib import Path
 
 import click
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ividr.experiments.reports import format_values
+from simulator.locations import default_dataset_path
 
-from simulator.locations import default_dataset_path  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = default_dataset_path("idcf-sim")
 #: Our former defaults (before this benchmark), one restart (restarts came after it).
@@ -118,7 +117,7 @@ def report(rows: list[dict], gamma: float) -> str:
         corr = float(np.corrcoef(loss, m)[0, 1]) if len(sub) > 2 and m.std() > 0 else float("nan")
         low = [str(r["seed"]) for r in sub if r["mcc"] < COLLAPSE]
         lines.append(
-            f"| {name} | {m.mean():.3f} ± {m.std(ddof=1) if len(m) > 1 else 0:.3f} | "
+            f"| {name} | {format_values(m, digits=3)} | "
             f"{m.min():.3f} | {len(low)} ({', '.join(low) or '–'}) | "
             f"{np.mean([r['mcc_prior_only'] for r in sub]):.3f} | {corr:+.2f} | "
             f"{np.mean([r['epochs'] for r in sub]):.0f} | "

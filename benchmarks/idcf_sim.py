@@ -28,12 +28,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "benchmarks"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from _gamma_folders import (  # noqa: E402
+from benchmarks._gamma_folders import (
     command_line,
     footer,
     gamma_folder_options,
@@ -43,7 +38,7 @@ from _gamma_folders import (  # noqa: E402
     run_plan,
     write_runs_csv,
 )
-from _idcf_sim_goals import (  # noqa: E402
+from benchmarks._idcf_sim_goals import (
     REF_GAMMAS,
     REF_OWN_CODE,
     REF_PUBLISHED_IVAE,
@@ -53,18 +48,20 @@ from _idcf_sim_goals import (  # noqa: E402
     goals,
     lookup,
 )
-
-from ividr.experiments.grid import (  # noqa: E402
+from ividr.experiments.grid import (
     SweepConfig,
     data_sweep_values,
     format_value,
 )
-from ividr.experiments.summaries import summarize  # noqa: E402
-from simulator.locations import default_dataset_path, display_path  # noqa: E402
+from ividr.experiments.reports import format_cell
+from ividr.experiments.summaries import summarize
+from ividr.registry import DISPLAY_NAMES
+from simulator.locations import default_dataset_path, display_path
 
 DEFAULT_DATA = default_dataset_path("idcf-sim")
 DEFAULT_MODELS = "idcf-w,idcf,iv4r-mf,ividr"
-MODEL_LABELS = {"idcf-w": "iDCF-W", "idcf": "iDCF", "iv4r-mf": "IV4R-MF", "ividr": "IViDR"}
+#: How the reports name the models (the registry's names).
+MODEL_LABELS = DISPLAY_NAMES
 
 RUN_COLUMNS = (
     "gamma",
@@ -84,13 +81,6 @@ RUN_COLUMNS = (
 # --------------------------------------------------------------------------------------------
 # Tables
 # --------------------------------------------------------------------------------------------
-def _cell(mean: float | None, std: float | None, n: int, seeds: int, digits: int = 4) -> str:
-    if mean is None:
-        return "–"
-    text = f"{mean:.{digits}f} ± {std:.{digits}f}"
-    return text + (f" (n={n})" if n < seeds else "")
-
-
 def _ref_cells(values, ref: tuple[float, ...]) -> list[str]:
     at = {g: i for i, g in enumerate(REF_GAMMAS)}
     return [f"{ref[at[float(v)]]:.4f}" if float(v) in at else "–" for v in values]
@@ -104,14 +94,13 @@ def metric_table(summary, config: SweepConfig, metric: str, *, references: bool)
     ]
     for model in config.models:
         cells = [
-            _cell(e["mean"], e["std"], e["n"], config.seeds)
+            format_cell(e["mean"], e["std"], n=e["n"], runs=config.seeds)
             for e in (lookup(summary, metric, model, v) for v in values)
         ]
         lines.append(f"| ours: {MODEL_LABELS.get(model, model)} | " + " | ".join(cells) + " |")
     if references:
         own = [
-            f"{REF_OWN_CODE[float(v)][0]:.3f} ± {REF_OWN_CODE[float(v)][1]:.3f} "
-            f"({REF_OWN_CODE[float(v)][2]:.3f})"
+            format_cell(*REF_OWN_CODE[float(v)][:2], digits=3, low=REF_OWN_CODE[float(v)][2])
             if float(v) in REF_OWN_CODE
             else "–"
             for v in values

@@ -17,17 +17,15 @@ Usage: ``python benchmarks/iv4r_factors.py [--seeds 10] [--jobs 2] [--protocol o
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks._options import results_dir_option, seeds_jobs_options  # noqa: E402
-from benchmarks._resumable import read_runs, run_missing  # noqa: E402
-from simulator.locations import default_dataset_path  # noqa: E402
+from benchmarks._options import results_dir_option, seeds_jobs_options
+from benchmarks._resumable import read_runs, run_missing
+from simulator.locations import default_dataset_path
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -44,13 +44,9 @@ from pathlib import Path
 import click
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "benchmarks"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from _options import RESULTS_DIR, results_dir_option  # noqa: E402
-from _resumable import read_runs, run_missing  # noqa: E402
+from benchmarks._options import RESULTS_DIR, results_dir_option
+from benchmarks._resumable import read_runs, run_missing
+from ividr.experiments.reports import format_values
 
 #: (label, dataset folder under the data root, gamma folder).
 DATASETS = (
@@ -229,12 +225,7 @@ def fit_factor(
 
 
 def _mean_sd(values: Sequence[float]) -> str:
-    vals = [v for v in values if v == v]
-    if not vals:
-        return "–"
-    if len(vals) == 1:
-        return f"{vals[0]:.3f} (n=1)"
-    return f"{np.mean(vals):.3f} ± {np.std(vals, ddof=1):.3f}"
+    return format_values([v for v in values if v == v], digits=3, lone=True)
 
 
 def report(rows: list[dict[str, str]], labels: Sequence[str], command: str) -> str:

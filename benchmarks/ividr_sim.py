@@ -44,12 +44,7 @@ from pathlib import Path
 import click
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-for _path in (ROOT, ROOT / "benchmarks"):
-    if str(_path) not in sys.path:
-        sys.path.insert(0, str(_path))
-
-from _gamma_folders import (  # noqa: E402
+from benchmarks._gamma_folders import (
     command_line,
     first_ref,
     footer,
@@ -64,23 +59,19 @@ from _gamma_folders import (  # noqa: E402
     values_of,
     write_runs_csv,
 )
+from ividr.experiments.grid import SweepConfig, data_sweep_values, format_value
+from ividr.paper import table5_mcc
+from ividr.registry import DISPLAY_NAMES, SHUFFLE_SUFFIX
+from simulator.locations import default_dataset_path, display_path
 
-from ividr.experiments.grid import SweepConfig, data_sweep_values, format_value  # noqa: E402
-from ividr.registry import SHUFFLE_SUFFIX  # noqa: E402
-from simulator.locations import default_dataset_path, display_path  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = default_dataset_path("ividr-sim")
 DEFAULT_MODELS = "idcf,ividr,ividr-released,idcf+shuffle,ividr+shuffle"
 DEFAULT_FACTOR_VALUES = "0,10,20"
 DEFAULT_FACTOR_MODELS = "idcf,ividr"
-MODEL_LABELS = {"idcf": "iDCF", "ividr": "IViDR", "ividr-released": "ividr-released (audit)"}
-
-#: The IViDR paper's Table 5 (single runs) on this draw, by gamma (ividr-sim/README.md).
-PAPER_GAMMAS = (0, 5, 10, 15, 20)
-PAPER = {
-    "idcf": (0.8162, 0.7034, 0.6475, 0.5449, 0.4264),
-    "ividr": (0.8405, 0.7826, 0.7659, 0.6879, 0.6262),
-}
+#: How the reports name the models: the registry's names, the audit model marked as such.
+MODEL_LABELS = DISPLAY_NAMES | {"ividr-released": "ividr-released (audit)"}
 #: The folder whose draw the paper's figures are about.
 PAPER_DATA_NAME = "ividr-sim"
 
@@ -126,12 +117,7 @@ RUN_COLUMNS = (
 # --------------------------------------------------------------------------------------------
 def paper_figure(model: str, value, show: bool) -> float | None:
     """The paper's Table 5 MCC of ``model`` at gamma ``value`` (None where it has none)."""
-    if not show or model not in PAPER:
-        return None
-    try:
-        return PAPER[model][PAPER_GAMMAS.index(int(float(value)))]
-    except ValueError:
-        return None
+    return table5_mcc(model, value) if show else None
 
 
 def base_models(models: Sequence[str]) -> list[str]:

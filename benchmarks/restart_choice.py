@@ -28,12 +28,12 @@ from pathlib import Path
 import click
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from ividr.experiments.reports import format_values
+from ividr.training.stages import halving_schedule
+from simulator.files import dumps_json
+from simulator.locations import default_dataset_path
 
-from ividr.training.stages import halving_schedule  # noqa: E402
-from simulator.files import dumps_json  # noqa: E402
-from simulator.locations import default_dataset_path  # noqa: E402
+ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = default_dataset_path("idcf-sim")
 #: A fit below this strong MCC counts as collapsed (the reference's worst at gamma 5 is 0.740).
@@ -88,8 +88,8 @@ def choose(restarts: list[dict], n: int, screen: int = 0) -> tuple[dict, int]:
 
 
 def _cell(values: list[float]) -> str:
-    v = np.asarray(values)
-    return f"{v.mean():.3f} ± {v.std(ddof=1) if len(v) > 1 else 0:.3f} ({v.min():.3f})"
+    """MCC over fits: mean ± std (min)."""
+    return format_values(values, digits=3, low=True)
 
 
 def report(fits: list[dict], restarts: int, rungs: tuple[int, ...], command: str) -> str:

@@ -26,17 +26,14 @@ import time
 from pathlib import Path
 
 import click
-import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._options import sweep_output_options  # noqa: E402
-from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
-from ividr.experiments.runner import run_sweep  # noqa: E402
-from ividr.experiments.store import finished_runs  # noqa: E402
-from ividr.registry import split_stop  # noqa: E402
-from ividr.training.loops import STOP_RULES  # noqa: E402
+from benchmarks._options import sweep_output_options
+from ividr.experiments.grid import SweepConfig, format_value, parse_values
+from ividr.experiments.reports import format_values
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import finished_runs
+from ividr.registry import split_stop
+from ividr.training.loops import STOP_RULES
 
 FIELDS = ("stopping_regret", "regret_full", "mcc_at_checkpoint", "checkpoint_epoch")
 RULE_TITLES = {
@@ -69,11 +66,8 @@ def rule_rows(rows: list[dict], preset: str) -> list[dict]:
 
 
 def cell(values: list[float], seeds: int) -> str:
-    if not values:
-        return "–"
-    arr = np.asarray(values, dtype=float)
-    std = arr.std(ddof=1) if len(arr) > 1 else 0.0
-    return f"{arr.mean():.3f} ± {std:.3f}" + ("" if len(arr) >= seeds else f" (n={len(arr)})")
+    """mean ± std over seeds, `` (n=k)`` with fewer than ``seeds``; ``–`` for none."""
+    return format_values(values, digits=3, runs=seeds)
 
 
 def tables(

@@ -17,19 +17,14 @@ model) into ``--results-dir``.
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
 import click
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(1, str(Path(__file__).resolve().parents[1]))
-
-from _gamma_folders import RESULTS_DIR, command_line, num, pick_values  # noqa: E402
-
-from ividr.experiments.grid import SweepError, data_sweep_values, format_value  # noqa: E402
-from simulator.locations import default_dataset_path, display_path  # noqa: E402
+from benchmarks._gamma_folders import RESULTS_DIR, command_line, num, pick_values
+from ividr.experiments.grid import SweepError, data_sweep_values, format_value
+from simulator.locations import default_dataset_path, display_path
 
 DEFAULT_DATA = default_dataset_path("ividr-sim")
 MODELS = ("svd", "svd-w")

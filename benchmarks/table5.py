@@ -24,24 +24,18 @@ from pathlib import Path
 
 import click
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from benchmarks._options import sweep_output_options  # noqa: E402
-from ividr.cli.common import OneLineCommand, check_device_here, device_option  # noqa: E402
-from ividr.experiments.grid import SweepConfig, format_value, parse_values  # noqa: E402
-from ividr.experiments.reports import summary_markdown  # noqa: E402
-from ividr.experiments.runner import run_sweep  # noqa: E402
-from ividr.experiments.summaries import summarize, summarize_references  # noqa: E402
-from ividr.reporting.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC  # noqa: E402
-
-PAPER_MCC = PAPER_TABLE5_MCC
-PAPER_GAMMAS = PAPER_TABLE5_GAMMAS
+from benchmarks._options import sweep_output_options
+from ividr.cli.common import OneLineCommand, check_device_here, device_option
+from ividr.experiments.grid import SweepConfig, format_value, parse_values
+from ividr.experiments.reports import summary_markdown
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.summaries import summarize, summarize_references
+from ividr.paper import TABLE5_GAMMAS, TABLE5_MCC
 
 
 def paper_table(config: SweepConfig, rows: list[dict]) -> str:
     """Ours vs the paper's MCC, one line per model, at the gammas of the grid the paper has."""
-    paper_at = {g: i for i, g in enumerate(PAPER_GAMMAS)}
+    paper_at = {g: i for i, g in enumerate(TABLE5_GAMMAS)}
     shared = [v for v in config.values if config.knob == "gamma" and float(v) in paper_at]
     if not shared:
         return ""
@@ -49,7 +43,7 @@ def paper_table(config: SweepConfig, rows: list[dict]) -> str:
     header = "| model | " + " | ".join(f"gamma={format_value(v)}" for v in shared) + " |"
     lines = ["## MCC: ours vs the paper's Table 5", "", header, "|---|" + "---|" * len(shared)]
     for model in config.models:
-        if model not in PAPER_MCC:
+        if model not in TABLE5_MCC:
             continue
         cells = []
         for value in shared:
@@ -59,7 +53,7 @@ def paper_table(config: SweepConfig, rows: list[dict]) -> str:
                 if e["model"] == model and format_value(e["value"]) == format_value(value)
             )
             mine = "–" if entry["mean"] is None else f"{entry['mean']:.4f}"
-            cells.append(f"{mine} (paper {PAPER_MCC[model][paper_at[float(value)]]:.4f})")
+            cells.append(f"{mine} (paper {TABLE5_MCC[model][paper_at[float(value)]]:.4f})")
         lines.append(f"| {model} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 

@@ -107,13 +107,12 @@ def format_results(
 
 def paper_mcc(sim, model: str) -> float | None:
     """The paper's Table-5 MCC of ``model`` when ``sim`` is the paper's draw, else None."""
-    from ividr.reporting.plots import PAPER_TABLE5_GAMMAS, PAPER_TABLE5_MCC
+    from ividr.paper import table5_mcc
     from simulator.config import SimConfig
 
-    paper = SimConfig.from_preset(DEMO_PRESET, gamma=sim.gamma)
-    if sim != paper or sim.gamma not in PAPER_TABLE5_GAMMAS or model not in PAPER_TABLE5_MCC:
+    if sim != SimConfig.from_preset(DEMO_PRESET, gamma=sim.gamma):
         return None
-    return PAPER_TABLE5_MCC[model][PAPER_TABLE5_GAMMAS.index(sim.gamma)]
+    return table5_mcc(model, sim.gamma)
 
 
 def describe_data(sim, n_train: int) -> str:

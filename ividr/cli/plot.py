@@ -212,12 +212,8 @@ def sweep_plot(
     """
     from ividr.experiments.grid import SweepError
     from ividr.experiments.store import load_results
-    from ividr.reporting.plots import (
-        PAPER_TABLE5_GAMMAS,
-        PAPER_TABLE5_MCC,
-        display_name,
-        plot_sweep,
-    )
+    from ividr.paper import TABLE5_GAMMAS, TABLE5_MCC
+    from ividr.reporting.plots import display_name, plot_sweep
 
     _check_out(out, overwrite, [Input(sweep_dir, "SWEEP_DIR")])
     try:
@@ -229,14 +225,14 @@ def sweep_plot(
     reference = None
     if paper:
         grid = tuple(float(v) for v in config.values) if config.knob == "gamma" else ()
-        if metric != "mcc" or grid != PAPER_TABLE5_GAMMAS:
+        if metric != "mcc" or grid != TABLE5_GAMMAS:
             raise click.BadParameter(
                 "needs --metric mcc and a sweep over gamma = 0,5,10,15,20",
                 param_hint="'--paper'",
             )
         reference = {
             f"{display_name(m)} (paper)": values
-            for m, values in PAPER_TABLE5_MCC.items()
+            for m, values in TABLE5_MCC.items()
             if m in config.models
         }
     try:

@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.summaries import (
     PRIOR_ONLY_METRIC,
@@ -43,6 +45,82 @@ SUMMARY_REFERENCE_COLUMNS = (
     "supervised_exposure_w",
     "supervised_exposure",
 )
+
+
+#: What a table cell shows where there is no figure.
+MISSING = "–"
+
+
+def format_cell(
+    mean: float | None,
+    std: float | None = None,
+    *,
+    digits: int = 4,
+    n: int | None = None,
+    runs: int | None = None,
+    bounds: tuple[float, float] | None = None,
+    bounds_digits: int | None = None,
+    low: float | None = None,
+) -> str:
+    """The one "mean ± std" table cell of the reports and benchmarks.
+
+    ``mean ± std`` with ``digits`` decimals (``mean`` alone when ``std`` is None); then
+    `` [min, max]`` for ``bounds`` (``bounds_digits`` decimals, default ``digits``), `` (low)``
+    for ``low`` (the worst run), and `` (n=k)`` for ``n`` runs when ``runs`` is None or
+    ``n < runs`` (fewer runs than planned). :data:`MISSING` ("–") when ``mean`` is None.
+
+    >>> format_cell(0.84051, 0.0071, n=4, runs=5)
+    '0.8405 ± 0.0071 (n=4)'
+    >>> format_cell(0.8, 0.01, digits=3, low=0.78)
+    '0.800 ± 0.010 (0.780)'
+    """
+    if mean is None:
+        return MISSING
+    text = f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    if bounds is not None:
+        bd = digits if bounds_digits is None else bounds_digits
+        text += f" [{bounds[0]:.{bd}f}, {bounds[1]:.{bd}f}]"
+    if low is not None:
+        text += f" ({low:.{digits}f})"
+    if n is not None and (runs is None or n < runs):
+        text += f" (n={n})"
+    return text
+
+
+def format_values(
+    values: Sequence[float],
+    *,
+    digits: int = 4,
+    runs: int | None = None,
+    count: bool = False,
+    lone: bool = False,
+    bounds: bool = False,
+    bounds_digits: int | None = None,
+    low: bool = False,
+) -> str:
+    """:func:`format_cell` of the mean and sample std (ddof=1) of ``values``.
+
+    The std of a single value is 0, or with ``lone`` the value is shown alone as ``x (n=1)``.
+    `` (n=k)`` follows when there are fewer than ``runs`` values, or always with ``count``;
+    ``bounds`` adds ``[min, max]`` and ``low`` the minimum in parentheses. :data:`MISSING` for
+    no values.
+    """
+    if len(values) == 0:
+        return MISSING
+    arr = np.asarray(values, dtype=np.float64)
+    if lone and len(arr) == 1:
+        return format_cell(float(arr[0]), digits=digits, n=1)
+    std = float(arr.std(ddof=1)) if len(arr) > 1 else 0.0
+    return format_cell(
+        float(arr.mean()),
+        std,
+        digits=digits,
+        n=len(arr) if count or runs is not None else None,
+        runs=None if count else runs,
+        bounds=(float(arr.min()), float(arr.max())) if bounds else None,
+        bounds_digits=bounds_digits,
+        low=float(arr.min()) if low else None,
+    )
 
 
 def csv_cell(value: Any) -> Any:
@@ -237,13 +315,9 @@ def _model_rows(summary: list[dict[str, Any]], config: SweepConfig, metric: str)
                 and e["model"] == model
                 and format_value(e["value"]) == format_value(value)
             )
-            if entry["mean"] is None:
-                cells.append("–")
-                continue
-            cell = f"{entry['mean']:.4f} ± {entry['std']:.4f}"
-            if entry["n"] < config.runs_per_cell:
-                cell += f" (n={entry['n']})"
-            cells.append(cell)
+            cells.append(
+                format_cell(entry["mean"], entry["std"], n=entry["n"], runs=config.runs_per_cell)
+            )
         rows.append(f"| {model} | " + " | ".join(cells) + " |")
     return rows
 
@@ -258,11 +332,11 @@ def _reference_cell(references: list[dict[str, Any]], ref: str, value: Any) -> s
         ),
         None,
     )
-    if entry is None or entry["mean"] is None:
-        return "–"
+    if entry is None:
+        return MISSING
     if ref.startswith("ref_chance"):  # a function of (n_users, d) only: no spread to show
-        return f"{entry['mean']:.4f}"
-    return f"{entry['mean']:.4f} ± {entry['std']:.4f}"
+        return format_cell(entry["mean"])
+    return format_cell(entry["mean"], entry["std"])
 
 
 def _reference_line(

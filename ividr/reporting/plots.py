@@ -24,12 +24,6 @@ from metrics.checks import ParameterError, check_choice
 
 PLOT_METRICS = ("mcc", "mcc_weak", "ndcg@5", "recall@5")
 FIGURE_SUFFIXES = (".png", ".pdf")
-#: The paper's Table 5: strong MCC at gamma = 0, 5, 10, 15, 20 (IViDR code's process).
-PAPER_TABLE5_GAMMAS = (0.0, 5.0, 10.0, 15.0, 20.0)
-PAPER_TABLE5_MCC = {
-    "idcf": (0.8162, 0.7034, 0.6475, 0.5449, 0.4264),
-    "ividr": (0.8405, 0.7826, 0.7659, 0.6879, 0.6262),
-}
 METRIC_LABELS = {"mcc": "MCC", "mcc_weak": "weak MCC", "ndcg@5": "NDCG@5", "recall@5": "Recall@5"}
 
 
