@@ -19,8 +19,9 @@ live there; ``user_latents_`` and the other arrays, and ``score``'s output, are 
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
@@ -49,6 +50,10 @@ __all__ = [
 
 class NotFittedError(ValueError):
     """The estimator is used before ``fit``."""
+
+
+#: A stage's spec dataclass (:meth:`BaseRecommender.stage_params`).
+S = TypeVar("S")
 
 
 def init_embedding(emb: nn.Embedding, generator: torch.Generator, scale: float = 0.01) -> None:
@@ -145,6 +150,12 @@ class BaseRecommender:
                 raise ValueError(f"Invalid parameter {key!r} for {type(self).__name__}.")
             setattr(self, key, value)
         return self
+
+    def stage_params(self, stage: type[S]) -> S:
+        """This estimator's hyperparameters of one training stage, as that stage's spec object
+        (a dataclass of :mod:`ividr.hyperparams`): what the stages of
+        :mod:`ividr.training.stages` read, so that they never read estimator attributes."""
+        return stage(**{f.name: getattr(self, f.name) for f in dataclasses.fields(stage)})
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

@@ -16,6 +16,7 @@ The nets are imported inside the functions that build them, since the models imp
 from __future__ import annotations
 
 import copy
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,6 +35,7 @@ from ividr.training.progress import stage_ended, stage_started
 from ividr.training.torch_utils import device_generator, reset_parameters, torch_generator
 
 if TYPE_CHECKING:
+    from ividr.hyperparams import LatentHeadParams, LatentParams, RecommenderParams
     from ividr.models.base import BaseRecommender
     from ividr.models.ivae.net import IVAENet
 
@@ -43,13 +45,14 @@ if TYPE_CHECKING:
 # --------------------------------------------------------------------------------------------
 def fit_recommender_stage(
     est: BaseRecommender,
+    params: RecommenderParams,
     build,
     data: RecommenderData,
     rng: np.random.Generator,
     progress,
     stage: str = "recommender",
 ) -> torch.nn.Module:
-    """Train one recommender net (or the lr x weight-decay grid when ``est.grid``).
+    """Train one recommender net (or the lr x weight-decay grid when ``params.grid``).
 
     ``build(generator)`` returns a freshly initialised net, on the CPU (initialised from the
     CPU generator); it is moved to ``data``'s device and trained there, with batches and samples
@@ -58,16 +61,16 @@ def fit_recommender_stage(
     stored in ``est.chosen_[stage]``.
     """
     common = dict(
-        epochs=est.epochs,
-        patience=est.patience,
-        batch_size=est.batch_size,
+        epochs=params.epochs,
+        patience=params.patience,
+        batch_size=params.batch_size,
         stage=stage,
         progress=progress,
-        loss=est.loss,
+        loss=params.loss,
     )
-    runs = len(LR_GRID) * len(WD_GRID) if est.grid else 1
-    stage_started(progress, stage, runs, est.epochs, "grid point")
-    if est.grid:
+    runs = len(LR_GRID) * len(WD_GRID) if params.grid else 1
+    stage_started(progress, stage, runs, params.epochs, "grid point")
+    if params.grid:
         net, chosen, rows = search_recommender(
             build, data, rng=rng, lrs=LR_GRID, wds=WD_GRID, **common
         )
@@ -77,14 +80,14 @@ def fit_recommender_stage(
         rows, best = train_recommender(
             net,
             data,
-            lr=est.lr,
-            weight_decay=est.weight_decay,
+            lr=params.lr,
+            weight_decay=params.weight_decay,
             generator=device_generator(gen, data.device),
             **common,
         )
         for row in rows:
             row["selected"] = True
-        chosen = {"lr": est.lr, "weight_decay": est.weight_decay, "val_ndcg@5": best}
+        chosen = {"lr": params.lr, "weight_decay": params.weight_decay, "val_ndcg@5": best}
     stage_ended(progress, stage)
     est.history_.extend(rows)
     est.chosen_[stage] = chosen
@@ -138,6 +141,8 @@ def halving_schedule(restarts: int, screen_epochs: int) -> list[tuple[int, int]]
 
 def fit_latent_stage(
     est: BaseRecommender,
+    params: LatentParams,
+    seed: int,
     net: IVAENet,
     x: torch.Tensor,
     w: torch.Tensor | None,
@@ -147,15 +152,15 @@ def fit_latent_stage(
     callback,
     stage: str = "latent",
 ) -> IVAENet:
-    """Train ``est.restarts`` initialisations of ``net``; keep the lowest held-out neg. ELBO.
+    """Train ``params.restarts`` initialisations of ``net``; keep the lowest held-out neg. ELBO.
 
     Restart 0 is initialised and batched from ``rng`` exactly as a plain fit (so one restart is
     a plain fit); restart r >= 1 from :func:`restart_rng`. All share one held-out split
     (:class:`~ividr.training.loops.LatentSplit`, drawn from ``rng``). With
-    ``est.restart_screen_epochs`` > 0 the restarts are pruned by successive halving on the held-out
-    negative ELBO (:func:`halving_schedule`); the survivor is kept. Otherwise every restart trains
-    to its end and the one whose kept checkpoint has the lowest held-out negative ELBO is kept. The
-    truth is never read.
+    ``params.restart_screen_epochs`` > 0 the restarts are pruned by successive halving on the
+    held-out negative ELBO (:func:`halving_schedule`); the survivor is kept. Otherwise every restart
+    trains to its end and the one whose kept checkpoint has the lowest held-out negative ELBO is
+    kept. The truth is never read.
 
     Devices: ``net`` is built on the CPU; each restart is initialised there from its CPU
     generator and then moved to the device of ``x`` (where ``w``, ``t`` already are); its batches
@@ -168,17 +173,18 @@ def fit_latent_stage(
     ``est.history_`` as ``stage`` rows and the others' as ``"<stage>-restart"`` rows
     (``selected: False``). Returns the kept net. The checkpoint rule is the ``stop_on`` parameter.
     """
-    restarts = int(est.restarts)
+    restarts = int(params.restarts)
     device = x.device
     nets = [net] + [copy.deepcopy(net) for _ in range(restarts - 1)]
-    streams = [rng] + [restart_rng(est.seed, r) for r in range(1, restarts)]
+    streams = [rng] + [restart_rng(seed, r) for r in range(1, restarts)]
     init_gens = [torch_generator(stream) for stream in streams]
     batch_gens = [torch_generator(rng, device)]
-    split = LatentSplit.draw(x.shape[0], est.val_fraction, rng)
+    split = LatentSplit.draw(x.shape[0], params.val_fraction, rng)
     batch_gens += [torch_generator(stream, device) for stream in streams[1:]]
     trainers = [
         _restart_trainer(
             est,
+            params,
             member,
             x,
             w,
@@ -195,18 +201,19 @@ def fit_latent_stage(
             zip(nets, init_gens, batch_gens, strict=True)
         )
     ]
-    stage_started(progress, stage, restarts, est.latent_epochs, "restart")
-    alive, pruned_at = _train_restarts(trainers, est.restart_screen_epochs)
+    stage_started(progress, stage, restarts, params.latent_epochs, "restart")
+    alive, pruned_at = _train_restarts(trainers, params.restart_screen_epochs)
     stage_ended(progress, stage)
     kept_loss = {r: trainers[r].history[trainers[r].kept_epoch()]["val_loss"] for r in alive}
     kept = min(alive, key=lambda r: (kept_loss[r], r))
-    _record_restarts(est, trainers, kept, pruned_at, x, w, t, stage)
+    _record_restarts(est, seed, trainers, kept, pruned_at, x, w, t, stage)
     export_latents(est, nets[kept], x, w, t)
     return nets[kept]
 
 
 def _restart_trainer(
     est: BaseRecommender,
+    params: LatentParams,
     member: IVAENet,
     x: torch.Tensor,
     w: torch.Tensor | None,
@@ -239,21 +246,21 @@ def _restart_trainer(
         t,
         split=split,
         generator=batch_gen,
-        epochs=est.latent_epochs,
-        lr=est.latent_lr,
-        weight_decay=est.latent_weight_decay,
-        batch_size=est.latent_batch_size,
-        patience=est.latent_patience,
-        kl_anneal_epochs=est.kl_anneal_epochs,
-        beta_max=est.beta_max,
-        l2_penalty=est.l2_penalty,
+        epochs=params.latent_epochs,
+        lr=params.latent_lr,
+        weight_decay=params.latent_weight_decay,
+        batch_size=params.latent_batch_size,
+        patience=params.latent_patience,
+        kl_anneal_epochs=params.kl_anneal_epochs,
+        beta_max=params.beta_max,
+        l2_penalty=params.l2_penalty,
         stage=stage,
         progress=progress,
         on_epoch=on_epoch,
-        stop_on=est.stop_on,
-        patience_from_start=est.patience_from_start,
-        recon_ndcg=callback is not None or est.stop_on != "elbo",
-        restart=restart if int(est.restarts) > 1 else None,
+        stop_on=params.stop_on,
+        patience_from_start=params.patience_from_start,
+        recon_ndcg=callback is not None or params.stop_on != "elbo",
+        restart=restart if int(params.restarts) > 1 else None,
     )
 
 
@@ -279,6 +286,7 @@ def _train_restarts(
 
 def _record_restarts(
     est: BaseRecommender,
+    seed: int,
     trainers: list[LatentTrainer],
     kept: int,
     pruned_at: dict[int, int],
@@ -295,7 +303,7 @@ def _record_restarts(
         est.restarts_.append(
             {
                 "restart": r,
-                "seed": [int(est.seed)] if r == 0 else [int(est.seed), RESTART_STREAM, r],
+                "seed": [int(seed)] if r == 0 else [int(seed), RESTART_STREAM, r],
                 "epochs": trainer.epoch,
                 "kept_epoch": kept_epoch,
                 "val_loss": trainer.history[kept_epoch]["val_loss"],
@@ -328,6 +336,8 @@ def latent_grid_points() -> list[tuple[float, float]]:
 
 def fit_latent_search(
     est: BaseRecommender,
+    params: LatentParams,
+    seed: int,
     net: IVAENet,
     x: torch.Tensor,
     w: torch.Tensor | None,
@@ -337,16 +347,17 @@ def fit_latent_search(
     callback,
     stage: str = "latent",
 ) -> IVAENet:
-    """:func:`fit_latent_stage`; with ``est.latent_grid``, once per (lr, L2) grid point.
+    """:func:`fit_latent_stage`; with ``params.latent_grid``, once per (lr, L2) grid point.
 
     Every point (:func:`latent_grid_points`) fits a deep copy of the freshly built ``net`` with
-    ``est.latent_lr`` / ``est.l2_penalty`` set to it and ``rng`` rewound to the same state, so
-    every point sees the same held-out users, initialisation and batches (and ``est.restarts``
+    ``params.latent_lr`` / ``params.l2_penalty`` replaced by it and ``rng`` rewound to the same
+    state, so every point sees the same held-out users, initialisation and batches (and
+    ``params.restarts``
     restarts each). The point whose kept restart has the lowest held-out negative ELBO (ties: the
     earlier point) is kept; the truth is never read. The held-out negative ELBO carries no L2
     term, so points with different penalties compare like with like.
 
-    Leaves ``est.latent_lr`` and ``est.l2_penalty`` as they were; sets ``est.latent_grid_``
+    Sets ``est.latent_grid_``
     (one dict per point: point, latent_lr, l2_penalty, val_loss, epochs, kept_epoch, kept),
     ``est.latent_grid_latents_`` (each point's posterior mean), ``est.chosen_[stage]`` (the
     kept point's lr, L2 and held-out loss), and what :func:`fit_latent_stage` sets, from the
@@ -354,44 +365,40 @@ def fit_latent_search(
     other points' rows as ``"<stage>-grid"`` with ``selected: False``; every row has
     ``grid_point``. ``rng`` ends where the kept point's fit left it.
     """
-    if not getattr(est, "latent_grid", False):
-        return fit_latent_stage(est, net, x, w, t, rng, progress, callback, stage)
-    base = (est.latent_lr, est.l2_penalty)
+    if not params.latent_grid:
+        return fit_latent_stage(est, params, seed, net, x, w, t, rng, progress, callback, stage)
     start = copy.deepcopy(rng.bit_generator.state)
     n_before = len(est.history_)
     trials: list[dict[str, Any]] = []
-    try:
-        for point, (lr, l2) in enumerate(latent_grid_points()):
-            rng.bit_generator.state = copy.deepcopy(start)
-            est.latent_lr, est.l2_penalty = lr, l2
-            if progress is not None:
-                progress(f"[{stage}] grid point {point}: latent lr {lr:g}, L2 penalty {l2:g}")
-            kept_net = fit_latent_stage(
-                est, copy.deepcopy(net), x, w, t, rng, progress, callback, stage
-            )
-            rows = est.history_[n_before:]
-            del est.history_[n_before:]
-            kept = next(r for r in est.restarts_ if r["kept"])
-            trials.append(
-                {
-                    "net": kept_net,
-                    "rows": rows,
-                    "restarts": est.restarts_,
-                    "restart_latents": est.restart_latents_,
-                    "latents": est.user_latents_,
-                    "state": copy.deepcopy(rng.bit_generator.state),
-                    "report": {
-                        "point": point,
-                        "latent_lr": lr,
-                        "l2_penalty": l2,
-                        "val_loss": float(kept["val_loss"]),
-                        "epochs": int(kept["epochs"]),
-                        "kept_epoch": int(kept["kept_epoch"]),
-                    },
-                }
-            )
-    finally:
-        est.latent_lr, est.l2_penalty = base
+    for point, (lr, l2) in enumerate(latent_grid_points()):
+        rng.bit_generator.state = copy.deepcopy(start)
+        point_params = dataclasses.replace(params, latent_lr=lr, l2_penalty=l2)
+        if progress is not None:
+            progress(f"[{stage}] grid point {point}: latent lr {lr:g}, L2 penalty {l2:g}")
+        kept_net = fit_latent_stage(
+            est, point_params, seed, copy.deepcopy(net), x, w, t, rng, progress, callback, stage
+        )
+        rows = est.history_[n_before:]
+        del est.history_[n_before:]
+        kept = next(r for r in est.restarts_ if r["kept"])
+        trials.append(
+            {
+                "net": kept_net,
+                "rows": rows,
+                "restarts": est.restarts_,
+                "restart_latents": est.restart_latents_,
+                "latents": est.user_latents_,
+                "state": copy.deepcopy(rng.bit_generator.state),
+                "report": {
+                    "point": point,
+                    "latent_lr": lr,
+                    "l2_penalty": l2,
+                    "val_loss": float(kept["val_loss"]),
+                    "epochs": int(kept["epochs"]),
+                    "kept_epoch": int(kept["kept_epoch"]),
+                },
+            }
+        )
     best = min(range(len(trials)), key=lambda i: (trials[i]["report"]["val_loss"], i))
     est.latent_grid_, est.latent_grid_latents_ = [], []
     for i, trial in enumerate(trials):
@@ -440,23 +447,34 @@ def export_latents(est, net: IVAENet, x, w, t) -> None:
 # --------------------------------------------------------------------------------------------
 # The latent-adjusted head
 # --------------------------------------------------------------------------------------------
-def fit_latent_head(est, dataset, val, rng, progress, phi: float = 1.0, lam: float = 1.0):
-    """Stage 3 / iDCF's second stage: LatentMFNet on ``est.user_latents_`` and ``latent_std_``."""
+def fit_latent_head(
+    est: BaseRecommender,
+    head: LatentHeadParams,
+    recommender: RecommenderParams,
+    dataset,
+    val,
+    rng: np.random.Generator,
+    progress,
+    phi: float = 1.0,
+    lam: float = 1.0,
+) -> None:
+    """Stage 3 / iDCF's second stage: LatentMFNet on ``est.user_latents_`` and ``latent_std_``,
+    trained by :func:`fit_recommender_stage` with ``recommender``'s settings."""
     from ividr.models.idcf.net import LatentMFNet  # here: the models import this module
 
     data = RecommenderData.from_dataset(dataset, val, est.device_)
     spec = {
         "n_users": est.n_users_,
         "n_items": est.n_items_,
-        "dim": est.embedding_dim,
+        "dim": recommender.embedding_dim,
         "latent_dim": int(est.user_latents_.shape[1]),
-        "n_samples": est.n_samples,
+        "n_samples": head.n_samples,
         "phi": float(phi),
         "lam": float(lam),
     }
     center = np.zeros(est.user_latents_.shape[1])
     scale = np.ones(est.user_latents_.shape[1])
-    if est.standardize_latents:
+    if head.standardize_latents:
         # C . c_i with C standardised per dimension spans the same functions (c_i absorbs the
         # scale, the item bias the shift) but puts the latent term on the MF term's scale.
         center = est.user_latents_.mean(axis=0)
@@ -471,5 +489,5 @@ def fit_latent_head(est, dataset, val, rng, progress, phi: float = 1.0, lam: flo
         net.latent_std.copy_(std)
         return net
 
-    net = fit_recommender_stage(est, build, data, rng, progress)
+    net = fit_recommender_stage(est, recommender, build, data, rng, progress)
     est._add_net("recommender", net, spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ividr.hyperparams import IDCFParams
+from ividr.hyperparams import IDCFParams, LatentHeadParams, RecommenderParams
 from ividr.models.base import BaseRecommender
 from ividr.models.ivae.estimator import fit_ivae
 from ividr.training.stages import fit_latent_head
@@ -21,7 +21,15 @@ class IDCF(BaseRecommender):
     def _fit(self, dataset, val, progress, callback) -> None:
         rng = np.random.default_rng(self.seed)
         fit_ivae(self, dataset, rng, progress, callback)
-        fit_latent_head(self, dataset, val, rng, progress)
+        fit_latent_head(
+            self,
+            self.stage_params(LatentHeadParams),
+            self.stage_params(RecommenderParams),
+            dataset,
+            val,
+            rng,
+            progress,
+        )
 
     def _score(self, users, items):
         return self.nets_["recommender"](users, items)

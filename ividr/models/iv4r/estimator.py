@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from scipy import sparse
 
-from ividr.hyperparams import IV4RParams
+from ividr.hyperparams import IV4RParams, RecommenderParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.net import IV4RMFNet
 from ividr.training.loops import RecommenderData
@@ -85,7 +85,13 @@ def fit_iv4r_stage(est, dataset, val, rng, progress, mode: str, stage: str) -> I
 
         start = len(est.history_)
         net = fit_recommender_stage(
-            est, build, data, np.random.default_rng(seed), progress, stage=stage
+            est,
+            est.stage_params(RecommenderParams),
+            build,
+            data,
+            np.random.default_rng(seed),
+            progress,
+            stage=stage,
         )
         rows = est.history_[start:]
         for row in rows:

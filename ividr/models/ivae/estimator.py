@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ividr.hyperparams import LatentModelParams
+from ividr.hyperparams import LatentModelParams, LatentParams
 from ividr.models.base import BaseRecommender
 from ividr.models.ivae.net import IVAENet
 from ividr.training.stages import fit_latent_search, latent_inputs, resolve_latent_dim
@@ -27,7 +27,16 @@ def fit_ivae(est: BaseRecommender, dataset, rng: np.random.Generator, progress, 
     }
     net = IVAENet(**spec)
     net = fit_latent_search(
-        est, net, x, w if est.learned_prior else None, None, rng, progress, callback
+        est,
+        est.stage_params(LatentParams),
+        est.seed,
+        net,
+        x,
+        w if est.learned_prior else None,
+        None,
+        rng,
+        progress,
+        callback,
     )
     est._add_net("latent", net, spec)
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ividr.hyperparams import IViDRParams
+from ividr.hyperparams import IViDRParams, LatentHeadParams, LatentParams, RecommenderParams
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.estimator import fit_iv4r_stage
 from ividr.models.ividr.net import FusedIVAENet
@@ -65,12 +65,24 @@ class IViDR(BaseRecommender):
             "tau": float(self.tau),
         }
         net = self._latent_net(spec, rng)
-        net = fit_latent_search(self, net, x, w, t, rng, progress, callback)
+        net = fit_latent_search(
+            self, self.stage_params(LatentParams), self.seed, net, x, w, t, rng, progress, callback
+        )
         self._add_net("latent", net, spec)
 
     def _fit_head(self, dataset, val, rng, progress) -> None:
         """Stage 3: Eq. 24 with C from the latent stage's estimate."""
-        fit_latent_head(self, dataset, val, rng, progress, phi=self.phi, lam=self.lam)
+        fit_latent_head(
+            self,
+            self.stage_params(LatentHeadParams),
+            self.stage_params(RecommenderParams),
+            dataset,
+            val,
+            rng,
+            progress,
+            phi=self.phi,
+            lam=self.lam,
+        )
 
     def _latent_net(self, spec: dict, rng: np.random.Generator) -> FusedIVAENet:
         """Stage 2's net built from ``spec`` (a hook: the audit variant ``ividr-released``

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ividr.hyperparams import MFParams
+from ividr.hyperparams import MFParams, RecommenderParams
 from ividr.models.base import BaseRecommender
 from ividr.models.mf.net import MFNet, MFWFNet
 from ividr.training.loops import RecommenderData
@@ -35,7 +35,9 @@ class MF(BaseRecommender):
             net.reset(gen)
             return net
 
-        net = fit_recommender_stage(self, build, data, rng, progress)
+        net = fit_recommender_stage(
+            self, self.stage_params(RecommenderParams), build, data, rng, progress
+        )
         self._add_net("recommender", net, spec)
 
     def _score(self, users, items):
