@@ -29,6 +29,7 @@ TINY = ["--values", "0", "--models", "idcf", "--users", "60", "--items", "30"]
 TINY += ["--latent-epochs", "3", "--jobs", "1", "--quiet"]
 
 
+@pytest.mark.slow  # real fits, two seeds
 def test_table5_writes_its_table(tmp_path):
     main = _script("table5.py").main
     args = ["--presets", "idcf", *TINY, "--seeds", "2", "--epochs", "1", "--trace-every", "0"]
@@ -73,6 +74,7 @@ def test_bench_simgen_quick_prints_its_table():
     assert any("generation / yardstick (median)" in ln for ln in lines)
 
 
+@pytest.mark.slow  # a real fit on idcf-sim's 2,000 users
 def test_idcf_sim_writes_its_report_and_runs(tmp_path, external_dataset):
     main = _script("idcf_sim.py").main
     args = ["--data", str(external_dataset("idcf-sim"))]

@@ -249,7 +249,6 @@ def fake_fit(dataset, config, spec):
     return {"metrics": metrics, "latents": None, "config": {"model": spec.model}}
 
 
-@pytest.mark.slow
 def test_sweep_stop_rules_regret_rows_and_paired_tests(tmp_path):
     models = with_stop_rules(["idcf", "mf"], ["elbo", "epochs"])
     assert models == ("idcf@elbo", "idcf@epochs", "mf")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 from pathlib import Path
@@ -108,3 +109,98 @@ def test_help_states_defaults():
     text = " ".join(res.output.split())
     for needle in ("--grid", "--overwrite", "default: 100", "default: fit-out"):
         assert needle in text
+
+
+# -- options that change the fit, on a tiny simulated dataset ---------------------------------
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    from simulator import SimConfig, generate
+    from simulator.writer import write_dataset
+
+    path = tmp_path_factory.mktemp("tiny") / "data"
+    write_dataset(generate(SimConfig.from_preset("idcf", n_users=60, n_items=30, seed=0)), path)
+    return path
+
+
+def fit_tiny(data: Path, out: Path, *args: str) -> tuple[dict, dict]:
+    """Run ``ividr fit`` on ``data`` (short, quiet) and return its config.json and metrics.json."""
+    common = ["--data", str(data), "--out", str(out), "--n-boot", "0", "--no-references"]
+    res = run(*common, "--threads", "1", "--quiet", *args)
+    assert res.exit_code == 0, res.output
+    return (
+        json.loads((out / "config.json").read_text()),
+        json.loads((out / "metrics.json").read_text()),
+    )
+
+
+def history_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "history.csv", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_lr_and_weight_decay_reach_the_recommender(tiny, tmp_path):
+    args = ["--model", "mf", "--epochs", "2"]
+    given = ["--lr", "0.02", "--weight-decay", "0.001"]
+    config, metrics = fit_tiny(tiny, tmp_path / "set", *args, *given)
+    assert (config["lr"], config["weight_decay"]) == (0.02, 0.001)
+    assert (config["estimator_params"]["lr"], config["estimator_params"]["weight_decay"]) == (
+        0.02,
+        0.001,
+    )
+    chosen = metrics["chosen"]["recommender"]
+    assert (chosen["lr"], chosen["weight_decay"]) == (0.02, 0.001)
+    rows = history_rows(tmp_path / "set")
+    assert rows and {(float(r["lr"]), float(r["weight_decay"])) for r in rows} == {(0.02, 0.001)}
+    # The training used them: the same seed at the default lr and weight decay learns otherwise.
+    fit_tiny(tiny, tmp_path / "default", *args)
+    default = history_rows(tmp_path / "default")
+    assert {(float(r["lr"]), float(r["weight_decay"])) for r in default} == {(1e-3, 1e-5)}
+    assert [r["loss"] for r in rows] != [r["loss"] for r in default]
+
+
+def test_grid_searches_lr_and_weight_decay_and_keeps_the_best_validation_point(tiny, tmp_path):
+    out = tmp_path / "grid"
+    config, metrics = fit_tiny(tiny, out, "--model", "mf", "--epochs", "2", "--grid")
+    assert config["grid"] is True
+    rows = history_rows(out)
+    # The papers' grid (iDCF's and IViDR's tuning mode): lr x weight decay, 10 points.
+    grid = {(lr, wd) for lr in (1e-3, 5e-4, 1e-4, 5e-5, 1e-5) for wd in (1e-5, 1e-6)}
+    assert {(float(r["lr"]), float(r["weight_decay"])) for r in rows} == grid
+    chosen = metrics["chosen"]["recommender"]
+    selected = {(float(r["lr"]), float(r["weight_decay"])) for r in rows if r["selected"] == "True"}
+    assert selected == {(chosen["lr"], chosen["weight_decay"])}
+    assert chosen["val_ndcg@5"] == pytest.approx(max(float(r["val_ndcg@5"]) for r in rows))
+    assert metrics["val_ndcg@5"] == pytest.approx(chosen["val_ndcg@5"])
+    # --grid overrides --lr / --weight-decay: giving both is a usage error.
+    bad_args = ["--data", str(tiny), "--out", str(tmp_path / "bad"), "--model", "mf", "--grid"]
+    bad = run(*bad_args, "--lr", "0.02")
+    assert bad.exit_code == 2 and "'--lr'" in bad.stderr and not (tmp_path / "bad").exists()
+
+
+def test_latent_dim_and_latent_grid(tiny, tmp_path):
+    out = tmp_path / "latent"
+    args = ["--model", "idcf", "--latent-dim", "3", "--latent-grid", "--restarts", "1"]
+    args += ["--latent-epochs", "2", "--epochs", "1", "--trace-every", "0"]
+    config, metrics = fit_tiny(tiny, out, *args)
+    # --latent-dim 3: three latent columns (the truth has 2, the default), a 3-dim prior.
+    assert config["latent_dim"] == 3 and config["latent_grid"] is True
+    latents = np.load(out / "latents.npy")
+    assert latents.shape == (60, 3)
+    assert metrics["identifiability"]["aux"]["latent_dim"] == 3
+    # --latent-grid: latent lr 1e-3, 5e-4 x L2 penalty 0, 0.01 (the help's grid), the lowest
+    # held-out negative ELBO kept.
+    points = metrics["latent_grid"]
+    assert sorted((p["latent_lr"], p["l2_penalty"]) for p in points) == [
+        (5e-4, 0.0),
+        (5e-4, 0.01),
+        (1e-3, 0.0),
+        (1e-3, 0.01),
+    ]
+    best = min(points, key=lambda p: p["val_loss"])
+    assert [p["kept"] for p in points] == [p is best for p in points]
+    assert (metrics["latent_grid_lr"], metrics["latent_grid_l2"]) == (
+        best["latent_lr"],
+        best["l2_penalty"],
+    )
+    kept = metrics["chosen"]["latent"]
+    assert (kept["latent_lr"], kept["l2_penalty"]) == (best["latent_lr"], best["l2_penalty"])

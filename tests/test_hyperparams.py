@@ -160,4 +160,17 @@ def test_a_special_value_beside_a_number():
 
 
 def test_numpy_values_pass_the_checks():
-    FitConfig(model="idcf", restarts=np.int64(2), latent_lr=np.float32(1e-3)).validate()
+    config = FitConfig(model="idcf", restarts=np.int64(2), latent_lr=np.float32(1e-3))
+    assert config.validate() is config
+    params = build_estimator(config).get_params()
+    assert params["restarts"] == 2 and params["latent_lr"] == pytest.approx(1e-3)
+    # The same range checks as for Python numbers: a NumPy scalar is not let through unchecked.
+    for bad, name in (
+        (dict(restarts=np.int64(0)), "restarts"),
+        (dict(latent_lr=np.float32(0.0)), "latent_lr"),
+        (dict(latent_lr=np.float64("nan")), "latent_lr"),
+        (dict(restarts=np.float64(2.0)), "restarts"),  # a float is not an int
+        (dict(restarts=np.bool_(True)), "restarts"),  # nor is a bool
+    ):
+        with pytest.raises(ParameterError, match=f"'{name}' parameter of FitConfig"):
+            FitConfig(model="idcf", **bad).validate()

@@ -24,6 +24,7 @@ def one_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.mark.slow  # a real fit: 30 latent epochs on 2,000 users
 def test_short_idcf_fit_on_gamma_0_beats_chance_by_a_wide_margin(one_thread, external_dataset):
     data = load_dataset(external_dataset("idcf-sim") / "gamma_0")
     truth = data.confounder

@@ -395,9 +395,29 @@ def test_plot_sweep_draws_reference_lines(sweep_dir):
     assert reference_legend(bare.figure) is None
 
 
-def test_plot_sweep_cli_no_references(sweep_dir, tmp_path):
-    res = CliRunner().invoke(
-        main, ["plot", "sweep", str(sweep_dir), "--out", str(tmp_path / "f"), "--quiet"]
-    )
-    assert res.exit_code == 0, res.output
-    assert (tmp_path / "f.png").is_file()
+def test_plot_sweep_cli_no_references(sweep_dir, tmp_path, monkeypatch):
+    import ividr.plots as plots
+
+    drawn = {}  # --out name -> the labels of the saved figure's lines and bands
+    save = plots.save_figure
+
+    def keep_labels(fig, out):
+        ax = fig.axes[0]
+        labels = {line.get_label() for line in ax.get_lines()}
+        labels |= {c.get_label() for c in ax.collections}
+        drawn[Path(out).name] = labels | {t.get_text() for t in ax.get_legend().get_texts()}
+        return save(fig, out)
+
+    monkeypatch.setattr(plots, "save_figure", keep_labels)
+    for name, extra in (("with", []), ("without", ["--no-references"])):
+        args = ["plot", "sweep", str(sweep_dir), "--out", str(tmp_path / name), "--quiet"]
+        res = CliRunner().invoke(main, [*args, *extra])
+        assert res.exit_code == 0, res.output
+        assert (tmp_path / f"{name}.png").is_file()
+    refs = {plots.ORACLE_LABEL, plots.CHANCE_LABEL}
+    assert refs <= drawn["with"]
+    assert any(label.endswith(plots.PRIOR_ONLY_SUFFIX) for label in drawn["with"])
+    assert not refs & drawn["without"]
+    assert not any(label.endswith(plots.PRIOR_ONLY_SUFFIX) for label in drawn["without"])
+    # The models' own curves are drawn either way.
+    assert {"iVAE (n=1)", "iVAE (W shuffled) (n=1)"} <= drawn["without"]

@@ -367,3 +367,100 @@ def test_ray_backend_equals_local(tmp_path, monkeypatch):
             assert a[key] == pytest.approx(b[key], rel=1e-9, abs=1e-12), (a["run_id"], key)
     _, rows = load_results(tmp_path / "ray")
     assert len(rows) == 2
+
+
+# -- the CLI's options, run for real on tiny data ---------------------------------------------
+SMALL = ["--preset", "idcf", "--users", "60", "--items", "30", "--epochs", "1", "--quiet"]
+SMALL += ["--threads", "1"]
+
+
+def sweep_cli(out: Path, *args: str) -> list[dict[str, str]]:
+    """Run ``ividr sweep`` into ``out``; return its results.csv rows."""
+    result = CliRunner().invoke(main, ["sweep", "--out", str(out), *args])
+    assert result.exit_code == 0, result.output
+    return read_csv(out / "results.csv")
+
+
+def meta_config(folder: Path) -> dict:
+    return json.loads((folder / "meta.json").read_text())["config"]
+
+
+def test_cli_data_seeds_set_and_protocol_on_the_local_backend(tmp_path):
+    from simulator import SimConfig
+
+    assert SimConfig.from_preset("idcf").alpha != 0.2  # --set changes something
+    out = tmp_path / "s"
+    args = [*SMALL, "--values", "0", "--models", "idcf", "--latent-epochs", "2"]
+    args += ["--restarts", "1", "--trace-every", "0", "--backend", "local"]
+    args += ["--data-seeds", "2", "--model-seeds", "1", "--set", "alpha=0.2"]
+    rows = sweep_cli(out, *args, "--protocol", "released")
+    # --data-seeds 2: two draws (simulator seeds 0 and 1), each fitted once.
+    assert sorted((r["data_seed"], r["model_seed"]) for r in rows) == [("0", "0"), ("1", "0")]
+    for seed in (0, 1):
+        config = meta_config(out / "data" / f"gamma=0_seed={seed}")
+        # --set alpha=0.2 in every dataset, drawn from its data seed.
+        assert (config["seed"], config["alpha"], config["n_users"]) == (seed, 0.2, 60)
+    assert rows[0]["n_train"] != rows[1]["n_train"]  # two different draws
+    # --protocol released reached every fit (iDCF's released latent lr 5e-4, patience 100); the
+    # explicit --latent-epochs is kept.
+    assert {r["protocol"] for r in rows} == {"released"}
+    for run_id in (r["run_id"] for r in rows):
+        config = json.loads((out / "runs" / run_id / "config.json").read_text())
+        assert config["protocol"] == "released"
+        params = config["estimator_params"]
+        assert (params["latent_lr"], params["latent_patience"], params["loss"]) == (
+            5e-4,
+            100,
+            "mse",
+        )
+        assert params["latent_epochs"] == 2
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["sim_overrides"] == {"alpha": 0.2} and saved["data_seeds"] == 2
+
+
+def test_cli_sweeps_another_knob(tmp_path):
+    out = tmp_path / "s"
+    args = ["--knob", "alpha", "--values", "0.05,0.3", "--models", "mf", "--seeds", "1"]
+    rows = sweep_cli(out, *SMALL, *args)
+    assert sorted((r["knob"], r["value"]) for r in rows) == [("alpha", "0.05"), ("alpha", "0.3")]
+    for value in ("0.05", "0.3"):
+        config = meta_config(out / "data" / f"alpha={value}_seed=0")
+        assert config["alpha"] == float(value) and config["gamma"] == 0.0
+    by_value = {r["value"]: int(r["n_train"]) for r in rows}
+    assert by_value["0.05"] < by_value["0.3"]  # a sparser draw at the lower ratio
+    assert "| model | alpha=0.05 | alpha=0.3 |" in (out / "summary.md").read_text()
+
+
+def test_cli_fits_a_folder_of_datasets(tmp_path):
+    from simulator import SimConfig, generate
+    from simulator.loaders import load_dataset
+    from simulator.writer import write_dataset
+
+    data = tmp_path / "data"
+    for gamma in (0, 5):
+        config = SimConfig.from_preset("idcf", n_users=60, n_items=30, gamma=float(gamma))
+        write_dataset(generate(config), data / f"gamma_{gamma}")
+    out = tmp_path / "s"
+    args = ["--data", str(data), "--models", "mf", "--seeds", "1", "--epochs", "1", "--quiet"]
+    rows = sweep_cli(out, *args)
+    assert [(r["knob"], r["value"], r["model"]) for r in rows] == [
+        ("gamma", "0", "mf"),
+        ("gamma", "5", "mf"),
+    ]
+    for row in rows:  # each run fitted the given folder's data
+        assert int(row["n_train"]) == len(load_dataset(data / f"gamma_{row['value']}").train)
+    assert not (out / "data").exists()  # nothing generated
+    saved = json.loads((out / "sweep.json").read_text())
+    assert saved["preset"] == "data" and saved["data"] == str(data.resolve())
+
+
+@pytest.mark.slow  # starts a local Ray (~10 s)
+def test_cli_ray_backend_gives_the_local_rows(tmp_path, monkeypatch):
+    pytest.importorskip("ray", reason="--backend ray needs the ray extra (pip install .[ray])")
+    monkeypatch.setenv("RAY_worker_niceness", "0")  # Ray's default 15 starves them on busy CI
+    args = [*SMALL, "--values", "0", "--models", "mf", "--seeds", "1"]
+    local = sweep_cli(tmp_path / "local", *args, "--backend", "local")
+    remote = sweep_cli(tmp_path / "ray", *args, "--backend", "ray")
+    assert [r["run_id"] for r in remote] == [r["run_id"] for r in local] == ["gamma=0__mf__seed=0"]
+    for key in ("ndcg@5", "recall@5", "n_train"):
+        assert float(remote[0][key]) == pytest.approx(float(local[0][key]), rel=1e-9), key
