@@ -17,7 +17,6 @@ from ividr.api import MODEL_NAMES, FitConfig, build_estimator, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import RunSpec, SweepConfig
 from ividr.experiments.run import default_fit
-from ividr.registry import LATENT_ONLY
 from ividr.training.protocols import (
     LATENT_FIELDS,
     RECOMMENDER_FIELDS,
@@ -58,7 +57,7 @@ def small(sim):
 
 # -- protocol --------------------------------------------------------------------------------
 # The released codes' settings, written out here from the released scripts themselves (not from
-# ividr.protocols, whose values they check):
+# ividr.training.protocols, whose values they check):
 # - iDCF, github.com/BgmLover/iDCF: ivae_exposure.py's non-tuning ``sample_config``: epochs 2000,
 #   lr 5e-4; the feedback scripts (MF.py, MF-WF.py, iDCF-W.py, iDCF.py): epochs 100, nn.MSELoss.
 # - IViDR, github.com/djf9706/DIVERS: IVERS_exposure.py's non-tuning ``sample_config``: epochs

@@ -396,7 +396,7 @@ def test_plot_sweep_draws_reference_lines(sweep_dir):
 
 
 def test_plot_sweep_cli_no_references(sweep_dir, tmp_path, monkeypatch):
-    import ividr.plots as plots
+    import ividr.reporting.plots as plots
 
     drawn = {}  # --out name -> the labels of the saved figure's lines and bands
     save = plots.save_figure
