@@ -154,3 +154,47 @@ def test_a_sweep_with_variants_writes_rows_summaries_and_tests_by_label(tmp_path
     # a sweep of other variants is refused in the same directory
     with pytest.raises(SweepError, match="variants"):
         run_sweep(config(variants={"ndcg": {"stop_on": "ndcg"}}), out, fit_fn=fake_fit)
+
+
+def _sweep(*args: str):
+    from click.testing import CliRunner
+
+    from ividr.cli import main
+
+    return CliRunner().invoke(main, ["sweep", "--quiet", *args])
+
+
+@pytest.mark.parametrize(
+    "variant, needle",
+    [
+        ("1st:lr=0.1", "identifier"),
+        ("x:no_such_field=1", "'no_such_field'"),
+        ("x:lr=fast", "lr: expected a number"),
+        ("x:lr=-1", "'lr' parameter"),
+        ("x:shuffle_aux=maybe", "true or false"),
+        ("x", "NAME:KEY=VALUE"),
+        ("shuffle:lr=0.1", "names two variants"),
+    ],
+)
+def test_cli_bad_variants_are_one_line_usage_errors(tmp_path, variant, needle):
+    out = tmp_path / "bad"
+    res = _sweep("--out", str(out), "--models", "mf,idcf,idcf+shuffle", "--variant", variant)
+    assert res.exit_code == 2 and "'--variant'" in res.stderr and needle in res.stderr
+    assert res.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_cli_variant_and_the_old_suffix_are_the_same_sweep(tmp_path):
+    out = tmp_path / "s"
+    tiny = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0", "--seeds", "1"]
+    tiny += ["--epochs", "1", "--latent-epochs", "2", "--restarts", "1", "--out", str(out)]
+    res = _sweep(*tiny, "--models", "mf,idcf", "--variant", "shuffle:shuffle-aux=true")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "gamma=0__idcf__seed=0",
+        "gamma=0__idcf__variant=shuffle__seed=0",
+        "gamma=0__mf__seed=0",
+    ]
+    # the old spelling is translated into the same variant: the sweep resumes, nothing to redo
+    again = _sweep(*tiny, "--models", "mf,idcf,idcf+shuffle")
+    assert again.exit_code == 0, again.output
+    assert (out / "summary.md").read_text().count("| idcf[shuffle] |") >= 3

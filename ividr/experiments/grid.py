@@ -175,6 +175,66 @@ def legacy_variants(models: Sequence[str]) -> tuple[tuple[str, ...], dict[str, d
     return tuple(plain), variants
 
 
+def _parse_field(key: str, text: str) -> Any:
+    """The text of a FitConfig field's value as that field's type (``none`` is None)."""
+    from ividr.config import FitConfig
+    from ividr.hyperparams import spec_of
+
+    try:
+        _, spec = spec_of(FitConfig, key)
+    except KeyError:
+        return text  # not a hyperparameter: SweepConfig's own checks name it
+    if text.lower() in ("none", "null") and spec.optional:
+        return None
+    if text in spec.also or spec.kind in ("choice", "device"):
+        return text
+    if spec.kind == "bool":
+        truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() not in truth:
+            raise SweepError(f"{key}: expected true or false, got {text!r}")
+        return truth[text.lower()]
+    try:
+        number = float(text)
+        if spec.kind == "int":
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return number
+    except ValueError:
+        raise SweepError(
+            f"{key}: expected {'an int' if spec.kind == 'int' else 'a number'}, got {text!r}"
+        ) from None
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME:key=value[,key=value...]"`` -> ``(NAME, {field: value})``, each value read as its
+    FitConfig field's type (``true``/``false``, numbers, ``none``); ``-`` in a key reads as
+    ``_``. The name and the fields are checked by :class:`SweepConfig`.
+
+    >>> parse_variant("slow:latent-lr=1e-4,shuffle_aux=true")
+    ('slow', {'latent_lr': 0.0001, 'shuffle_aux': True})
+
+    Raises
+    ------
+    SweepError
+        Without a ``:``, a ``key=value`` pair, or for a value not of its field's type.
+    """
+    name, sep, body = text.partition(":")
+    name = name.strip()
+    if not sep or not name or not body.strip():
+        raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    overrides: dict[str, Any] = {}
+    for item in body.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or not key or not value.strip():
+            raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
+        if key in overrides:
+            raise SweepError(f"variant {name!r} sets {key} twice")
+        overrides[key] = _parse_field(key, value.strip())
+    return name, overrides
+
+
 def _canon_value(value: Any) -> Any:
     """JSON-stable form of a knob value (ints stay ints; integral floats stay floats)."""
     if isinstance(value, np.generic):
