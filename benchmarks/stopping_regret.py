@@ -32,7 +32,6 @@ from ividr.experiments.grid import SweepConfig, format_value, parse_values
 from ividr.experiments.reports import format_values
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import finished_runs
-from ividr.registry import split_stop
 from ividr.training.loops import STOP_RULES
 
 FIELDS = ("stopping_regret", "regret_full", "mcc_at_checkpoint", "checkpoint_epoch")
@@ -54,7 +53,7 @@ def rule_rows(rows: list[dict], preset: str) -> list[dict]:
                 {
                     "preset": preset,
                     "gamma": r["value"],
-                    "model": split_stop(r["model"])[0],
+                    "model": r["model"],
                     "seed": r["seed"],
                     "rule": rule,
                     **{f: r.get(f"stop_{rule}_{f}") for f in FIELDS},
@@ -135,7 +134,8 @@ def main(
     command = "benchmarks/stopping_regret.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     preset_list = [p.strip() for p in presets.split(",")]
     gammas = parse_values(values, float)
-    fit_overrides = {"trace_every": 1}
+    # Every epoch kept (stop_on "epochs"): the fit replays each rule on its trace (stop_<rule>_*).
+    fit_overrides = {"trace_every": 1, "stop_on": "epochs"}
     if latent_epochs is not None:
         fit_overrides["latent_epochs"] = latent_epochs
     all_rows: list[dict] = []
@@ -146,7 +146,7 @@ def main(
             preset=preset,
             knob="gamma",
             values=gammas,
-            models=tuple(f"{m.strip()}@epochs" for m in models.split(",")),
+            models=tuple(m.strip() for m in models.split(",")),
             seeds=seeds,
             n_users=users,
             n_items=items,

@@ -136,8 +136,15 @@ def entry(name: str) -> ModelEntry:
 
 
 def display_name(model: str) -> str:
-    """``"ividr"`` -> ``"IViDR"``, ``"idcf+shuffle"`` -> ``"iDCF (W shuffled)"``; unknown names
-    are returned unchanged."""
+    """``"ividr"`` -> ``"IViDR"``, ``"idcf[shuffle]"`` (a sweep's label of a variant) or the old
+    ``"idcf+shuffle"`` -> ``"iDCF (W shuffled)"``, ``"idcf[ndcg]"`` -> ``"iDCF [ndcg]"``; unknown
+    names are returned unchanged."""
+    stem, bracket, variant = model.partition("[")
+    if bracket and variant.endswith("]"):
+        variant = variant[:-1]
+        if variant == "shuffle":
+            return f"{display_name(stem)} (W shuffled)"
+        return f"{display_name(stem)} [{variant}]"
     base, plus, suffix = model.lower().partition("+")
     if plus and suffix == "shuffle":
         return f"{DISPLAY_NAMES.get(base, base)} (W shuffled)"

@@ -20,7 +20,6 @@ from ividr.experiments.grid import SweepConfig
 from ividr.experiments.run import flat_diagnostics
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.summaries import paired_tests, summarize
-from ividr.registry import split_stop, with_stop_rules
 from ividr.reporting import diagnostics
 from ividr.reporting.plot_history import plot_history
 from metrics.identifiability import aux_preconditions
@@ -237,7 +236,8 @@ def test_cli_stop_on_trace_every_and_plot(tmp_path, external_dataset):
 
 def fake_fit(dataset, config, spec):
     rng = np.random.default_rng(zlib.crc32(spec.run_id.encode()))
-    shift = 0.2 if split_stop(spec.model)[1] == "epochs" else 0.0
+    stop_on = config.fit_config(spec.model, spec.seed, spec.variant).stop_on
+    shift = 0.2 if stop_on == "epochs" else 0.0
     metrics = {
         "mcc": float(rng.uniform(0.4, 0.5)) + shift,
         "mcc_weak": 0.5,
@@ -250,22 +250,27 @@ def fake_fit(dataset, config, spec):
 
 
 def test_sweep_stop_rules_regret_rows_and_paired_tests(tmp_path):
-    models = with_stop_rules(["idcf", "mf"], ["elbo", "epochs"])
-    assert models == ("idcf@elbo", "idcf@epochs", "mf")
-    fc = SweepConfig(models=models).fit_config("idcf+shuffle@ndcg", 0)
+    # an old stored sweep.json's suffixed names still read (legacy), new sweeps use variants
+    fc = SweepConfig(models=("idcf+shuffle@ndcg",)).fit_config("idcf+shuffle@ndcg", 0)
     assert (fc.model, fc.stop_on, fc.shuffle_aux) == ("idcf", "ndcg", True)
     config = SweepConfig(
-        preset="idcf", values=(0.0,), models=models[:2], seeds=3, n_users=200, n_items=40
+        preset="idcf",
+        values=(0.0,),
+        models=("idcf",),
+        seeds=3,
+        n_users=200,
+        n_items=40,
+        variants={"epochs": {"stop_on": "epochs"}},
     )
     run_sweep(config, tmp_path / "s", fit_fn=fake_fit)
     with open(tmp_path / "s" / "summary.csv", newline="") as fh:
         summary = list(csv.DictReader(fh))
     regret = [r for r in summary if r["metric"] == "stopping_regret"]
-    assert {r["model"] for r in regret} == {"idcf@elbo", "idcf@epochs"}
+    assert {r["model"] for r in regret} == {"idcf", "idcf[epochs]"}
     with open(tmp_path / "s" / "summary_tests.csv", newline="") as fh:
         tests = list(csv.DictReader(fh))
     row = next(t for t in tests if t["metric"] == "mcc")
-    assert row["model_a"] == "idcf@elbo" and int(row["n"]) == 3
+    assert (row["model_a"], row["model_b"], int(row["n"])) == ("idcf", "idcf[epochs]", 3)
     assert float(row["mean_diff"]) < -0.1 and float(row["p"]) < 0.05
     assert "p = " in (tmp_path / "s" / "summary_tests.md").read_text()
     rows = [

@@ -216,8 +216,11 @@ def test_fit_cli_saves_the_protocol_in_config_json(sim, tmp_path):
 
 
 def test_sweep_passes_protocol_and_grid_to_every_fit(small):
-    config = SweepConfig(fit_overrides={"protocol": "released", "latent_grid": True})
-    fit = config.fit_config("ividr+shuffle", 3)
+    config = SweepConfig(
+        fit_overrides={"protocol": "released", "latent_grid": True},
+        variants={"shuffle": {"shuffle_aux": True}},
+    )
+    fit = config.fit_config("ividr", 3, "shuffle")
     assert (fit.protocol, fit.latent_grid, fit.shuffle_aux, fit.seed) == ("released", True, True, 3)
     # A sweep run's saved config carries the protocol and what it set.
     config = SweepConfig(fit_overrides={"protocol": "released", "latent_epochs": 3}, epochs=1)

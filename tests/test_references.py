@@ -300,7 +300,8 @@ def sweep_dir(tmp_path_factory) -> Path:
     config = SweepConfig(
         preset="idcf",
         values=(0.0, 20.0),
-        models=("ivae", "ivae+shuffle"),
+        models=("ivae",),
+        variants={"shuffle": {"shuffle_aux": True}},
         seeds=1,
         n_users=150,
         n_items=40,
@@ -313,19 +314,18 @@ def sweep_dir(tmp_path_factory) -> Path:
 
 def test_sweep_rows_and_summary_carry_references(sweep_dir):
     from ividr.experiments.grid import SweepConfig
-    from ividr.registry import split_model
 
-    assert split_model("idcf+shuffle") == ("idcf", True)
-    assert SweepConfig(models=("idcf+shuffle",)).fit_config("idcf+shuffle", 2).shuffle_aux
+    config = SweepConfig(models=("idcf",), variants={"shuffle": {"shuffle_aux": True}})
+    assert config.fit_config("idcf", 2, "shuffle").shuffle_aux
     with open(sweep_dir / "results.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == 4
     for row in rows:
         assert float(row["ref_oracle"]) > 0.8 and 0 < float(row["ref_chance"]) < 0.3
         assert row["mcc_prior_only"] != ""
-    shuffled = [r for r in rows if r["model"] == "ivae+shuffle"]
+    shuffled = [r for r in rows if (r["model"], r["variant"]) == ("ivae", "shuffle")]
     assert all(r["shuffle_aux"] == "True" for r in shuffled)
-    run = sweep_dir / "runs" / "gamma=0__ivae+shuffle__seed=0"
+    run = sweep_dir / "runs" / "gamma=0__ivae__variant=shuffle__seed=0"
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["references"]["mcc_proxy_oracle"]["strong"] == pytest.approx(
         float(shuffled[0]["ref_oracle"])
@@ -340,7 +340,7 @@ def test_sweep_rows_and_summary_carry_references(sweep_dir):
     )
     assert float(mcc_row["chance_mean"]) < float(mcc_row["chance_p95"])
     prior_rows = [s for s in summary if s["metric"] == "mcc_prior_only"]
-    assert {s["model"] for s in prior_rows} == {"ivae", "ivae+shuffle"}
+    assert {s["model"] for s in prior_rows} == {"ivae", "ivae[shuffle]"}
     ndcg_row = next(s for s in summary if s["metric"] == "ndcg@5")
     assert ndcg_row["proxy_oracle"] == ""
     md = (sweep_dir / "summary.md").read_text()

@@ -23,17 +23,20 @@ from ividr.cli.common import (
 from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
+    DEFAULT_STOP_RULE,
     SweepConfig,
     SweepError,
     available_presets,
     data_sweep_values,
     format_value,
     knob_kind,
+    legacy_variants,
     parse_values,
+    parse_variant,
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
-from ividr.registry import available_models, split_model, split_stop, with_stop_rules
+from ividr.registry import available_models
 from ividr.training.progress import show_bar
 from simulator.files import Input
 
@@ -49,26 +52,29 @@ def _is_sweep_dir(path: Path) -> bool:
     return (path / "sweep.json").is_file()
 
 
-def _check_fit_options(ctx: click.Context, models: str, fit_overrides: dict, epochs) -> None:
+def _check_fit_options(
+    ctx: click.Context, models: str, fit_overrides: dict, epochs, variants: dict
+) -> None:
     """Options of every fit that apply to none of the models, or conflict (exit 2)."""
     from ividr.api import FitConfig
 
-    names = [m.strip() for m in models.split(",")]
-    bases = list(dict.fromkeys(split_model(split_stop(m)[0])[0] for m in names))
+    bases = [m.strip() for m in models.split(",")]
     config = FitConfig(model=bases[0], epochs=epochs, **fit_overrides)
     fields = [f for f in _FIT_FIELDS if given(ctx, f)]
     check_fit_options(config, fields, bases, f"--models {models}")
-    rules = {split_stop(m)[1] for m in names} - {None, "elbo"}
+    rules = {v["stop_on"] for v in variants.values() if "stop_on" in v} - {DEFAULT_STOP_RULE}
     if config.latent_grid and rules:
         raise click.BadParameter(
             f"{sorted(rules)[0]} cannot be combined with --latent-grid (the grid keeps the point "
             "with the lowest held-out negative ELBO).",
-            param_hint="'--stop-on'" if given(ctx, "stop_on") else "'--models'",
+            param_hint="'--variant'" if given(ctx, "variant_options") else "'--stop-on'",
         )
 
 
-def _expand_stop_rules(models: str, stop_on: str) -> str:
-    """``--models`` with every latent model once per rule of ``--stop-on`` (exit 2 if bad)."""
+def _stop_rule_variants(variants: dict, stop_on: str) -> dict:
+    """``variants`` crossed with the rules of ``--stop-on`` (exit 2 if bad): the base and each
+    variant once per rule, named ``<rule>`` / ``<variant>_<rule>``; the default rule (elbo) is
+    the base's (and each variant's own)."""
     from ividr.training.loops import STOP_RULES
 
     rules = [r.strip() for r in stop_on.split(",")]
@@ -78,7 +84,48 @@ def _expand_stop_rules(models: str, stop_on: str) -> str:
             f"Got {stop_on!r} instead.",
             param_hint="'--stop-on'",
         )
-    return ",".join(with_stop_rules([m.strip() for m in models.split(",")], rules))
+    out: dict = {}
+    for name, overrides in [("", {}), *variants.items()]:
+        for rule in rules:
+            if rule == DEFAULT_STOP_RULE:
+                if name:
+                    out[name] = overrides
+                continue
+            out["_".join(filter(None, (name, rule)))] = {**overrides, "stop_on": rule}
+    return out
+
+
+def _variants(models: list[str], options: tuple[str, ...], stop_on: str | None):
+    """The plain models (comma-separated) and the variants of ``--models`` (old suffixes),
+    ``--variant`` and ``--stop-on``; a bad or repeated variant is a usage error (exit 2)."""
+    plain, variants = legacy_variants(models)
+    for text in options:
+        try:
+            name, overrides = parse_variant(text)
+        except SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--variant'") from None
+        if name in variants:
+            raise click.BadParameter(
+                f"{name!r} names two variants (the old suffixes of --models are variants too)",
+                param_hint="'--variant'",
+            )
+        variants[name] = overrides
+    if stop_on is not None:
+        variants = _stop_rule_variants(variants, stop_on)
+    return ",".join(plain), variants
+
+
+def _check_variants(models: str, variants: dict, fit_overrides: dict, epochs) -> None:
+    """The variants against the models and the fit options (exit 2, naming the problem)."""
+    try:
+        SweepConfig(
+            models=tuple(models.split(",")),
+            epochs=epochs,
+            fit_overrides=fit_overrides,
+            variants=variants,
+        )
+    except SweepError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--variant'") from None
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
@@ -214,6 +261,7 @@ def build_config(
     data_seeds: int | None = None,
     model_seeds: int | None = None,
     fit_overrides: dict | None = None,
+    variants: dict | None = None,
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
     model_list = _check_models(models)
@@ -230,6 +278,7 @@ def build_config(
             model_seeds=model_seeds,
             epochs=epochs,
             fit_overrides=fit_overrides or {},
+            variants=variants or {},
             data=str(data.resolve()),
         )
         # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
@@ -258,6 +307,7 @@ def build_config(
         sim_overrides=overrides,
         epochs=epochs,
         fit_overrides=fit_overrides or {},
+        variants=variants or {},
     )
     # Validate every dataset's knobs now, so that nothing is written for a bad value.
     _check_sim_configs(config, knob, preset)
@@ -405,10 +455,19 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     "--models",
     default=",".join(DEFAULT_MODELS),
     show_default=True,
-    help="Comma-separated models to fit on every dataset; an iVAE-based model with the suffix "
-    "'+shuffle' (e.g. idcf+shuffle) is fitted with W permuted across users (ividr fit "
-    "--shuffle-aux); a latent model with the suffix '@RULE' (e.g. idcf@ndcg) is fitted with "
-    "that stopping rule (ividr fit --stop-on RULE).",
+    help="Comma-separated models to fit on every dataset. The old suffixes are read as variants "
+    "(--variant): MODEL+shuffle as the variant shuffle (shuffle_aux=true), MODEL@RULE as the "
+    "variant RULE (stop_on=RULE; @elbo is the base), so idcf,idcf+shuffle runs idcf and "
+    "idcf[shuffle].",
+)
+@click.option(
+    "--variant",
+    "variant_options",
+    multiple=True,
+    metavar="NAME:KEY=VALUE[,KEY=VALUE...]",
+    help="A named fit variant (repeatable): every model that uses the FitConfig fields it sets "
+    "(ividr fit's options, with - or _) is also fitted with them, beside its base run; tables "
+    "name it MODEL[NAME]. E.g. --variant shuffle:shuffle_aux=true --variant slow:latent_lr=1e-4.",
 )
 @click.option(
     "--seeds",
@@ -458,9 +517,10 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     "stop_on",
     default=None,
     metavar="RULES",
-    help="Comma-separated stopping rules of the latent stage among elbo,ndcg,epochs: every "
-    "latent model of --models is run once per rule, as MODEL@RULE (e.g. --stop-on elbo,ndcg "
-    "turns idcf into idcf@elbo,idcf@ndcg). Default: each model's own (elbo).",
+    help="Comma-separated stopping rules of the latent stage among elbo,ndcg,epochs: each rule "
+    "but elbo (the base's) is a variant RULE (stop_on=RULE), crossed with the --variant ones "
+    "(NAME_RULE), so every latent model runs once per rule (e.g. --stop-on elbo,ndcg runs idcf "
+    "and idcf[ndcg]); the base always runs. Default: each model's own (elbo).",
 )
 @config_option(
     "trace_every",
@@ -509,6 +569,7 @@ def sweep(
     knob: str,
     values: str,
     models: str,
+    variant_options: tuple[str, ...],
     seeds: int,
     data_seeds: int | None,
     model_seeds: int | None,
@@ -532,8 +593,8 @@ def sweep(
     Writes OUT/results.csv and results.json (one row per run: MCC strong and weak, NDCG@5,
     Recall@5), OUT/summary.csv and summary.md (mean ± std over seeds, models x knob values, the
     shape of the paper's Table 5), and OUT/runs/<run_id>/ (metrics, config, latents: plottable with
-    `ividr plot latent`). Killed at any point and run again with the same options, it redoes only
-    the unfinished runs.
+    `ividr plot latent`); with --variant, a model's variants are rows MODEL[NAME] beside it.
+    Killed at any point and run again with the same options, it redoes only the unfinished runs.
     """
     _check_backend(ctx, jobs, device, backend, address)
     check_out(
@@ -551,10 +612,9 @@ def sweep(
     fit_overrides = _sweep_fit_overrides(
         restarts, protocol, latent_grid, latent_epochs, trace_every
     )
-    if stop_on is not None:
-        models = _expand_stop_rules(models, stop_on)
-    _check_models(models)
-    _check_fit_options(ctx, models, fit_overrides, epochs)
+    models, variants = _variants(_check_models(models), variant_options, stop_on)
+    _check_fit_options(ctx, models, fit_overrides, epochs, variants)
+    _check_variants(models, variants, fit_overrides, epochs)
     config = build_config(
         ctx,
         data=data,
@@ -570,6 +630,7 @@ def sweep(
         epochs=epochs,
         sets=sets,
         fit_overrides=fit_overrides,
+        variants=variants,
     )
     try:
         check_resumable(out, config)

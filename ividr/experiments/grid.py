@@ -10,6 +10,19 @@ seed (the simulator's draw) is fitted with every model seed (initialisation and 
 ``...__data=<d>__seed=<t>``, and the summaries split the spread into between-draw and
 within-draw parts (:func:`metrics.variance_split`). The seeds are the same on every backend, so
 the local and the Ray backends give the same results (given the same torch threads per run).
+
+Variants. ``variants`` names fit variants: ``{name: FitConfig overrides}`` (``{"shuffle":
+{"shuffle_aux": True}, "ndcg": {"stop_on": "ndcg"}}``). Every model runs its base (the unnamed
+variant: the sweep's own fit settings), then each named variant that applies to it (every field
+it overrides is one the model uses, :func:`ividr.api.model_fields`; a variant that applies to no
+model of the sweep is refused). A run's variant is part of its identity: its run id
+(``...__<model>__variant=<name>...``; the base's is unchanged), its results row (the ``variant``
+column, only in sweeps with variants), the resume key and the summaries, whose tables name a
+(model, variant) by its *label* (:func:`model_label`): ``model`` for the base and
+``model[variant]`` otherwise (``idcf``, ``idcf[shuffle]``). Without variants a sweep writes what it
+wrote before variants existed. The old model-name suffixes (``idcf+shuffle``, ``idcf@ndcg``) are
+still understood in a stored sweep.json (:meth:`SweepConfig.fit_config`); new sweeps spell them as
+variants (:func:`legacy_variants`).
 """
 
 from __future__ import annotations
@@ -37,6 +50,12 @@ DEFAULT_MODELS: tuple[str, ...] = ("idcf", "ividr")
 FORBIDDEN_KNOBS = frozenset({"seed", "preset", "process", "chunk_users"})
 #: The single column of a sweep over one existing dataset (``--data DIR``).
 DATA_VALUE_LABEL = "data"
+#: FitConfig fields a variant may not override: the model and the seed are the sweep's own axes,
+#: and the device is where a run runs, not what it is (docs/design.md §4.3).
+FORBIDDEN_VARIANT_FIELDS = frozenset({"model", "seed", "device"})
+#: The stopping rule of a fit that names none (FitConfig.stop_on's default): an old ``@elbo``
+#: suffix is the base (:func:`legacy_variants`).
+DEFAULT_STOP_RULE = "elbo"
 
 
 class SweepError(ParameterError):
@@ -119,6 +138,103 @@ def parse_values(text: str | Sequence[Any], kind: type = float) -> tuple[Any, ..
     return tuple(out)
 
 
+def model_label(model: str, variant: str = "") -> str:
+    """How tables name a (model, variant): ``model`` for the base (``""``), else
+    ``model[variant]`` (``idcf[shuffle]``)."""
+    return f"{model}[{variant}]" if variant else model
+
+
+def row_label(row: dict[str, Any]) -> str:
+    """The :func:`model_label` of a results row (rows without a ``variant`` are the base's)."""
+    return model_label(row["model"], row.get("variant") or "")
+
+
+def legacy_variants(models: Sequence[str]) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
+    """Old model names with suffixes, as plain models and variants.
+
+    ``<model>+shuffle`` becomes the variant ``shuffle`` = ``{"shuffle_aux": True}``,
+    ``<model>@<rule>`` the variant ``<rule>`` = ``{"stop_on": rule}``, and both
+    (``idcf+shuffle@ndcg``) the variant ``shuffle_ndcg``; the default rule ``elbo`` is the base's
+    (``idcf@elbo`` is ``idcf``). The models keep the order in which they first appear.
+
+    >>> legacy_variants(["mf", "idcf", "idcf+shuffle@ndcg"])
+    (('mf', 'idcf'), {'shuffle_ndcg': {'shuffle_aux': True, 'stop_on': 'ndcg'}})
+    """
+    plain: dict[str, None] = {}
+    variants: dict[str, dict[str, Any]] = {}
+    for name in models:
+        stem, rule = split_stop(name)
+        base, shuffled = split_model(stem)
+        plain[base] = None
+        overrides: dict[str, Any] = {"shuffle_aux": True} if shuffled else {}
+        if rule is not None and rule != DEFAULT_STOP_RULE:
+            overrides["stop_on"] = rule
+        if overrides:
+            key = "_".join(["shuffle"] * shuffled + [overrides.get("stop_on", "")]).strip("_")
+            variants[key] = overrides
+    return tuple(plain), variants
+
+
+def _parse_field(key: str, text: str) -> Any:
+    """The text of a FitConfig field's value as that field's type (``none`` is None)."""
+    from ividr.config import FitConfig
+    from ividr.hyperparams import spec_of
+
+    try:
+        _, spec = spec_of(FitConfig, key)
+    except KeyError:
+        return text  # not a hyperparameter: SweepConfig's own checks name it
+    if text.lower() in ("none", "null") and spec.optional:
+        return None
+    if text in spec.also or spec.kind in ("choice", "device"):
+        return text
+    if spec.kind == "bool":
+        truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+        if text.lower() not in truth:
+            raise SweepError(f"{key}: expected true or false, got {text!r}")
+        return truth[text.lower()]
+    try:
+        number = float(text)
+        if spec.kind == "int":
+            if not number.is_integer():
+                raise ValueError
+            return int(number)
+        return number
+    except ValueError:
+        raise SweepError(
+            f"{key}: expected {'an int' if spec.kind == 'int' else 'a number'}, got {text!r}"
+        ) from None
+
+
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"NAME:key=value[,key=value...]"`` -> ``(NAME, {field: value})``, each value read as its
+    FitConfig field's type (``true``/``false``, numbers, ``none``); ``-`` in a key reads as
+    ``_``. The name and the fields are checked by :class:`SweepConfig`.
+
+    >>> parse_variant("slow:latent-lr=1e-4,shuffle_aux=true")
+    ('slow', {'latent_lr': 0.0001, 'shuffle_aux': True})
+
+    Raises
+    ------
+    SweepError
+        Without a ``:``, a ``key=value`` pair, or for a value not of its field's type.
+    """
+    name, sep, body = text.partition(":")
+    name = name.strip()
+    if not sep or not name or not body.strip():
+        raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
+    overrides: dict[str, Any] = {}
+    for item in body.split(","):
+        key, eq, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not eq or not key or not value.strip():
+            raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
+        if key in overrides:
+            raise SweepError(f"variant {name!r} sets {key} twice")
+        overrides[key] = _parse_field(key, value.strip())
+    return name, overrides
+
+
 def _canon_value(value: Any) -> Any:
     """JSON-stable form of a knob value (ints stay ints; integral floats stay floats)."""
     if isinstance(value, np.generic):
@@ -159,6 +275,12 @@ class SweepConfig:
         Instead of generating: an existing dataset folder (one column, labelled ``data``), or a
         folder of datasets named ``<knob>_<value>`` (as ``idcf-sim/gamma_0`` ...), one column per
         value. The seed then only seeds the model.
+    variants : dict of str to dict, default {}
+        Named fit variants, ``{name: FitConfig overrides}`` applied over ``fit_overrides``
+        (module docstring): every model runs its base, then each variant that applies to it. A
+        name is an identifier; the overrides are FitConfig fields (not ``model``, ``seed`` or
+        ``device``) that pass FitConfig's own validation. ``{}``: one unnamed base variant
+        (and sweep.json, results and tables are as before variants existed).
     """
 
     preset: str = "ividr"
@@ -174,6 +296,7 @@ class SweepConfig:
     data: str | None = None
     data_seeds: int | None = None
     model_seeds: int | None = None
+    variants: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(_canon_value(v) for v in self.values))
@@ -206,6 +329,9 @@ class SweepConfig:
             raise SweepError(f"The 'models' of SweepConfig must be distinct. Got {self.models}.")
         if self.knob in FORBIDDEN_KNOBS:
             raise SweepError(f"The knob {self.knob!r} cannot be swept.")
+        object.__setattr__(self, "variants", _check_variants(self))
+        # Not a field: which variants each model runs (derived, so not compared or saved).
+        object.__setattr__(self, "_applies", _applicable_variants(self))
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -213,6 +339,8 @@ class SweepConfig:
         out = dataclasses.asdict(self)
         out["values"] = list(self.values)
         out["models"] = list(self.models)
+        if not self.variants:  # a sweep without variants is saved as it was before them
+            del out["variants"]
         return out
 
     @classmethod
@@ -245,13 +373,24 @@ class SweepConfig:
         """Runs per (knob value, model): the n of a complete summary cell."""
         return len(self.seed_pairs())
 
+    def model_variants(self, model: str) -> tuple[str, ...]:
+        """The variants ``model`` runs: ``""`` (its base), then each named one that applies."""
+        return ("", *self._applies.get(model, ()))
+
+    def labels(self) -> list[str]:
+        """The (model, variant) labels of the tables' rows (:func:`model_label`), in order:
+        each model, its base then its variants."""
+        return [model_label(m, v) for m in self.models for v in self.model_variants(m)]
+
     def runs(self) -> list[RunSpec]:
-        """Every run of the sweep, in a fixed order: value, then seeds, then model."""
+        """Every run of the sweep, in a fixed order: value, then seeds, then model, then
+        variant."""
         return [
-            RunSpec(knob=self.knob, value=v, model=m, seed=t, data_seed=d)
+            RunSpec(knob=self.knob, value=v, model=m, seed=t, data_seed=d, variant=var)
             for v in self.values
             for d, t in self.seed_pairs()
             for m in self.models
+            for var in self.model_variants(m)
         ]
 
     def sim_config(self, value: Any, seed: int):
@@ -267,16 +406,22 @@ class SweepConfig:
         overrides["seed"] = seed
         return SimConfig.from_preset(self.preset, **overrides)
 
-    def fit_config(self, model: str, seed: int):
-        """The :class:`~ividr.api.FitConfig` of one run."""
+    def fit_config(self, model: str, seed: int, variant: str = ""):
+        """The :class:`~ividr.api.FitConfig` of one run: ``fit_overrides``, ``epochs``, then the
+        variant's overrides. ``model`` may still carry an old suffix (a stored sweep.json)."""
         from ividr.api import FitConfig
 
-        kwargs = dict(self.fit_overrides)
+        extra = self.variants[variant] if variant else {}
+        kwargs = {**self.fit_overrides, **extra}
         name, stop_on = split_stop(model)
         base, shuffled = split_model(name)
         # A latent-only model's epochs are its latent stage's (FitConfig.epochs): an explicit
         # latent_epochs says that, and --epochs (every recommender stage) must not override it.
-        if self.epochs is not None and not (base in LATENT_ONLY and "latent_epochs" in kwargs):
+        if (
+            self.epochs is not None
+            and "epochs" not in extra
+            and not (base in LATENT_ONLY and "latent_epochs" in kwargs)
+        ):
             kwargs["epochs"] = self.epochs
         if shuffled:
             kwargs["shuffle_aux"] = True
@@ -290,12 +435,74 @@ class SweepConfig:
         return [k for k in mine if mine[k] != theirs.get(k)]
 
 
+def _check_variants(config: SweepConfig) -> dict[str, dict[str, Any]]:
+    """``config.variants`` checked (names, fields) and with each one's overrides sorted."""
+    from ividr.config import FitConfig
+
+    if not isinstance(config.variants, dict):
+        raise SweepError(
+            f"The 'variants' parameter of SweepConfig must be a dict. Got {config.variants!r}."
+        )
+    allowed = {f.name for f in dataclasses.fields(FitConfig)} - FORBIDDEN_VARIANT_FIELDS
+    out: dict[str, dict[str, Any]] = {}
+    for name, overrides in config.variants.items():
+        if not isinstance(name, str) or not name.isidentifier():
+            raise SweepError(
+                f"The variant name {name!r} of SweepConfig must be an identifier (letters, digits "
+                "and _, not starting with a digit)."
+            )
+        if not isinstance(overrides, dict) or not overrides:
+            raise SweepError(
+                f"The variant {name!r} of SweepConfig must override at least one FitConfig "
+                f"field. Got {overrides!r}."
+            )
+        unknown = sorted(k for k in overrides if k not in allowed)
+        if unknown:
+            why = (
+                "the sweep's own axis or setting"
+                if unknown[0] in FORBIDDEN_VARIANT_FIELDS
+                else "not a FitConfig field (ividr.config.FitConfig)"
+            )
+            raise SweepError(
+                f"The variant {name!r} of SweepConfig cannot override {unknown[0]!r}: {why}."
+            )
+        out[name] = dict(sorted(overrides.items()))
+    return out
+
+
+def _applicable_variants(config: SweepConfig) -> dict[str, tuple[str, ...]]:
+    """Model -> the variants of ``config`` that apply to it, each checked by FitConfig's own
+    validation; a variant that applies to no model is a SweepError."""
+    if not config.variants:
+        return {}
+    from ividr.api import model_fields
+
+    applies: dict[str, list[str]] = {}
+    for name, overrides in config.variants.items():
+        for model in config.models:
+            base = split_model(split_stop(model)[0])[0]
+            if not set(overrides) <= model_fields(base):
+                continue
+            try:
+                config.fit_config(model, 0, name).validate()
+            except (ValueError, TypeError) as exc:
+                raise SweepError(f"variant {name!r}: {exc}") from None
+            applies.setdefault(model, []).append(name)
+        if not any(name in v for v in applies.values()):
+            raise SweepError(
+                f"The variant {name!r} of SweepConfig applies to none of the models "
+                f"{list(config.models)}: they do not use {sorted(overrides)}."
+            )
+    return {m: tuple(v) for m, v in applies.items()}
+
+
 @dataclass(frozen=True)
 class RunSpec:
-    """One run: a knob value, a model, a model seed and (crossed sweeps) a data seed.
+    """One run: a knob value, a model, a model seed, (crossed sweeps) a data seed, and a variant.
 
     ``seed`` seeds the model (initialisation and split); ``data_seed`` the simulator, None
-    meaning the same as ``seed`` (a paired sweep).
+    meaning the same as ``seed`` (a paired sweep); ``variant`` names one of
+    :attr:`SweepConfig.variants`, ``""`` being the base.
     """
 
     knob: str
@@ -303,6 +510,7 @@ class RunSpec:
     model: str
     seed: int
     data_seed: int | None = None
+    variant: str = ""
 
     @property
     def sim_seed(self) -> int:
@@ -310,9 +518,16 @@ class RunSpec:
         return self.seed if self.data_seed is None else self.data_seed
 
     @property
+    def label(self) -> str:
+        """The run's (model, variant) as tables name it (:func:`model_label`)."""
+        return model_label(self.model, self.variant)
+
+    @property
     def run_id(self) -> str:
         data = "" if self.data_seed is None else f"__data={self.data_seed}"
-        return f"{self.knob}={format_value(self.value)}__{self.model}{data}__seed={self.seed}"
+        variant = f"__variant={self.variant}" if self.variant else ""
+        value = format_value(self.value)
+        return f"{self.knob}={value}__{self.model}{variant}{data}__seed={self.seed}"
 
     @property
     def data_key(self) -> str:

@@ -248,6 +248,9 @@ def summary_markdown(
 ) -> str:
     """Markdown: one table per metric, models as rows and knob values as columns.
 
+    A row is a (model, variant) label: ``model`` for the base, ``model[variant]`` otherwise
+    (:func:`ividr.experiments.grid.model_label`).
+
     With ``references`` (:func:`summarize_references`), the MCC tables get the proxy-oracle and
     chance rows under the models, and a last table lists every reference level.
     """
@@ -297,13 +300,20 @@ def _summary_preamble(config: SweepConfig) -> list[str]:
         lines += ["", f"Simulator knobs fixed: {config.sim_overrides}"]
     if config.epochs is not None or config.fit_overrides:
         lines += ["", f"Fit settings: epochs={config.epochs}, {config.fit_overrides}"]
+    if config.variants:
+        named = "; ".join(f"`{name}` = {over}" for name, over in config.variants.items())
+        lines += [
+            "",
+            f"Variants (`model[variant]`: the model fitted with these settings over the "
+            f"above; `model` alone is its base): {named}",
+        ]
     return lines
 
 
 def _model_rows(summary: list[dict[str, Any]], config: SweepConfig, metric: str) -> list[str]:
     """One table row per model with ``metric`` in ``summary``: mean ± std at each knob value."""
     rows = []
-    for model in config.models:
+    for model in config.labels():
         if not any(e["metric"] == metric and e["model"] == model for e in summary):
             continue
         cells = []
@@ -448,7 +458,7 @@ def spread_markdown(
             header + " |",
             rule,
         ]
-        for model in config.models:
+        for model in config.labels():
             cells = []
             for value in config.values:
                 e = next(

@@ -53,7 +53,7 @@ def set_worker_device(device: str | None) -> None:
 
 
 def default_fit(dataset, config: SweepConfig, spec: RunSpec, *, progress=None) -> dict[str, Any]:
-    """Fit ``spec.model`` with seed ``spec.seed`` and score it.
+    """Fit ``spec.model`` (its variant ``spec.variant``) with seed ``spec.seed`` and score it.
 
     ``progress`` is handed to :func:`ividr.api.fit_model` (a line per epoch, or an
     :class:`ividr.training.progress.ProgressHook`; the demo sends its events to the process that
@@ -71,7 +71,8 @@ def default_fit(dataset, config: SweepConfig, spec: RunSpec, *, progress=None) -
     from ividr.api import fit_model
     from ividr.experiments.layout import run_config, run_parts
 
-    result = fit_model(dataset, config.fit_config(spec.model, spec.seed), progress=progress)
+    fit = config.fit_config(spec.model, spec.seed, spec.variant)
+    result = fit_model(dataset, fit, progress=progress)
     parts = run_parts(result)
     metrics = parts["metrics"]
     latents = None if result.latents is None else np.asarray(result.latents)
@@ -291,13 +292,17 @@ def _results_row(
     device: str | None,
     start: float,
 ) -> dict[str, Any]:
-    """A run's results row: its ids, scores, scalar metrics, diagnostics, references, context."""
+    """A run's results row: its ids, scores, scalar metrics, diagnostics, references, context.
+
+    A sweep with variants adds the run's ``variant`` after ``model`` (``""``: the base).
+    """
     metrics = dict(full_metrics)
     row: dict[str, Any] = {
         "run_id": spec.run_id,
         "knob": spec.knob,
         "value": spec.value,
         "model": spec.model,
+        **({"variant": spec.variant} if config.variants else {}),
         "seed": spec.seed,
         "data_seed": None if config.data is not None else spec.sim_seed,
         "model_seed": spec.seed,

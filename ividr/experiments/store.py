@@ -8,7 +8,8 @@
                               that ``ividr fit --out`` writes, plus result.json (its results row)
     DIR/results.csv, DIR/results.json   one row per finished run
     DIR/summary.csv, DIR/summary.md     mean and std over seeds, models x knob values
-                                        (the shape of the paper's Table 5)
+                                        (the shape of the paper's Table 5); a model with a
+                                        variant reads ``model[variant]`` (grid.model_label)
     DIR/summary_tests.csv/.md           paired t-tests between models over seeds
     DIR/failures/<run_id>.txt           why a run failed (redone by the next invocation)
 
@@ -56,6 +57,8 @@ ROW_COLUMNS: tuple[str, ...] = (
     "fit_seconds",
     "run_seconds",
 )
+#: The column of a run's variant (sweeps with variants only; ``""`` is the base).
+VARIANT_COLUMN = "variant"
 #: Provenance columns, last.
 TAIL_COLUMNS: tuple[str, ...] = (
     "preset",
@@ -114,8 +117,13 @@ def sorted_rows(rows: dict[str, dict[str, Any]], config: SweepConfig) -> list[di
 
 
 def columns_of(rows: list[dict[str, Any]]) -> list[str]:
-    extra = sorted({k for r in rows for k in r} - set(ROW_COLUMNS) - set(TAIL_COLUMNS))
-    return list(ROW_COLUMNS) + extra + list(TAIL_COLUMNS)
+    """:data:`ROW_COLUMNS` (with ``variant`` after ``model`` when a row has one), the other
+    columns sorted, then :data:`TAIL_COLUMNS`."""
+    head = list(ROW_COLUMNS)
+    if any(VARIANT_COLUMN in r for r in rows):
+        head.insert(head.index("model") + 1, VARIANT_COLUMN)
+    extra = sorted({k for r in rows for k in r} - set(head) - set(TAIL_COLUMNS))
+    return head + extra + list(TAIL_COLUMNS)
 
 
 def write_tables(out_dir: str | Path, config: SweepConfig) -> list[dict[str, Any]]:

@@ -4,7 +4,9 @@ reference levels (§5), and paired t-tests between models over seeds.
 
 Every function takes results rows (dicts, one per finished run) and the
 :class:`~ividr.experiments.grid.SweepConfig`, and returns plain dicts; rendering them is
-:mod:`ividr.experiments.reports`' job, plotting them :mod:`ividr.reporting.plots`'.
+:mod:`ividr.experiments.reports`' job, plotting them :mod:`ividr.reporting.plots`'. A "model" of
+a summary is a (model, variant) label (:func:`ividr.experiments.grid.model_label`: ``idcf``,
+``idcf[shuffle]``), in the order of :meth:`SweepConfig.labels`.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.grid import SweepConfig, format_value, row_label
 from metrics.spread import variance_split
 
 #: Metrics summarised (one table each), in this order.
@@ -57,14 +59,14 @@ def _by_seed(
     return {
         _run_key(r): float(r[metric])
         for r in rows
-        if r["model"] == model and format_value(r["value"]) == key and r.get(metric) is not None
+        if row_label(r) == model and format_value(r["value"]) == key and r.get(metric) is not None
     }
 
 
 def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
     """Paired t-tests between every two models over seeds, per metric and knob value.
 
-    For each metric of :data:`TEST_METRICS`, each pair ``(a, b)`` of ``config.models`` (in that
+    For each metric of :data:`TEST_METRICS`, each pair ``(a, b)`` of ``config.labels()`` (in that
     order) and each knob value, the runs of ``a`` and ``b`` with the same (data seed, model
     seed) are paired and
     :func:`metrics.paired_t_test` is applied to ``a - b`` (two-sided).
@@ -78,7 +80,7 @@ def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[s
     from metrics.bootstrap import paired_t_test
 
     out = []
-    models = list(config.models)
+    models = config.labels()
     for metric in TEST_METRICS:
         for i, a in enumerate(models):
             for b in models[i + 1 :]:
@@ -145,7 +147,7 @@ def summarize_references(rows: list[dict[str, Any]], config: SweepConfig) -> lis
 
 
 def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
-    """Mean and std over seeds of each metric, per (model, knob value).
+    """Mean and std over seeds of each metric, per (model label, knob value).
 
     The std is the sample standard deviation (ddof=1) when there are two runs or more, else 0.
     Each entry also splits the spread by draw (:func:`metrics.variance_split`): ``sd_between``
@@ -161,25 +163,26 @@ def summarize(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str,
         (best traced MCC minus the checkpoint's, §4.3) for the models whose runs report them.
     """
     out = []
+    labels = config.labels()
     with_prior = [
         m
-        for m in config.models
-        if any(r["model"] == m and r.get(PRIOR_ONLY_METRIC) is not None for r in rows)
+        for m in labels
+        if any(row_label(r) == m and r.get(PRIOR_ONLY_METRIC) is not None for r in rows)
     ]
     with_regret = [
         m
-        for m in config.models
-        if any(r["model"] == m and r.get(REGRET_METRIC) is not None for r in rows)
+        for m in labels
+        if any(row_label(r) == m and r.get(REGRET_METRIC) is not None for r in rows)
     ]
     extra = {PRIOR_ONLY_METRIC: with_prior, REGRET_METRIC: with_regret}
     for metric in (*SUMMARY_METRICS, PRIOR_ONLY_METRIC, REGRET_METRIC):
-        for model in extra.get(metric, config.models):
+        for model in extra.get(metric, labels):
             for value in config.values:
                 key = format_value(value)
                 cell = [
                     r
                     for r in rows
-                    if r["model"] == model
+                    if row_label(r) == model
                     and format_value(r["value"]) == key
                     and r.get(metric) is not None
                 ]

@@ -391,7 +391,7 @@ def plot_summary(
 def _draw_models(ax, xs: np.ndarray, entries: list[dict[str, Any]], config) -> dict[str, Any]:
     """One errorbar line per model of ``config``; returns each model's colour by display name."""
     colours: dict[str, Any] = {}
-    for model in config.models:
+    for model in config.labels():
         mine = [e for e in entries if e["model"] == model]
         mean = np.array([np.nan if e["mean"] is None else e["mean"] for e in mine])
         std = np.array([np.nan if e["std"] is None else e["std"] for e in mine])
@@ -415,7 +415,7 @@ def _draw_prior_only(
     from ividr.experiments.grid import format_value
     from ividr.experiments.summaries import PRIOR_ONLY_METRIC
 
-    for model in config.models:
+    for model in config.labels():
         mine = {
             format_value(e["value"]): e["mean"]
             for e in summary

@@ -1,0 +1,200 @@
+"""A sweep's variant axis: named fit variants (FitConfig overrides) beside each model's base."""
+
+from __future__ import annotations
+
+import csv
+import zlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ividr.config import FitConfig
+from ividr.experiments.grid import (
+    DEFAULT_STOP_RULE,
+    SweepConfig,
+    SweepError,
+    legacy_variants,
+    model_label,
+)
+from ividr.experiments.runner import run_sweep
+from ividr.experiments.store import finished_runs, load_results
+from ividr.registry import display_name
+
+VARIANTS = {"shuffle": {"shuffle_aux": True}, "ndcg": {"stop_on": "ndcg"}}
+
+
+def fake_fit(dataset, config, spec):
+    """Scores from the run id; the shuffled variant scores 0.3 lower; records its FitConfig."""
+    rng = np.random.default_rng(zlib.crc32(spec.run_id.encode()))
+    fit = config.fit_config(spec.model, spec.seed, spec.variant)
+    mcc = float(rng.uniform(0.5, 0.6)) - (0.3 if fit.shuffle_aux else 0.0)
+    metrics = {"mcc": mcc, "mcc_weak": 0.5, "ndcg@5": float(rng.uniform()), "seconds": 0.0}
+    config_json = {"model": fit.model, "shuffle_aux": fit.shuffle_aux, "stop_on": fit.stop_on}
+    return {"metrics": metrics, "latents": None, "config": config_json}
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def config(**changes) -> SweepConfig:
+    base = dict(
+        preset="idcf",
+        values=(0.0,),
+        models=("mf", "idcf"),
+        seeds=3,
+        n_users=200,
+        n_items=40,
+        variants=VARIANTS,
+    )
+    return SweepConfig(**{**base, **changes})
+
+
+def test_the_grid_runs_each_model_base_then_the_variants_that_apply():
+    c = config()
+    assert c.model_variants("mf") == ("",)  # mf uses neither shuffle_aux nor stop_on
+    assert c.model_variants("idcf") == ("", "shuffle", "ndcg")
+    assert c.labels() == ["mf", "idcf", "idcf[shuffle]", "idcf[ndcg]"]
+    ids = [s.run_id for s in c.runs()][:4]
+    assert ids == [
+        "gamma=0__mf__seed=0",
+        "gamma=0__idcf__seed=0",
+        "gamma=0__idcf__variant=shuffle__seed=0",
+        "gamma=0__idcf__variant=ndcg__seed=0",
+    ]
+    fit = c.fit_config("idcf", 1, "shuffle")
+    assert (fit.model, fit.seed, fit.shuffle_aux, fit.stop_on) == ("idcf", 1, True, "elbo")
+    # a variant's field wins over fit_overrides and --epochs
+    c2 = config(epochs=3, fit_overrides={"lr": 0.1}, variants={"slow": {"lr": 0.01, "epochs": 9}})
+    assert (c2.fit_config("mf", 0, "slow").lr, c2.fit_config("mf", 0, "slow").epochs) == (0.01, 9)
+    assert (c2.fit_config("mf", 0).lr, c2.fit_config("mf", 0).epochs) == (0.1, 3)
+    assert model_label("idcf") == "idcf" and model_label("idcf", "ndcg") == "idcf[ndcg]"
+    assert display_name("idcf[shuffle]") == "iDCF (W shuffled)"
+    assert display_name("idcf[ndcg]") == "iDCF [ndcg]"
+    assert FitConfig(model="idcf").stop_on == DEFAULT_STOP_RULE
+
+
+def test_no_variants_is_saved_as_before_and_variants_round_trip():
+    plain = config(variants={})
+    assert "variants" not in plain.to_dict()
+    assert [s.run_id for s in plain.runs()] == [
+        f"gamma=0__{m}__seed={s}" for s in range(3) for m in ("mf", "idcf")
+    ]
+    c = config()
+    again = SweepConfig.from_dict(c.to_dict())
+    assert again == c and list(again.variants) == ["shuffle", "ndcg"]
+    assert c != config(variants={"ndcg": {"stop_on": "ndcg"}})
+
+
+@pytest.mark.parametrize(
+    "variants, needle",
+    [
+        ({"1st": {"lr": 0.1}}, "identifier"),
+        ({"a-b": {"lr": 0.1}}, "identifier"),
+        ({"x": {}}, "at least one"),
+        ({"x": {"lr_": 0.1}}, "'lr_'"),
+        ({"x": {"seed": 1}}, "own axis"),
+        ({"x": {"model": "mf"}}, "own axis"),
+        ({"x": {"lr": -1.0}}, "'lr' parameter"),
+        ({"x": {"stop_on": "mcc"}}, "'stop_on' parameter"),
+        ({"x": {"rho": 0.5}}, "applies to none"),
+        ({"x": {"shuffle_aux": True}}, "applies to none"),
+    ],
+)
+def test_bad_variants_are_refused(variants, needle):
+    models = ("mf", "idcf") if "shuffle_aux" not in str(variants) else ("mf",)
+    with pytest.raises(SweepError, match=needle):
+        config(models=models, variants=variants)
+
+
+def test_legacy_suffixes_become_variants():
+    assert legacy_variants(["idcf", "idcf+shuffle", "mf"]) == (
+        ("idcf", "mf"),
+        {"shuffle": {"shuffle_aux": True}},
+    )
+    models, variants = legacy_variants(["idcf@elbo", "idcf@ndcg", "idcf+shuffle@epochs"])
+    assert models == ("idcf",)
+    assert variants == {
+        "ndcg": {"stop_on": "ndcg"},
+        "shuffle_epochs": {"shuffle_aux": True, "stop_on": "epochs"},
+    }
+
+
+def test_a_sweep_with_variants_writes_rows_summaries_and_tests_by_label(tmp_path):
+    c = config()
+    out = tmp_path / "s"
+    first = run_sweep(c, out, fit_fn=fake_fit)
+    assert not first.failures and len(first.ran) == 12
+    again = run_sweep(c, out, fit_fn=fake_fit)  # resumed: every (model, variant, seed) is done
+    assert again.ran == [] and len(again.skipped) == 12
+    rows = read_csv(out / "results.csv")
+    assert list(rows[0])[:5] == ["run_id", "knob", "value", "model", "variant"]
+    assert [(r["model"], r["variant"]) for r in rows[:4]] == [
+        ("mf", ""),
+        ("idcf", ""),
+        ("idcf", "shuffle"),
+        ("idcf", "ndcg"),
+    ]
+    run = out / "runs" / "gamma=0__idcf__variant=shuffle__seed=2"
+    assert (run / "result.json").is_file()
+    assert '"shuffle_aux": true' in (run / "config.json").read_text()
+    summary = [r for r in read_csv(out / "summary.csv") if r["metric"] == "mcc"]
+    assert [r["model"] for r in summary] == ["mf", "idcf", "idcf[shuffle]", "idcf[ndcg]"]
+    assert all(r["n"] == "3" for r in summary)
+    tests = read_csv(out / "summary_tests.csv")
+    key = ("mcc", "idcf", "idcf[shuffle]")
+    pair = next(t for t in tests if (t["metric"], t["model_a"], t["model_b"]) == key)
+    assert pair["n"] == "3" and float(pair["mean_diff"]) > 0.2
+    md = (out / "summary.md").read_text()
+    assert "| idcf[ndcg] |" in md and "`shuffle` = {'shuffle_aux': True}" in md
+    loaded, loaded_rows = load_results(out)
+    assert loaded == c and len(loaded_rows) == len(finished_runs(out)) == 12
+    # a sweep of other variants is refused in the same directory
+    with pytest.raises(SweepError, match="variants"):
+        run_sweep(config(variants={"ndcg": {"stop_on": "ndcg"}}), out, fit_fn=fake_fit)
+
+
+def _sweep(*args: str):
+    from click.testing import CliRunner
+
+    from ividr.cli import main
+
+    return CliRunner().invoke(main, ["sweep", "--quiet", *args])
+
+
+@pytest.mark.parametrize(
+    "variant, needle",
+    [
+        ("1st:lr=0.1", "identifier"),
+        ("x:no_such_field=1", "'no_such_field'"),
+        ("x:lr=fast", "lr: expected a number"),
+        ("x:lr=-1", "'lr' parameter"),
+        ("x:shuffle_aux=maybe", "true or false"),
+        ("x", "NAME:KEY=VALUE"),
+        ("shuffle:lr=0.1", "names two variants"),
+    ],
+)
+def test_cli_bad_variants_are_one_line_usage_errors(tmp_path, variant, needle):
+    out = tmp_path / "bad"
+    res = _sweep("--out", str(out), "--models", "mf,idcf,idcf+shuffle", "--variant", variant)
+    assert res.exit_code == 2 and "'--variant'" in res.stderr and needle in res.stderr
+    assert res.stderr.count("\n") == 1 and not out.exists()
+
+
+def test_cli_variant_and_the_old_suffix_are_the_same_sweep(tmp_path):
+    out = tmp_path / "s"
+    tiny = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0", "--seeds", "1"]
+    tiny += ["--epochs", "1", "--latent-epochs", "2", "--restarts", "1", "--out", str(out)]
+    res = _sweep(*tiny, "--models", "mf,idcf", "--variant", "shuffle:shuffle-aux=true")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "gamma=0__idcf__seed=0",
+        "gamma=0__idcf__variant=shuffle__seed=0",
+        "gamma=0__mf__seed=0",
+    ]
+    # the old spelling is translated into the same variant: the sweep resumes, nothing to redo
+    again = _sweep(*tiny, "--models", "mf,idcf,idcf+shuffle")
+    assert again.exit_code == 0, again.output
+    assert (out / "summary.md").read_text().count("| idcf[shuffle] |") >= 3
