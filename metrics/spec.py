@@ -25,12 +25,14 @@ from metrics.checks import (
     check_choice,
     check_float,
     check_int,
+    interval,
     parameter_message,
 )
 
 __all__ = [
     "HyperSpec",
     "check_fields",
+    "field_spec",
     "hyperparameter",
     "hyperparameters",
     "param_docs",
@@ -107,13 +109,17 @@ class HyperSpec:
             ) from None
 
     def type_text(self, default: Any) -> str:
-        """The numpydoc type: ``int``, ``float or None``, ``{"bce", "mse"}``..."""
+        """The numpydoc type: ``int in [1, inf)``, ``float or None``, ``{"bce", "mse"}``..."""
         if self.type_name is not None:
             text = self.type_name
         elif self.kind == "choice":
             text = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
         else:
             text = self.kind
+        if self.kind in ("int", "float") and (self.low is not None or self.high is not None):
+            text += " in " + interval(
+                self.low, self.high, low_open=self.low_open, high_open=self.high_open
+            )
         text += "".join(f' or "{a}"' for a in self.also)
         return text + (" or None" if self.optional else "")
 
@@ -172,6 +178,11 @@ def hyperparameter(
     if default is dataclasses.MISSING:  # a required field
         return field(metadata={_KEY: spec}, compare=compare)
     return field(default=default, metadata={_KEY: spec}, compare=compare)
+
+
+def field_spec(f: dataclasses.Field) -> HyperSpec:
+    """The :class:`HyperSpec` of a field made by :func:`hyperparameter` (KeyError if none)."""
+    return f.metadata[_KEY]
 
 
 def hyperparameters(spec_cls: type) -> tuple[dataclasses.Field, ...]:
