@@ -4,8 +4,9 @@
 :mod:`ividr.cli.common`, so that both report bad input the same way and declare an option's
 type, range, default and help once, in a spec field (:func:`metrics.spec.hyperparameter`):
 
-- :class:`OneLineCommand`: a usage error, while parsing or in the command's body, prints one
-  line (``Error: Invalid value for '--x': ...``) on stderr and exits with code 2, no traceback;
+- :class:`OneLineCommand` (:class:`OneLineGroup` for a group): a usage error, while parsing or
+  in the command's body, prints one line (``Error: Invalid value for '--x': ...``) on stderr and
+  exits with code 2, no traceback;
 - :func:`usage_error`: the usage error naming an option for a spec check's
   :class:`metrics.checks.ParameterError` (a value that passed the option's type but not the
   checks across fields);
@@ -24,7 +25,19 @@ import click
 from metrics.checks import ParameterError
 from metrics.spec import HyperSpec, spec_of
 
-__all__ = ["FiniteFloatRange", "OneLineCommand", "spec_option", "spec_type", "usage_error"]
+__all__ = [
+    "FiniteFloatRange",
+    "OneLineCommand",
+    "OneLineGroup",
+    "spec_option",
+    "spec_type",
+    "usage_error",
+]
+
+
+#: What click raises to show the help of a command called without arguments (click >= 8.2): the
+#: help, not a one-line error.
+_SHOW_HELP = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
 def _one_line(exc: click.UsageError) -> click.exceptions.Exit:
@@ -32,20 +45,33 @@ def _one_line(exc: click.UsageError) -> click.exceptions.Exit:
     return click.exceptions.Exit(2)
 
 
-class OneLineCommand(click.Command):
-    """A command whose usage errors, while parsing or in its body, print one line and exit 2."""
+class _OneLineUsageErrors:
+    """Usage errors, while parsing or in the body, as one line on stderr and exit code 2."""
 
     def make_context(self, info_name, args, parent=None, **extra):
         try:
             return super().make_context(info_name, args, parent=parent, **extra)
+        except _SHOW_HELP:
+            raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except _SHOW_HELP:
+            raise
         except click.UsageError as exc:
             raise _one_line(exc) from None
+
+
+class OneLineCommand(_OneLineUsageErrors, click.Command):
+    """A command whose usage errors, while parsing or in its body, print one line and exit 2."""
+
+
+class OneLineGroup(_OneLineUsageErrors, click.Group):
+    """A group whose usage errors (an unknown subcommand, a bad option of the group) print one
+    line and exit 2, as do those of any subcommand that is not a :class:`OneLineCommand`."""
 
 
 def usage_error(exc: ParameterError, option: str, *, note: str = "") -> click.UsageError:
