@@ -42,44 +42,51 @@ class FitConfig(
     epochs: int | None = hyperparameter(
         None,
         "Maximum epochs of the recommender stage; for the latent-only models vae and ivae, of "
-        "the latent stage. None: the model's (100; vae/ivae: 1000).",
+        "the latent stage.",
         kind="int",
         low=1,
+        default_text="100; vae/ivae: 1000 (the model's)",
     )
     lr: float | None = hyperparameter(
         None,
-        "Adam learning rate of the recommender stage(s); None = 1e-3 (ignored with grid).",
+        "Adam learning rate of the recommender stage(s) (ignored with grid).",
         kind="float",
         low=0.0,
         low_open=True,
+        default_text="1e-3",
     )
     weight_decay: float | None = hyperparameter(
         None,
-        "Adam weight decay of the recommender stage(s); None = 1e-5 (ignored with grid).",
+        "Adam weight decay of the recommender stage(s) (ignored with grid).",
         kind="float",
         low=0.0,
+        default_text="1e-5",
     )
     latent_epochs: int | None = hyperparameter(
         None,
-        "Maximum epochs of the latent stage; None = 1000, or the released code's with protocol "
-        "'released' (2000 for iDCF, 1000 for IViDR).",
+        "Maximum epochs of the latent stage.",
         kind="int",
         low=1,
+        default_text="1000; protocol 'released': the released code's, 2000 for iDCF, 1000 for "
+        "IViDR",
     )
     shuffle_aux: bool = hyperparameter(
         False,
         "Ablation (a reference level of §5): permute the proxy W across users before training, "
-        "with a permutation drawn from seed (ividr.api.aux_permutation); the true confounder "
+        "with a permutation drawn from seed (ividr.api.aux_permutation, saved by a run as "
+        "aux_permutation.npy); the true confounder "
         "and the unbiased data are untouched, so the MCC that is left is what the encoder "
         "learned from the exposures. When the instrument Z is the proxy itself (ividr-code, the "
         "iDCF layout), Z is permuted with it.",
     )
     trace_every: int | None = hyperparameter(
         None,
-        "Record strong/weak MCC of the posterior mean every this many latent epochs (§5); None "
-        "= 1 when the dataset carries the true confounder, 0 = off.",
+        "Record strong/weak MCC of the posterior mean every this many latent epochs (§5) into "
+        "the run's history.json/.csv, what the stopping regret and a sweep's stopping-regret "
+        "table read; 0 = off.",
         kind="int",
         low=0,
+        default_text="1 (every epoch) when the dataset carries the true confounder, else off",
     )
     n_boot: int = hyperparameter(
         DEFAULT_N_BOOT,

@@ -18,15 +18,16 @@ derives from these fields:
 - the click options of ``ividr fit`` and ``ividr sweep`` (:func:`ividr.cli.common.config_option`).
 
 To add a hyperparameter, add a field to its stage's dataclass with :func:`hyperparameter`: every
-model with that stage, FitConfig, config.json and the option helper get it. Nothing here imports
+model with that stage, FitConfig, config.json and the option helper get it. The field helper and
+its readers (:class:`HyperSpec`, :func:`check_fields`, :func:`param_docs`, :func:`spec_of`) live
+in :mod:`metrics.spec`, which the simulator's knobs (:class:`simulator.config.SimConfig`) use too;
+they are re-exported here. Nothing here imports
 torch, so that reading the spec (``--help``) stays fast.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from ividr.defaults import (
@@ -35,13 +36,13 @@ from ividr.defaults import (
     LOSSES,
     STOP_RULES,
 )
-from metrics.checks import (
-    ParameterError,
-    check_bool,
-    check_choice,
-    check_float,
-    check_int,
-    parameter_message,
+from metrics.spec import (
+    HyperSpec,
+    check_fields,
+    hyperparameter,
+    hyperparameters,
+    param_docs,
+    spec_of,
 )
 
 __all__ = [
@@ -85,150 +86,13 @@ SVD_INPUTS = ("exposure", "exposure_w")
 #: the recommender reads): the fused C = rho C1 + tau C2 of Eq. 15 ("fused"), the shifted
 #: branch C1 from X^re ("shifted"), or the plain branch C2 from A ("plain").
 ESTIMANDS = ("fused", "shifted", "plain")
-_KEY = "hyperparameter"
 
 
-@dataclass(frozen=True)
-class HyperSpec:
-    """What a field of a spec dataclass allows, and its help (the metadata of
-    :func:`hyperparameter`)."""
+def _check_device(value: Any, name: str, owner: str) -> str:
+    """The check of the "device" kind (:func:`ividr.training.devices.check_device`)."""
+    from ividr.training.devices import check_device  # torch: only when a device is checked
 
-    help: str
-    kind: str  # "int", "float", "bool", "choice" or "device" (ividr.training.devices.check_device)
-    low: float | None = None
-    high: float | None = None
-    low_open: bool = False
-    high_open: bool = False
-    optional: bool = False
-    choices: tuple[Any, ...] = ()
-    #: Special values an int or float field also takes (e.g. "auto").
-    also: tuple[Any, ...] = ()
-
-    def check(self, value: Any, name: str, owner: str) -> Any:
-        """``value`` if it is allowed; else a :class:`metrics.checks.ParameterError`."""
-        if isinstance(value, str) and value in self.also:
-            return value
-        if self.kind == "bool":
-            return check_bool(value, name, owner)
-        if self.kind == "choice":
-            return check_choice(value, name, owner, self.choices)
-        if self.kind == "device":
-            from ividr.training.devices import check_device  # torch: only when a device is checked
-
-            return check_device(value, name=name, owner=owner)
-        if self.kind == "int":
-            low = None if self.low is None else int(self.low)
-            high = None if self.high is None else int(self.high)
-            return check_int(value, name, owner, low=low, high=high, optional=self.optional)
-        try:
-            return check_float(
-                value,
-                name,
-                owner,
-                low=self.low,
-                high=self.high,
-                low_open=self.low_open,
-                high_open=self.high_open,
-                optional=self.optional,
-            )
-        except ParameterError as exc:
-            if not self.also:
-                raise
-            allowed = f"{exc.allowed} or one of {list(self.also)}"
-            raise ParameterError(
-                parameter_message(name, owner, allowed, value),
-                param=name,
-                allowed=allowed,
-                got=value,
-            ) from None
-
-    def type_text(self, default: Any) -> str:
-        """The numpydoc type: ``int``, ``float or None``, ``{"bce", "mse"}``..."""
-        if self.kind == "choice":
-            text = "{" + ", ".join(f'"{c}"' for c in self.choices) + "}"
-        elif self.kind == "device":
-            text = '{"auto", "cpu", "cuda", "cuda:N"}'
-        else:
-            text = self.kind
-        text += "".join(f' or "{a}"' for a in self.also)
-        return text + (" or None" if self.optional else "")
-
-
-def hyperparameter(
-    default: Any,
-    help: str,
-    *,
-    kind: str | None = None,
-    low: float | None = None,
-    high: float | None = None,
-    low_open: bool = False,
-    high_open: bool = False,
-    optional: bool | None = None,
-    choices: tuple[Any, ...] = (),
-    also: tuple[Any, ...] = (),
-) -> Any:
-    """A dataclass field carrying its :class:`HyperSpec`.
-
-    ``kind`` defaults to the default's type ("choice" when ``choices`` are given); ``optional``
-    (None allowed) defaults to ``default is None``.
-    """
-    if kind is None:
-        if choices:
-            kind = "choice"
-        elif isinstance(default, bool):
-            kind = "bool"
-        elif isinstance(default, int):
-            kind = "int"
-        elif isinstance(default, float):
-            kind = "float"
-        else:
-            raise TypeError(f"hyperparameter with default {default!r} needs an explicit kind")
-    spec = HyperSpec(
-        help=" ".join(help.split()),
-        kind=kind,
-        low=low,
-        high=high,
-        low_open=low_open,
-        high_open=high_open,
-        optional=default is None if optional is None else optional,
-        choices=tuple(choices),
-        also=tuple(also),
-    )
-    if default is dataclasses.MISSING:  # a required field
-        return field(metadata={_KEY: spec})
-    return field(default=default, metadata={_KEY: spec})
-
-
-def hyperparameters(spec_cls: type) -> tuple[dataclasses.Field, ...]:
-    """The fields of a spec dataclass that are hyperparameters, in declaration order."""
-    return tuple(f for f in dataclasses.fields(spec_cls) if _KEY in f.metadata)
-
-
-def spec_of(spec_cls: type, name: str) -> tuple[dataclasses.Field, HyperSpec]:
-    """The field ``name`` of ``spec_cls`` and its :class:`HyperSpec` (KeyError if none)."""
-    for f in hyperparameters(spec_cls):
-        if f.name == name:
-            return f, f.metadata[_KEY]
-    raise KeyError(f"{spec_cls.__name__} has no hyperparameter {name!r}")
-
-
-def check_fields(obj: Any, spec_cls: type, owner: str) -> None:
-    """Check every hyperparameter of ``spec_cls`` as ``obj`` holds it (attribute by name)."""
-    for f in hyperparameters(spec_cls):
-        f.metadata[_KEY].check(getattr(obj, f.name), f.name, owner)
-
-
-def param_docs(spec_cls: type, indent: str = "    ") -> str:
-    """The numpydoc "Parameters" entries of a spec, one per hyperparameter."""
-    lines = []
-    for f in hyperparameters(spec_cls):
-        spec: HyperSpec = f.metadata[_KEY]
-        default = "" if f.default is dataclasses.MISSING else f", default {f.default!r}"
-        lines.append(f"{indent}{f.name} : {spec.type_text(f.default)}{default}")
-        lines += textwrap.wrap(
-            spec.help, width=96, initial_indent=indent * 2, subsequent_indent=indent * 2
-        )
-    return "\n".join(lines)
+    return check_device(value, name=name, owner=owner)
 
 
 # --------------------------------------------------------------------------------------------
@@ -251,6 +115,8 @@ class RunParams:
         "Latents, scores and saved models come back to the CPU; a CPU fit is byte-identical "
         "with or without it. A fit records where it ran in metrics' 'device'.",
         kind="device",
+        check_with=_check_device,
+        type_name='{"auto", "cpu", "cuda", "cuda:N"}',
     )
 
 
@@ -271,10 +137,10 @@ class RecommenderParams:
     embedding_dim: int = hyperparameter(64, "Dimension of the user and item embeddings.", low=1)
     batch_size: int | None = hyperparameter(
         None,
-        "Train pairs per step; None picks 512 (iDCF) or more, so that an epoch takes at most "
-        "about 100 steps.",
+        "Train pairs per step.",
         kind="int",
         low=1,
+        default_text="512 (iDCF) or more, so that an epoch takes at most about 100 steps",
     )
     patience: int = hyperparameter(
         5, "Epochs without a better validation NDCG@5 before the recommender stops.", low=1
@@ -298,10 +164,11 @@ class LatentParams:
 
     latent_dim: int | None = hyperparameter(
         None,
-        "Dimension of the learned confounder C; None takes the true confounder's dimension when "
-        "the dataset carries one (simulated data) and 16 otherwise.",
+        "Dimension of the learned confounder C.",
         kind="int",
         low=1,
+        default_text="the true confounder's dimension when the dataset carries one (simulated "
+        "data), else 16",
     )
     hidden_dim: int = hyperparameter(64, "Width of every MLP (encoder, prior, decoder).", low=1)
     n_layers: int = hyperparameter(3, "Linear layers per MLP.", low=1)
@@ -369,7 +236,7 @@ class LatentParams:
         "Fit the latent stage at every latent lr x L2 penalty of a small grid (lr 1e-3, 5e-4 x "
         "L2 0, 0.01; latent_lr and l2_penalty are then ignored) and keep the point with the "
         "lowest held-out negative ELBO, as the released codes' tuning mode does (never the "
-        "truth).",
+        "truth); metrics lists every point.",
     )
 
 
@@ -393,9 +260,10 @@ class IVParams:
 
     iv_dim: int | None = hyperparameter(
         None,
-        "d_q, the dimension of the treatment space; None = embedding_dim.",
+        "d_q, the dimension of the treatment space.",
         kind="int",
         low=1,
+        default_text="embedding_dim",
     )
     iv_hidden_dim: int = hyperparameter(64, "Width of MLP0, MLP1 and MLP2.", low=1)
     ridge: float = hyperparameter(
@@ -484,11 +352,11 @@ class SVDParams(RunParams):
 
     latent_dim: int | None = hyperparameter(
         None,
-        "Number of SVD components, the dimension of the user factors; None takes the true "
-        "confounder's dimension when the dataset carries one and 16 otherwise (as "
-        "LatentParams.latent_dim).",
+        "Number of SVD components, the dimension of the user factors.",
         kind="int",
         low=1,
+        default_text="the true confounder's dimension when the dataset carries one, else 16 (as "
+        "LatentParams.latent_dim)",
     )
     inputs: str = hyperparameter(
         "exposure",

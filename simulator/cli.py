@@ -15,13 +15,13 @@ anything is written; a failure while generating or writing exits with code 1.
 
 from __future__ import annotations
 
-import math
 import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
+from simulator.command import OneLineCommand, spec_option, usage_error
 from simulator.config import PRESETS, ConfigError, SimConfig
 from simulator.generate import generate
 from simulator.simulated import SimulatedData
@@ -31,8 +31,10 @@ from simulator.writer import WRITE_FORMATS, OutputExistsError, check_output_dir,
 #: Default parent of the output directory.
 DEFAULT_OUT_ROOT = Path("simgen-out")
 
-#: CLI option of each config knob (the knobs the CLI exposes).
+#: The knobs simgen exposes, in its --help order, and their options; each option is made from the
+#: knob's spec field (SimConfig): type, range, help. The other knobs keep the preset's values.
 OPTION_OF = {
+    "preset": "--preset",
     "n_users": "--users",
     "n_items": "--items",
     "alpha": "--alpha",
@@ -48,30 +50,10 @@ OPTION_OF = {
     "w_prior": "--w-prior",
     "seed": "--seed",
     "chunk_users": "--chunk-users",
-    "preset": "--preset",
 }
-
-
-class FiniteFloatRange(click.FloatRange):
-    """A FloatRange that also refuses NaN and infinities."""
-
-    name = "finite float"
-
-    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
-        rv = click.FloatRange.convert(self, value, param, ctx)
-        if not math.isfinite(rv):
-            self.fail(f"{value!r} is not a finite number{self._range_text()}.", param, ctx)
-        return rv
-
-    def _describe_range(self) -> str:
-        if self.min is None and self.max is None:
-            return "any finite number"
-        return super()._describe_range()
-
-    def _range_text(self) -> str:
-        if self.min is None and self.max is None:
-            return ""
-        return f" in the range {self._describe_range()}"
+#: Where simgen offers other choices than the knob takes: the presets sorted, and w_prior's
+#: "code" only through a preset (ividr-code, ividr-paper: it needs 5 clusters).
+_CHOICES = {"preset": tuple(sorted(PRESETS)), "w_prior": ("gaussian", "uniform")}
 
 
 class FormatList(click.ParamType):
@@ -94,117 +76,44 @@ class FormatList(click.ParamType):
         return tuple(parts)
 
 
-class OneLineErrorCommand(click.Command):
-    """A command whose usage errors print one line (``Error: ...``) and exit with code 2."""
-
-    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        if not standalone_mode:
-            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        try:
-            rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
-        except click.UsageError as exc:
-            message = " ".join(exc.format_message().split())
-            click.echo(f"Error: {message}", err=True)
-            sys.exit(2)
-        except click.ClickException as exc:
-            click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
-            sys.exit(exc.exit_code)
-        except (click.Abort, KeyboardInterrupt, EOFError):
-            click.echo("Aborted!", err=True)
-            sys.exit(1)
-        sys.exit(rv if isinstance(rv, int) else 0)
-
-
-def _default(knob: str) -> str:
+def _preset_default(knob: str) -> str:
+    """The default of ``knob``'s option in words: its value, or each preset's where they differ."""
     values = []
     for name, overrides in PRESETS.items():
         value = overrides.get(knob, getattr(SimConfig(), knob))
         values.append(f"{name} {value}")
     unique = {v.split(" ", 1)[1] for v in values}
     if len(unique) == 1:
-        return f"[default: {unique.pop()}]"
-    return "[default: the preset's: " + ", ".join(values) + "]"
+        return unique.pop()
+    return "the preset's: " + ", ".join(values)
+
+
+def knob_options(command):
+    """The options of :data:`OPTION_OF`, made from SimConfig's spec fields: ``--preset`` with its
+    default, every other one None unless given (the preset's value then), its help ending with
+    the default of every preset."""
+    for knob in reversed(OPTION_OF):  # click lists options in the order they decorate
+        if knob == "preset":
+            option = spec_option(SimConfig, knob, choices=_CHOICES[knob])
+        else:
+            option = spec_option(
+                SimConfig,
+                knob,
+                flag=OPTION_OF[knob],
+                default=None,
+                default_text=_preset_default(knob),
+                choices=_CHOICES.get(knob),
+            )
+        command = option(command)
+    return command
 
 
 @click.command(
     "simgen",
-    cls=OneLineErrorCommand,
+    cls=OneLineCommand,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-@click.option(
-    "--preset",
-    type=click.Choice(sorted(PRESETS)),
-    default="ividr",
-    show_default=True,
-    help="Starting knobs: ividr (paper App. F), idcf (iDCF App. B), dual (+ instrument and "
-    "hidden confounder), ividr-code (IViDR's released code), ividr-paper (that code's own draw, "
-    "replayed exactly: the paper's Table-5 data; needs torch). Other options override it.",
-)
-@click.option(
-    "--users", type=click.IntRange(min=1), help=f"Number of users m. {_default('n_users')}"
-)
-@click.option(
-    "--items", type=click.IntRange(min=1), help=f"Number of items n. {_default('n_items')}"
-)
-@click.option(
-    "--alpha",
-    type=FiniteFloatRange(0.0, 1.0, min_open=True),
-    help=f"Exposure scale alpha in (0, 1]. {_default('alpha')}",
-)
-@click.option(
-    "--beta", type=FiniteFloatRange(), help=f"Confounder weight in ratings. {_default('beta')}"
-)
-@click.option(
-    "--gamma",
-    type=FiniteFloatRange(min=0.0),
-    help=f"Exposure noise weight, >= 0. {_default('gamma')}",
-)
-@click.option(
-    "--item-mixing",
-    type=FiniteFloatRange(),
-    help=f"kappa in H = C + kappa V (0: iDCF's process). {_default('item_mixing')}",
-)
-@click.option(
-    "--iv-strength",
-    type=FiniteFloatRange(min=0.0),
-    help=f"zeta, weight of the instrument Z in the exposure, >= 0. {_default('iv_strength')}",
-)
-@click.option(
-    "--hidden-strength",
-    type=FiniteFloatRange(min=0.0),
-    help=f"delta, weight of the proxy-less confounder B, >= 0. {_default('hidden_strength')}",
-)
-@click.option(
-    "--clusters",
-    type=click.IntRange(min=1),
-    help=f"K mixture components / proxy levels. {_default('clusters')}",
-)
-@click.option(
-    "--latent-dim",
-    type=click.IntRange(min=1),
-    help=f"Dimension d of C, V. {_default('latent_dim')}",
-)
-@click.option(
-    "--random-items",
-    type=click.IntRange(min=1),
-    help=f"Random unbiased items per user, at most --items. {_default('random_items')}",
-)
-@click.option(
-    "--rating-noise",
-    type=FiniteFloatRange(min=0.0),
-    help=f"sigma_r, rating noise std, >= 0. {_default('rating_noise')}",
-)
-@click.option(
-    "--w-prior",
-    type=click.Choice(["gaussian", "uniform"]),
-    help=f"Prior of the proxies W, M. {_default('w_prior')}",
-)
-@click.option("--seed", type=click.IntRange(min=0), help=f"Random seed, >= 0. {_default('seed')}")
-@click.option(
-    "--chunk-users",
-    type=click.IntRange(min=1),
-    help="Users generated per step (bounds memory; never changes the output). [default: 1024]",
-)
+@knob_options
 @click.option(
     "--out",
     type=click.Path(path_type=Path),
@@ -263,23 +172,12 @@ def simgen(
 
 def _config_from_options(preset: str, options: dict[str, Any]) -> SimConfig:
     """The preset's config with the given options; a bad value is a one-line usage error."""
-    overrides = {
-        knob: options[opt.lstrip("-").replace("-", "_")]
-        for knob, opt in OPTION_OF.items()
-        if knob != "preset" and options.get(opt.lstrip("-").replace("-", "_")) is not None
-    }
+    overrides = {knob: options[knob] for knob in OPTION_OF if options.get(knob) is not None}
     try:
         return SimConfig.from_preset(preset, **overrides)
-    except ConfigError as exc:
-        option = OPTION_OF.get(exc.param, exc.param)
-        allowed = exc.allowed
-        if exc.param == "random_items":
-            allowed += " (at most --items)"
-        if allowed[:1] in "[(":
-            text = f"{exc.got!r} is not in the range {allowed}."
-        else:
-            text = f"{exc.got!r} is not allowed here; it must be {allowed}."
-        raise click.BadParameter(text, param_hint=f"'{option}'") from None
+    except ConfigError as exc:  # a check across knobs, e.g. --random-items above --items
+        note = " (at most --items)" if exc.param == "random_items" else ""
+        raise usage_error(exc, OPTION_OF.get(exc.param, exc.param), note=note) from None
 
 
 def _generate_and_write(

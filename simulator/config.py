@@ -4,21 +4,20 @@ presets.
 ``SimConfig.from_preset("idcf", gamma=10.0)`` starts from a preset and overrides knobs;
 ``validate()`` checks every knob at the public boundary and raises :class:`ConfigError` (a
 ``ValueError``) whose message names the parameter and its allowed range.
+
+Every knob is declared once, as a spec field (:func:`metrics.spec.hyperparameter`) with its
+default, range and help: ``validate()`` checks them, the docstring lists them, and ``simgen``'s
+options are made from them (:mod:`simulator.cli`).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from metrics.checks import (
-    ParameterError,
-    check_choice,
-    check_float,
-    check_int,
-    parameter_message,
-)
+from metrics.checks import ParameterError, check_choice, parameter_message
+from metrics.spec import field_spec, hyperparameter, hyperparameters, param_docs
 
 #: Processes the generator knows: the paper's Appendix F (extended with Z and B, docs/design.md §2),
 #: the process of the code published with IViDR drawn from our own generator (preset
@@ -49,82 +48,116 @@ PAPER_MAX_CELLS = 2**24
 RUNTIME_FIELDS = ("chunk_users",)
 
 
+#: Presets (docs/design.md §2): knob overrides of the :class:`SimConfig` defaults.
+PRESETS: dict[str, dict[str, Any]] = {
+    # The paper's Appendix F.
+    "ividr": {},
+    # iDCF's Appendix B: 2000 x 300, uniform W prior, no item factor in the confounder.
+    "idcf": {"n_users": 2000, "n_items": 300, "w_prior": "uniform", "item_mixing": 0.0},
+    # Both confounder kinds of the paper's DAG and a relevant instrument.
+    "dual": {"iv_strength": 1.0, "hidden_strength": 1.0},
+    # The process of the code published with IViDR (its instrument is W: one field, K levels).
+    "ividr-code": {
+        "item_mixing": 0.0,
+        "w_prior": "code",
+        "process": "ividr-code",
+        "n_feature_fields": 1,
+        "feature_levels": 5,
+    },
+    # That code's own draw (the paper's Table 5 data), replayed: simulator/replay_divers.py.
+    "ividr-paper": {
+        "item_mixing": 0.0,
+        "w_prior": "code",
+        "process": "ividr-paper",
+        "n_feature_fields": 1,
+        "feature_levels": 5,
+        "seed": 1234,
+    },
+}
+
+
 class ConfigError(ParameterError):
     """Bad knob: ``param`` names it, ``allowed`` states the range, ``got`` the value."""
 
 
 @dataclass(frozen=True)
 class SimConfig:
-    """Every knob of the generative process of docs/design.md §2 (defaults: preset ``ividr``).
-
-    Parameters
-    ----------
-    preset : str, default "ividr"
-        The preset the knobs started from (recorded in meta.json; one of :data:`PRESETS`).
-    n_users, n_items : int, default 10000, 1000
-        m and n.
-    clusters : int, default 5
-        K, the number of mixture components and of levels of the proxies W and M.
-    latent_dim : int, default 2
-        d, the dimension of C, V and e_Hi.
-    alpha : float in (0, 1], default 0.1
-        Exposure scale: a_ui ~ Bernoulli(alpha * sigmoid(logit_ui)).
-    beta : float, default 2.0
-        Weight of the confounder in the ratings.
-    gamma : float >= 0, default 0.0
-        Weight of the exposure noise.
-    item_mixing : float, default 1.0
-        kappa in H = C + kappa V (0 is iDCF's process).
-    iv_strength : float >= 0, default 0.0
-        zeta, the weight of the instrument Z in the exposure.
-    hidden_strength : float >= 0, default 0.0
-        delta, the weight of the proxy-less confounder B in exposure and ratings.
-    rating_noise : float >= 0, default 10.0
-        sigma_r, the standard deviation of the rating noise.
-    random_items : int in [1, n_items], default 15
-        Distinct uniformly drawn items per user in the unbiased set.
-    embedding_dim : int, default 16
-        Dimension of the preference embeddings e_u, e_i.
-    w_prior : {"gaussian", "uniform", "code"}, default "gaussian"
-        Prior of the proxies W and M ("code": the IViDR code's fixed prior, 5 clusters only).
-    n_feature_fields, feature_levels : int, default 3, 4
-        F categorical user-feature fields of the instrument Z and their number of levels. The
-        ``ividr-code`` process ignores them: its instrument is W (one field, K levels).
-    hidden_dim : int, default 2
-        d_b, the dimension of B.
-    seed : int >= 0, default 0
-        Root of every random draw (preset ``ividr-paper``: 1234, the released code's seed).
-    process : {"appendix-f", "ividr-code", "ividr-paper"}, default "appendix-f"
-        Which generative process (preset ``ividr-code`` sets "ividr-code", preset
-        ``ividr-paper`` "ividr-paper": the released generator replayed, which keeps the knobs of
-        :data:`PAPER_FIXED_KNOBS` fixed and at most :data:`PAPER_MAX_CELLS` cells).
-    chunk_users : int >= 1, default 1024
-        Users generated per step (rounded up to whole blocks of 512 users); bounds memory and
-        never changes the output. The replay (``ividr-paper``) draws everything at once and
-        ignores it.
-    """
-
-    preset: str = "ividr"
-    n_users: int = 10000
-    n_items: int = 1000
-    clusters: int = 5
-    latent_dim: int = 2
-    alpha: float = 0.1
-    beta: float = 2.0
-    gamma: float = 0.0
-    item_mixing: float = 1.0
-    iv_strength: float = 0.0
-    hidden_strength: float = 0.0
-    rating_noise: float = 10.0
-    random_items: int = 15
-    embedding_dim: int = 16
-    w_prior: str = "gaussian"
-    n_feature_fields: int = 3
-    feature_levels: int = 4
-    hidden_dim: int = 2
-    seed: int = 0
-    process: str = "appendix-f"
-    chunk_users: int = field(default=1024, compare=False)
+    # Each knob declares its default (preset ``ividr``), range and help once (metrics.spec):
+    # validate() checks them, the docstring lists them and simgen's options are made from them.
+    preset: str = hyperparameter(
+        "ividr",
+        "The preset the knobs started from, recorded in meta.json: ividr (the paper's App. F), "
+        "idcf (iDCF's App. B), dual (+ instrument and hidden confounder), ividr-code (IViDR's "
+        "released code), ividr-paper (that code's own draw, replayed exactly: the paper's "
+        "Table-5 data; needs torch). The other knobs override its values.",
+        choices=tuple(PRESETS),
+    )
+    n_users: int = hyperparameter(10000, "Number of users m.", low=1)
+    n_items: int = hyperparameter(1000, "Number of items n.", low=1)
+    clusters: int = hyperparameter(
+        5, "K, the number of mixture components and of levels of the proxies W and M.", low=1
+    )
+    latent_dim: int = hyperparameter(2, "d, the dimension of C, V and e_Hi.", low=1)
+    alpha: float = hyperparameter(
+        0.1,
+        "Exposure scale: a_ui ~ Bernoulli(alpha * sigmoid(logit_ui)).",
+        low=0.0,
+        high=1.0,
+        low_open=True,
+    )
+    beta: float = hyperparameter(2.0, "Weight of the confounder in the ratings.")
+    gamma: float = hyperparameter(0.0, "Weight of the exposure noise.", low=0.0)
+    item_mixing: float = hyperparameter(1.0, "kappa in H = C + kappa V (0 is iDCF's process).")
+    iv_strength: float = hyperparameter(
+        0.0, "zeta, the weight of the instrument Z in the exposure.", low=0.0
+    )
+    hidden_strength: float = hyperparameter(
+        0.0, "delta, the weight of the proxy-less confounder B in exposure and ratings.", low=0.0
+    )
+    rating_noise: float = hyperparameter(
+        10.0, "sigma_r, the standard deviation of the rating noise.", low=0.0
+    )
+    random_items: int = hyperparameter(
+        15,
+        "Distinct uniformly drawn items per user in the unbiased set, at most n_items.",
+        low=1,
+    )
+    embedding_dim: int = hyperparameter(
+        16, "Dimension of the preference embeddings e_u, e_i.", low=1
+    )
+    w_prior: str = hyperparameter(
+        "gaussian",
+        "Prior of the proxies W and M: the paper's Gaussian-like prior, iDCF's uniform prior, or "
+        "'code', the IViDR code's fixed prior (5 clusters only; presets ividr-code and "
+        "ividr-paper).",
+        choices=W_PRIORS,
+    )
+    n_feature_fields: int = hyperparameter(
+        3,
+        "F, the categorical user-feature fields of the instrument Z. The ividr-code process "
+        "ignores it and feature_levels: its instrument is W (one field, K levels).",
+        low=1,
+    )
+    feature_levels: int = hyperparameter(4, "Levels of each user-feature field of Z.", low=1)
+    hidden_dim: int = hyperparameter(2, "d_b, the dimension of B.", low=1)
+    seed: int = hyperparameter(
+        0, "Root of every random draw (preset ividr-paper: 1234, the released code's seed).", low=0
+    )
+    process: str = hyperparameter(
+        "appendix-f",
+        "Which generative process (preset ividr-code sets 'ividr-code', preset ividr-paper "
+        "'ividr-paper': the released generator replayed, which keeps the knobs of "
+        "PAPER_FIXED_KNOBS fixed and at most PAPER_MAX_CELLS cells).",
+        choices=PROCESSES,
+    )
+    chunk_users: int = hyperparameter(
+        1024,
+        "Users generated per step (rounded up to whole blocks of 512 users); bounds memory and "
+        "never changes the output. The replay (ividr-paper) draws everything at once and "
+        "ignores it.",
+        low=1,
+        compare=False,
+    )
 
     # -- construction ----------------------------------------------------------------------------
     @classmethod
@@ -174,19 +207,11 @@ class SimConfig:
     # -- validation ------------------------------------------------------------------------------
     def validate(self) -> SimConfig:
         """Check every knob; raise :class:`ConfigError` naming the first bad one. Returns self."""
-        for name in _INT_RANGES:
-            low, high = _INT_RANGES[name]
-            if name == "random_items":
-                high = self.n_items if _is_int(self.n_items) else high
-            _check_int(name, getattr(self, name), low, high)
-        for name, (low, high, low_open) in _FLOAT_RANGES.items():
-            _check_float(name, getattr(self, name), low, high, low_open)
-        for name, choices in (
-            ("w_prior", W_PRIORS),
-            ("process", PROCESSES),
-            ("preset", tuple(PRESETS)),
-        ):
-            check_choice(getattr(self, name), name, "SimConfig", choices, error=ConfigError)
+        for f in _CHECK_ORDER:
+            spec = field_spec(f)
+            if f.name == "random_items" and _is_int(self.n_items):  # its high is n_items
+                spec = dataclasses.replace(spec, high=self.n_items)
+            spec.check(getattr(self, f.name), f.name, "SimConfig", error=ConfigError)
         if self.w_prior == "code" and self.clusters != len(CODE_W_PRIOR):
             allowed = f"{len(CODE_W_PRIOR)} with w_prior='code' (preset ividr-code)"
             raise ConfigError(
@@ -250,71 +275,25 @@ def _fmt(value: Any) -> str:
     return str(value)
 
 
-#: int knobs: (low, high) inclusive, high None = inf; random_items' high is n_items.
-_INT_RANGES: dict[str, tuple[int, int | None]] = {
-    "n_users": (1, None),
-    "n_items": (1, None),
-    "clusters": (1, None),
-    "latent_dim": (1, None),
-    "random_items": (1, None),
-    "embedding_dim": (1, None),
-    "n_feature_fields": (1, None),
-    "feature_levels": (1, None),
-    "hidden_dim": (1, None),
-    "seed": (0, None),
-    "chunk_users": (1, None),
-}
+def _check_rank(f: dataclasses.Field) -> int:
+    return 3 if f.name == "preset" else {"int": 0, "float": 1}.get(field_spec(f).kind, 2)
 
-#: float knobs: (low, high, low_open); None = unbounded. All must be finite.
-_FLOAT_RANGES: dict[str, tuple[float | None, float | None, bool]] = {
-    "alpha": (0.0, 1.0, True),
-    "beta": (None, None, False),
-    "gamma": (0.0, None, False),
-    "item_mixing": (None, None, False),
-    "iv_strength": (0.0, None, False),
-    "hidden_strength": (0.0, None, False),
-    "rating_noise": (0.0, None, False),
-}
+
+#: The order validate() checks the knobs in (the one of the former range tables): the ints, the
+#: floats, the other choices, each in declaration order, then the preset.
+_CHECK_ORDER = tuple(sorted(hyperparameters(SimConfig), key=_check_rank))
 
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _check_int(name: str, value: Any, low: int, high: int | None) -> None:
-    # random_items' high is n_items, so the message's range shows it.
-    check_int(value, name, "SimConfig", low=low, high=high, error=ConfigError)
+SimConfig.__doc__ = (
+    """Every knob of the generative process of docs/design.md §2 (defaults: preset ``ividr``).
 
-
-def _check_float(
-    name: str, value: Any, low: float | None, high: float | None, low_open: bool
-) -> None:
-    check_float(value, name, "SimConfig", low=low, high=high, low_open=low_open, error=ConfigError)
-
-
-#: Presets (docs/design.md §2): knob overrides of the :class:`SimConfig` defaults.
-PRESETS: dict[str, dict[str, Any]] = {
-    # The paper's Appendix F.
-    "ividr": {},
-    # iDCF's Appendix B: 2000 x 300, uniform W prior, no item factor in the confounder.
-    "idcf": {"n_users": 2000, "n_items": 300, "w_prior": "uniform", "item_mixing": 0.0},
-    # Both confounder kinds of the paper's DAG and a relevant instrument.
-    "dual": {"iv_strength": 1.0, "hidden_strength": 1.0},
-    # The process of the code published with IViDR (its instrument is W: one field, K levels).
-    "ividr-code": {
-        "item_mixing": 0.0,
-        "w_prior": "code",
-        "process": "ividr-code",
-        "n_feature_fields": 1,
-        "feature_levels": 5,
-    },
-    # That code's own draw (the paper's Table 5 data), replayed: simulator/replay_divers.py.
-    "ividr-paper": {
-        "item_mixing": 0.0,
-        "w_prior": "code",
-        "process": "ividr-paper",
-        "n_feature_fields": 1,
-        "feature_levels": 5,
-        "seed": 1234,
-    },
-}
+    Parameters
+    ----------
+"""
+    + param_docs(SimConfig)
+    + "\n"
+)

@@ -1,13 +1,17 @@
-"""The ``ividr`` console script: one click group; each subcommand lives in its own module."""
+"""The ``ividr`` console script: one click group; each subcommand lives in its own module.
+
+Usage errors of the group and of every subcommand are one line with exit code 2
+(:mod:`simulator.command`, as ``simgen``'s)."""
 
 from __future__ import annotations
 
 import click
 
 from ividr import __version__
+from simulator.command import OneLineGroup
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=OneLineGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="ividr")
 def main() -> None:
     """Fit debiasing recommenders (IViDR, iDCF, baselines), sweep them, plot and score latents."""

@@ -1,5 +1,10 @@
 """What every ``ividr`` subcommand shares: usage errors as one line with exit code 2, the rule
-of ``--out``, the bounds of ``--threads``/``--jobs``, and which options a model takes (§7)."""
+of ``--out``, the bounds of ``--threads``/``--jobs``, and which options a model takes (§7).
+
+The one-line usage errors (:class:`OneLineCommand`, :func:`usage_error`) and the options made
+from the hyperparameter spec (:func:`config_option`) are :mod:`simulator.command`'s, which
+``simgen`` uses too: both command lines report bad input the same way.
+"""
 
 from __future__ import annotations
 
@@ -10,27 +15,25 @@ from pathlib import Path
 import click
 
 from ividr.defaults import DEFAULT_THREADS
+from simulator.command import OneLineCommand, spec_option, usage_error
 
-
-def _one_line_usage_error(exc: click.UsageError) -> click.exceptions.Exit:
-    click.echo(f"Error: {' '.join(exc.format_message().split())}", err=True)
-    return click.exceptions.Exit(2)
-
-
-class OneLineCommand(click.Command):
-    """A command whose usage errors, while parsing or in its body, print one line and exit 2."""
-
-    def make_context(self, info_name, args, parent=None, **extra):
-        try:
-            return super().make_context(info_name, args, parent=parent, **extra)
-        except click.UsageError as exc:
-            raise _one_line_usage_error(exc) from None
-
-    def invoke(self, ctx):
-        try:
-            return super().invoke(ctx)
-        except click.UsageError as exc:
-            raise _one_line_usage_error(exc) from None
+__all__ = [
+    "OneLineCommand",
+    "available_cpus",
+    "check_cpus",
+    "check_device_here",
+    "check_fit_options",
+    "check_out",
+    "config_option",
+    "device_option",
+    "flag",
+    "given",
+    "out_option",
+    "quiet_option",
+    "seed_option",
+    "threads_option",
+    "usage_error",
+]
 
 
 # -- shared options (the same name, type, default and help everywhere) -------------------------
@@ -252,31 +255,17 @@ def _check_protocol_conflicts(config, given_fields: Collection[str], models: Seq
             )
 
 
-def config_option(name: str, *, help: str | None = None, **overrides):
+def config_option(name: str, **command_own):
     """``--<name>`` for the :class:`~ividr.config.FitConfig` field ``name``.
 
-    Its type, range, choices and default come from the hyperparameter spec
-    (:mod:`ividr.hyperparams`): an int field gives an IntRange, a float a FloatRange, a choice a
-    Choice, a bool a flag. ``help`` (default: the spec's) and ``overrides`` (click keyword
-    arguments) are for what is the command's own, e.g. "of every fit" in ``ividr sweep``.
+    Everything comes from the hyperparameter spec (:mod:`ividr.hyperparams`): the type, range,
+    choices, default and help (an int field gives an IntRange, a float a finite FloatRange, a
+    choice a Choice, a bool a flag; a None default shows the field's ``default_text``). The help
+    is the spec's, never the command's: say more in the field's help. ``command_own`` are the
+    documented keyword arguments of :func:`simulator.command.spec_option` (``default``,
+    ``default_text``, ``choices``), for a command that genuinely differs from the spec, e.g. a
+    sweep-level default.
     """
     from ividr.config import FitConfig
-    from ividr.hyperparams import spec_of
 
-    f, spec = spec_of(FitConfig, name)
-    kwargs: dict = {"default": f.default, "help": help or spec.help}
-    if spec.kind == "bool":
-        kwargs["is_flag"] = True
-    elif spec.kind == "choice":
-        kwargs["type"] = click.Choice(spec.choices)
-    elif spec.kind == "int":
-        low = None if spec.low is None else int(spec.low)
-        high = None if spec.high is None else int(spec.high)
-        kwargs["type"] = click.IntRange(min=low, max=high)
-    else:
-        kwargs["type"] = click.FloatRange(
-            min=spec.low, max=spec.high, min_open=spec.low_open, max_open=spec.high_open
-        )
-    kwargs["show_default"] = spec.kind != "bool" and f.default is not None
-    kwargs.update(overrides)
-    return click.option("--" + name.replace("_", "-"), name, **kwargs)
+    return spec_option(FitConfig, name, **command_own)

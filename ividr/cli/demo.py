@@ -51,7 +51,7 @@ from typing import Any
 
 import click
 
-from ividr.cli.common import quiet_option
+from ividr.cli.common import OneLineCommand, quiet_option
 from ividr.reporting.scoring import format_table
 
 DEMO_MODELS = ("idcf", "ividr")
@@ -320,7 +320,7 @@ def run_demo(
     return rows, [describe_data(sim, len(dataset.train)), DEMO_CHOICES]
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=OneLineCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),

@@ -25,15 +25,18 @@ from ividr.cli.common import (
     check_out,
     config_option,
     device_option,
+    flag,
     given,
     out_option,
     quiet_option,
     seed_option,
     threads_option,
+    usage_error,
 )
 from ividr.experiments.layout import run_config, run_parts, write_run, written_by
 from ividr.reporting.diagnostics import diagnostic_warnings
 from ividr.training.progress import fit_progress
+from metrics.checks import ParameterError
 from simulator.dataset import DatasetError
 from simulator.files import Input
 
@@ -62,6 +65,10 @@ def _check_config(ctx: click.Context, config: FitConfig) -> None:
         raise click.BadParameter("1 is not 0 or in the range x>=2.", param_hint="'--n-boot'")
     try:
         config.validate()
+    except ParameterError as exc:  # naming the option (exit 2, one line), as simgen does
+        if exc.param is None or not given(ctx, exc.param):
+            raise click.UsageError(str(exc)) from None
+        raise usage_error(exc, flag(exc.param)) from None
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     fields = [f for f in _FIT_FIELDS if given(ctx, f)]
@@ -150,37 +157,15 @@ _FIT_FIELDS: tuple[str, ...] = ()
     "latents.npy, model.pt, scores.csv).",
     default="fit-out",
 )
-@config_option(
-    "epochs",
-    help="Max epochs of the recommender stage [default: 100; vae/ivae: latent stage, 1000].",
-)
-@config_option(
-    "lr",
-    help="Adam learning rate of the recommender stage [default: 1e-3].",
-)
-@config_option(
-    "weight_decay",
-    help="Adam weight decay of the recommender stage [default: 1e-5].",
-)
-@config_option(
-    "latent_dim",
-    help="Dimension of the learned confounder [default: the true one on simulated data, else 16].",
-)
-@config_option(
-    "grid",
-    help="Grid-search lr x weight decay on validation NDCG@5 (overrides --lr/--weight-decay).",
-)
-@config_option(
-    "loss",
-    help="Recommender loss: BCE on the logit (Eq. 25) or MSE on the 0/1 label (iDCF's code).",
-)
+@config_option("epochs")
+@config_option("lr")
+@config_option("weight_decay")
+@config_option("latent_dim")
+@config_option("grid")
+@config_option("loss")
 @threads_option()
 @device_option()
-@config_option(
-    "shuffle_aux",
-    help="Ablation: permute the proxy W across users (permutation drawn from --seed, saved as "
-    "aux_permutation.npy) before training; the truth is untouched. [default: off]",
-)
+@config_option("shuffle_aux")
 @click.option(
     "--references/--no-references",
     default=True,
@@ -188,45 +173,15 @@ _FIT_FIELDS: tuple[str, ...] = ()
     help="Add the dataset's reference MCCs (proxy oracle, chance, exposure R^2) to metrics.json "
     "when it carries the truth; cached in references.json of a simgen folder.",
 )
-@config_option(
-    "stop_on",
-    help="Checkpoint rule of the latent stage (never looks at the truth): held-out users' "
-    "negative ELBO, their exposure-reconstruction NDCG@5 (both early stopping), or all "
-    "latent epochs keeping the last.",
-)
-@config_option(
-    "restarts",
-    help="Independently initialised latent stages on the same data and held-out split; the one "
-    "with the lowest held-out negative ELBO is kept (never the truth). metrics.json lists each.",
-)
-@config_option(
-    "latent_epochs",
-    help="Maximum epochs of the latent (iVAE) stage [default: 1000; --protocol released: the "
-    "released code's, 2000 for iDCF, 1000 for IViDR].",
-)
-@config_option(
-    "protocol",
-    help="Training protocol: ours, or the released codes' (latent stage: max epochs and lr of "
-    "the model's code, KL annealing over 20% of the max epochs, patience 100 from epoch 0, batch "
-    "1024; recommender stage: MSE on the 0/1 label, patience 20, max epochs 100 for iDCF's "
-    "models and 1000 for IViDR's); saved in config.json with the values in effect.",
-)
-@config_option(
-    "latent_grid",
-    help="Fit the latent stage at latent lr 1e-3, 5e-4 x L2 penalty 0, 0.01 and keep the lowest "
-    "held-out negative ELBO (never the truth); metrics.json lists every point.",
-)
-@config_option(
-    "trace_every",
-    help="Record strong/weak MCC of the posterior mean every K latent epochs into "
-    "history.csv (0 = off) [default: 1 when the data carry the true confounder, else off].",
-)
+@config_option("stop_on")
+@config_option("restarts")
+@config_option("latent_epochs")
+@config_option("protocol")
+@config_option("latent_grid")
+@config_option("trace_every")
 @config_option("user_treatment")
 @config_option("estimand")
-@config_option(
-    "n_boot",
-    help="Bootstrap replicates over users for mcc_ci / ndcg@5_ci (0 = off; else >= 2).",
-)
+@config_option("n_boot")
 @click.option(
     "--overwrite",
     is_flag=True,

@@ -490,28 +490,11 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     default=None,
     help="Cross the seeds: model seeds 0..M-1 (initialisation and split) on every data seed.",
 )
-@config_option(
-    "restarts",
-    help="Latent-stage restarts of every iVAE-based fit, kept by held-out negative ELBO "
-    "(ividr fit --restarts).",
-)
-@config_option(
-    "protocol",
-    help="Training protocol of every fit: ours, or the released codes' (ividr fit --protocol).",
-)
-@config_option(
-    "latent_grid",
-    help="Every latent stage searches latent lr x L2 penalty and keeps the lowest held-out "
-    "negative ELBO (ividr fit --latent-grid).",
-)
-@config_option(
-    "epochs",
-    help="Maximum epochs of the recommender stage of every fit. Default: the model's (100).",
-)
-@config_option(
-    "latent_epochs",
-    help="Maximum epochs of the latent (iVAE) stage of every fit. Default: the model's (1000).",
-)
+@config_option("restarts")
+@config_option("protocol")
+@config_option("latent_grid")
+@config_option("epochs")
+@config_option("latent_epochs")
 @click.option(
     "--stop-on",
     "stop_on",
@@ -522,11 +505,7 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     "(NAME_RULE), so every latent model runs once per rule (e.g. --stop-on elbo,ndcg runs idcf "
     "and idcf[ndcg]); the base always runs. Default: each model's own (elbo).",
 )
-@config_option(
-    "trace_every",
-    help="Record MCC every K latent epochs in every fit (0 = off) [default: 1: every epoch, "
-    "which gives the stopping-regret table].",
-)
+@config_option("trace_every")
 @click.option(
     "--set",
     "sets",
