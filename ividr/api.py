@@ -34,6 +34,7 @@ from ividr.reporting.scoring import latent_metrics
 from ividr.training.devices import cuda_determinism, resolve_device
 from ividr.training.loops import ranking_metrics
 from ividr.training.protocols import protocol_settings
+from metrics.spec import mark_checked
 
 __all__ = [
     "MODEL_NAMES",
@@ -197,7 +198,11 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
         values["latent_epochs"] = config.epochs
     values.update(protocol_overrides(config))
     values.update(fixed)
-    return cls(**values)
+    est = cls(**values)
+    # The values come from the config checked above (the same specs), the protocol's and the
+    # registry's constants: the estimator's fit need not check them again.
+    mark_checked(est, est.get_params())
+    return est
 
 
 #: Mixed into the seed of the W permutation so that it does not share a stream with the model.
@@ -361,9 +366,8 @@ def fit_model(
         ``config.device`` is not on this machine; TrainingDivergedError (a ValueError) when a
         loss becomes NaN or infinite.
     """
-    config.validate()
+    est = build_estimator(config)  # checks the config (once: the CLI may have already)
     device = resolve_device(config.device)
-    est = build_estimator(config)
     val, test = dataset.split_unbiased(0.3, random_state=config.seed)
     perm = None
     truth = getattr(dataset, "confounder", None)

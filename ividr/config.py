@@ -27,6 +27,7 @@ from ividr.hyperparams import (
 from ividr.registry import MODEL_NAMES
 from ividr.training.protocols import PROTOCOLS
 from metrics.checks import ParameterError, parameter_message
+from metrics.spec import checked_once
 
 __all__ = ["FitConfig"]
 
@@ -120,7 +121,17 @@ class FitConfig(
         return cls(**data)
 
     def validate(self) -> FitConfig:
-        """Check every field; raise a ValueError naming the parameter and its allowed values."""
+        """Check every field; raise a ValueError naming the parameter and its allowed values.
+
+        A config is checked once: calling this again on the same, unchanged config (as
+        ``fit_model`` and ``build_estimator`` do after the CLI) returns at once
+        (:func:`metrics.spec.checked_once`).
+        """
+        values = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        checked_once(self, values, self._check)
+        return self
+
+    def _check(self) -> None:
         check_fields(self, FitConfig, "FitConfig")
         if self.n_boot == 1:
             allowed = "0 or an int in the range [2, inf)"
@@ -134,7 +145,6 @@ class FitConfig(
             raise ParameterError(
                 "The 'rho' and 'tau' parameters of FitConfig cannot both be 0.", param="rho"
             )
-        return self
 
 
 FitConfig.__doc__ = (

@@ -30,6 +30,9 @@ from metrics.checks import (
 )
 
 __all__ = [
+    "checked_once",
+    "mark_checked",
+    "values_stamp",
     "HyperSpec",
     "check_fields",
     "field_spec",
@@ -204,6 +207,34 @@ def check_fields(
     """Check every hyperparameter of ``spec_cls`` as ``obj`` holds it (attribute by name)."""
     for f in hyperparameters(spec_cls):
         f.metadata[_KEY].check(getattr(obj, f.name), f.name, owner, error=error)
+
+
+def values_stamp(values: dict[str, Any]) -> tuple:
+    """What :func:`checked_once` compares: every value with its type, so that ``True`` and
+    ``1`` (equal in Python) or ``1`` and ``1.0`` do not pass for one another. NaN never equals
+    itself, so a set holding one is checked again (and refused) every time."""
+    return tuple((name, type(value), value) for name, value in values.items())
+
+
+def checked_once(obj: Any, values: dict[str, Any], check) -> None:
+    """Run ``check()`` unless ``obj`` already passed it with exactly these ``values``.
+
+    A value set is checked once, at the first public entry it reaches (the CLI, ``fit_model``,
+    ``build_estimator``, an estimator's ``fit``); the entries after it find the stamp left on
+    ``obj`` and skip. Changing any value, or a new object (``dataclasses.replace``, a clone),
+    checks again.
+    """
+    stamp = values_stamp(values)
+    if getattr(obj, "_checked_values", None) == stamp:
+        return
+    check()
+    obj._checked_values = stamp
+
+
+def mark_checked(obj: Any, values: dict[str, Any]) -> None:
+    """Record that ``values`` on ``obj`` were checked elsewhere (an estimator built from a checked
+    config by the same specs)."""
+    obj._checked_values = values_stamp(values)
 
 
 def param_docs(spec_cls: type, indent: str = "    ") -> str:

@@ -35,6 +35,7 @@ from ividr.training.torch_utils import (
     reset_parameters,
     torch_generator,
 )
+from metrics.spec import checked_once
 
 __all__ = [
     "BaseRecommender",
@@ -193,7 +194,11 @@ class BaseRecommender:
         A model's stages (e.g. IViDR's ``_fit_latent``) can be run one by one after it.
         """
         if self.Params is not None:
-            check_fields(self, self.Params, type(self).__name__)
+            checked_once(
+                self,
+                self.get_params(),
+                lambda: check_fields(self, self.Params, type(self).__name__),
+            )
         self.device_ = resolve_device(getattr(self, "device", "cpu"))
         if val is None:
             val, _ = dataset.split_unbiased(0.3, random_state=self.seed)
