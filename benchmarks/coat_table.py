@@ -38,7 +38,8 @@ import numpy as np
 
 from benchmarks._options import results_dir_option, seeds_jobs_options
 from benchmarks._resumable import read_runs, run_missing
-from ividr.experiments.reports import format_cell, format_values
+from ividr.experiments.reports import format_cell, format_values, paired_tests_table
+from ividr.experiments.summaries import paired_comparison
 from ividr.paper import COAT_RANKING
 from ividr.registry import DISPLAY_NAMES
 from simulator.locations import default_dataset_path
@@ -67,6 +68,13 @@ PAIRS = (
     ("ividr-r", "idcf"),
     ("ividr-released", "idcf"),
 )
+#: The columns naming a row of coat_tests.md (:func:`paired_tests_table`, the long shape).
+TEST_LABELS = {
+    "protocol": lambda t: t["protocol"],
+    "a": lambda t: LABELS[t["a"]],
+    "b": lambda t: LABELS[t["b"]],
+    "metric": lambda t: t["metric"],
+}
 IV_MODELS = ("iv4r-mf", "ividr-t", "ividr-f", "ividr-r", "ividr", "ividr-released")
 FIELDS = [
     "model",
@@ -200,8 +208,6 @@ def table_section(rows: list[dict], protocol: str) -> list[str]:
 
 def paired_tests(rows: list[dict]) -> list[dict]:
     """Paired t-tests over the seeds both models have, per protocol and metric."""
-    from metrics.bootstrap import paired_t_test
-
     out = []
     for protocol in SETTINGS:
         for a, b in PAIRS:
@@ -210,25 +216,11 @@ def paired_tests(rows: list[dict]) -> list[dict]:
             if len(seeds) < 2:
                 continue
             for metric in ("ndcg@5", "recall@5", "val_ndcg@5"):
-                xa = np.array([float(ra[s][metric]) for s in seeds])
-                xb = np.array([float(rb[s][metric]) for s in seeds])
-                res = paired_t_test(xa, xb)
-                out.append(
-                    {
-                        "protocol": protocol,
-                        "a": a,
-                        "b": b,
-                        "metric": metric,
-                        "n": res["n"],
-                        "mean_a": float(xa.mean()),
-                        "mean_b": float(xb.mean()),
-                        "mean_diff": res["mean_diff"],
-                        "std_diff": res["std_diff"],
-                        "t": res["t"],
-                        "p": res["p"],
-                        "wins": int((xa > xb).sum()),
-                    }
+                comparison = paired_comparison(
+                    {s: float(ra[s][metric]) for s in seeds},
+                    {s: float(rb[s][metric]) for s in seeds},
                 )
+                out.append({"protocol": protocol, "a": a, "b": b, "metric": metric} | comparison)
     return out
 
 
@@ -333,16 +325,8 @@ def write_reports(
     t_lines = [
         "# Coat: paired t-tests over seeds (a - b; the same seed = the same split)",
         "",
-        "| protocol | a | b | metric | n | mean a | mean b | mean diff | std diff | t | p "
-        "| a wins |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        *paired_tests_table(tests, TEST_LABELS),
     ]
-    for t in tests:
-        t_lines.append(
-            f"| {t['protocol']} | {LABELS[t['a']]} | {LABELS[t['b']]} | {t['metric']} | {t['n']} "
-            f"| {t['mean_a']:.4f} | {t['mean_b']:.4f} | {t['mean_diff']:+.4f} "
-            f"| {t['std_diff']:.4f} | {t['t']:.2f} | {t['p']:.3g} | {t['wins']}/{t['n']} |"
-        )
     (results / "coat_tests.md").write_text("\n".join(t_lines) + "\n")
     fs = first_stage(rows)
     _write_csv(results / "coat_first_stage.csv", fs)

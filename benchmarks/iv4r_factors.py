@@ -25,6 +25,8 @@ import numpy as np
 
 from benchmarks._options import results_dir_option, seeds_jobs_options
 from benchmarks._resumable import read_runs, run_missing
+from ividr.experiments.reports import MISSING
+from ividr.experiments.summaries import paired_comparison
 from simulator.locations import default_dataset_path
 
 HERE = Path(__file__).resolve().parent
@@ -106,10 +108,12 @@ def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS
             seeds = sorted(set(runs) & set(mf))
             cells = [variant]
             for key in ("val_ndcg@5", "ndcg@5"):
-                x = np.array([float(runs[s][key]) for s in seeds])
-                y = np.array([float(mf[s][key]) for s in seeds])
+                c = paired_comparison(
+                    {s: float(runs[s][key]) for s in seeds}, {s: float(mf[s][key]) for s in seeds}
+                )
                 mean = np.mean([float(r[key]) for r in runs.values()])
-                cells += [f"{mean:.4f}", f"{(x - y).mean():+.4f} ({int((x > y).sum())}/{len(x)})"]
+                diff = MISSING if c["mean_diff"] is None else f"{c['mean_diff']:+.4f}"
+                cells += [f"{mean:.4f}", f"{diff} ({c['wins']}/{c['n']})"]
             cells.append(str(len(runs)))
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")

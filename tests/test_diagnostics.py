@@ -17,9 +17,10 @@ from matplotlib.figure import Figure
 from ividr.api import FitConfig, fit_model
 from ividr.cli import main
 from ividr.experiments.grid import SweepConfig
+from ividr.experiments.reports import paired_tests_table
 from ividr.experiments.run import flat_diagnostics
 from ividr.experiments.runner import run_sweep
-from ividr.experiments.summaries import paired_tests, summarize
+from ividr.experiments.summaries import paired_comparison, paired_tests, summarize
 from ividr.reporting import diagnostics
 from ividr.reporting.plot_history import plot_history
 from metrics.identifiability import aux_preconditions
@@ -287,3 +288,27 @@ def test_sweep_stop_rules_regret_rows_and_paired_tests(tmp_path):
         main, ["sweep", "--out", str(tmp_path / "bad"), "--stop-on", "elbo,mcc", "--quiet"]
     )
     assert res.exit_code == 2 and "'--stop-on'" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_one_paired_comparison_and_one_table_in_both_shapes():
+    """Runs are paired by seed once (summaries.paired_comparison); the one renderer draws the
+    sweep's wide table (a column per knob value) and Coat's long one (a row per comparison)."""
+    c = paired_comparison({0: 0.5, 1: 0.6, 2: 0.9}, {1: 0.4, 2: 0.5, 3: 0.1})
+    assert c["n"] == 2 and c["wins"] == 2 and c["mean_diff"] == pytest.approx(0.3)
+    assert c["mean_a"] == pytest.approx(0.75) and c["std_diff"] == pytest.approx(2**0.5 / 10)
+    lone = paired_comparison({0: 0.5}, {0: 0.25})
+    assert lone["mean_diff"] == 0.25 and lone["t"] is None and paired_comparison({}, {})["n"] == 0
+    tests = [{"pair": "a vs b", "value": v} | c for v in (0, 5)]
+    tests[1] |= lone
+    wide = paired_tests_table(
+        tests,
+        {"A vs B": lambda t: t["pair"]},
+        {f"v={v}": (lambda t, v=v: t["value"] == v) for v in (0, 5, 9)},
+    )
+    assert wide[:2] == ["| A vs B | v=0 | v=5 | v=9 |", "|---|---|---|---|"]
+    assert wide[2].startswith("| a vs b | +0.3000 (p = 0.") and wide[2].endswith(
+        " | +0.2500 (p = –, n=1) | – |"
+    )
+    long = paired_tests_table(tests, {"pair": lambda t: t["pair"]})
+    assert long[0] == "| pair | n | mean a | mean b | mean diff | std diff | t | p | a wins |"
+    assert long[3] == "| a vs b | 1 | 0.5000 | 0.2500 | +0.2500 | – | – | – | 1/1 |"

@@ -11,7 +11,7 @@ import csv
 import io
 import math
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -207,6 +207,75 @@ def paired_tests_csv(tests: list[dict[str, Any]], config: SweepConfig) -> str:
     return buf.getvalue()
 
 
+#: The statistics columns of a long paired-test table (:func:`paired_tests_table`): header ->
+#: the cell of a comparison (:func:`ividr.experiments.summaries.paired_comparison`).
+PAIRED_STAT_COLUMNS: dict[str, Callable[[dict[str, Any]], str]] = {
+    "n": lambda t: str(t["n"]),
+    "mean a": lambda t: _figure(t["mean_a"], ".4f"),
+    "mean b": lambda t: _figure(t["mean_b"], ".4f"),
+    "mean diff": lambda t: _figure(t["mean_diff"], "+.4f"),
+    "std diff": lambda t: _figure(t["std_diff"], ".4f"),
+    "t": lambda t: _figure(t["t"], ".2f"),
+    "p": lambda t: _figure(t["p"], ".3g"),
+    "a wins": lambda t: f"{t['wins']}/{t['n']}",
+}
+
+
+def _figure(value: float | None, spec: str) -> str:
+    return MISSING if value is None else format(value, spec)
+
+
+def paired_cell(test: dict[str, Any] | None) -> str:
+    """One comparison in one cell: ``mean difference (p = ..., n=k)``; "–" without pairs."""
+    if test is None or test["mean_diff"] is None:
+        return MISSING
+    return f"{test['mean_diff']:+.4f} (p = {format_p(test['p'])}, n={test['n']})"
+
+
+def paired_tests_table(
+    tests: Sequence[dict[str, Any]],
+    labels: Mapping[str, Callable[[dict[str, Any]], str]],
+    columns: Mapping[str, Callable[[dict[str, Any]], bool]] | None = None,
+) -> list[str]:
+    """The one Markdown table of paired comparisons (runs paired by seed), as lines.
+
+    ``tests`` are comparisons of :func:`ividr.experiments.summaries.paired_comparison` with the
+    fields that name them. ``labels`` are the leading columns that name a row: header -> its
+    text for a comparison. ``columns`` chooses the shape:
+
+    - None (long): one row per comparison, the labels then :data:`PAIRED_STAT_COLUMNS` (n,
+      means, mean and std of the difference, t, p, wins) -- ``benchmarks/coat_table.py``;
+    - header -> predicate (wide): one row per distinct label text, in order of first
+      appearance, and one column per header whose cell is the row's comparison that the
+      predicate selects, as :func:`paired_cell` -- the sweep's summary_tests.md, a column per
+      knob value.
+    """
+    if columns is None:
+        header = [*labels, *PAIRED_STAT_COLUMNS]
+        body = [
+            [f(t) for f in labels.values()] + [f(t) for f in PAIRED_STAT_COLUMNS.values()]
+            for t in tests
+        ]
+    else:
+        header = [*labels, *columns]
+        names = {tuple(f(t) for f in labels.values()): None for t in tests}
+        body = []
+        for name in names:
+            mine = [t for t in tests if tuple(f(t) for f in labels.values()) == name]
+            cells = [
+                paired_cell(next((t for t in mine if pick(t)), None)) for pick in columns.values()
+            ]
+            body.append([*name, *cells])
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(cells) + " |" for cells in body]
+
+
+def _at_value(value: Any) -> Callable[[dict[str, Any]], bool]:
+    """Whether a comparison is at knob value ``value`` (compared as formatted)."""
+    key = format_value(value)
+    return lambda e: format_value(e["value"]) == key
+
+
 def paired_tests_markdown(tests: list[dict[str, Any]], config: SweepConfig) -> str:
     """Markdown: per metric, one row per model pair, ``mean difference (p = ...)`` per value."""
     lines = [
@@ -215,28 +284,15 @@ def paired_tests_markdown(tests: list[dict[str, Any]], config: SweepConfig) -> s
         "Each cell: mean over seeds of (model A - model B) and the two-sided paired t-test "
         "p-value (runs paired by seed; `n` pairs); `–` with fewer than 2 pairs.",
     ]
-    header = "| A vs B | " + " | ".join(f"{config.knob}={format_value(v)}" for v in config.values)
-    rule = "|---|" + "---|" * len(config.values)
+    columns = {f"{config.knob}={format_value(v)}": _at_value(v) for v in config.values}
     for metric in TEST_METRICS:
         entries = [e for e in tests if e["metric"] == metric]
         if not entries:
             continue
-        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", "", header + " |", rule]
-        pairs = list(dict.fromkeys((e["model_a"], e["model_b"]) for e in entries))
-        for a, b in pairs:
-            cells = []
-            for value in config.values:
-                e = next(
-                    x
-                    for x in entries
-                    if (x["model_a"], x["model_b"]) == (a, b)
-                    and format_value(x["value"]) == format_value(value)
-                )
-                if e["mean_diff"] is None:
-                    cells.append("–")
-                    continue
-                cells.append(f"{e['mean_diff']:+.4f} (p = {format_p(e['p'])}, n={e['n']})")
-            lines.append(f"| {a} vs {b} | " + " | ".join(cells) + " |")
+        lines += ["", f"## {METRIC_TITLES.get(metric, metric)}", ""]
+        lines += paired_tests_table(
+            entries, {"A vs B": lambda e: f"{e['model_a']} vs {e['model_b']}"}, columns
+        )
     return "\n".join(lines) + "\n"
 
 

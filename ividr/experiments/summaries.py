@@ -11,6 +11,7 @@ a summary is a (model, variant) label (:func:`ividr.experiments.grid.model_label
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -63,22 +64,57 @@ def _by_seed(
     }
 
 
+def paired_comparison(a: Mapping[Any, float], b: Mapping[Any, float]) -> dict[str, Any]:
+    """Pair the runs of two models by seed and compare them: ``a - b`` over the shared seeds.
+
+    ``a`` and ``b`` map a run's seed (any sortable key: a seed, or (data seed, model seed)) to
+    its figure; the seeds both have are paired, in sorted order, and
+    :func:`metrics.paired_t_test` is applied (two-sided). The one place the reports and the
+    benchmarks pair runs for a paired test (:func:`paired_tests`, ``benchmarks/coat_table.py``).
+
+    Returns
+    -------
+    dict
+        ``{"n", "mean_a", "mean_b", "mean_diff", "std_diff", "t", "p", "wins"}``: the number of
+        pairs, the means over them, the mean and sample std of ``a - b``, the t statistic and
+        p-value, and the pairs where ``a`` is above ``b``. Means None without pairs;
+        ``std_diff``, ``t`` and ``p`` None with fewer than 2 pairs.
+    """
+    from metrics.bootstrap import paired_t_test
+
+    seeds = sorted(set(a) & set(b))
+    xa = np.array([a[s] for s in seeds], dtype=np.float64)
+    xb = np.array([b[s] for s in seeds], dtype=np.float64)
+    out: dict[str, Any] = {
+        "n": len(seeds),
+        "mean_a": float(xa.mean()) if seeds else None,
+        "mean_b": float(xb.mean()) if seeds else None,
+        "mean_diff": float((xa - xb).mean()) if seeds else None,
+        "std_diff": None,
+        "t": None,
+        "p": None,
+        "wins": int((xa > xb).sum()),
+    }
+    if len(seeds) >= 2:
+        res = paired_t_test(xa, xb)
+        out.update(std_diff=res["std_diff"], t=float(res["t"]), p=float(res["p"]))
+    return out
+
+
 def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[str, Any]]:
     """Paired t-tests between every two models over seeds, per metric and knob value.
 
     For each metric of :data:`TEST_METRICS`, each pair ``(a, b)`` of ``config.labels()`` (in that
     order) and each knob value, the runs of ``a`` and ``b`` with the same (data seed, model
-    seed) are paired and
-    :func:`metrics.paired_t_test` is applied to ``a - b`` (two-sided).
+    seed) are paired and compared by :func:`paired_comparison` (``a - b``, two-sided).
 
     Returns
     -------
     list of dict
-        ``{"metric", "model_a", "model_b", "value", "mean_diff", "t", "p", "n"}``; ``t``/``p``
-        None with fewer than 2 pairs.
+        ``{"metric", "model_a", "model_b", "value"}`` and the fields of
+        :func:`paired_comparison` (``n``, ``mean_diff``, ``t``, ``p``, ...); ``t``/``p`` None
+        with fewer than 2 pairs.
     """
-    from metrics.bootstrap import paired_t_test
-
     out = []
     models = config.labels()
     for metric in TEST_METRICS:
@@ -86,27 +122,12 @@ def paired_tests(rows: list[dict[str, Any]], config: SweepConfig) -> list[dict[s
             for b in models[i + 1 :]:
                 for value in config.values:
                     key = format_value(value)
-
-                    va = _by_seed(rows, a, key, metric)
-                    vb = _by_seed(rows, b, key, metric)
-                    seeds = sorted(set(va) & set(vb))
-                    entry: dict[str, Any] = {
-                        "metric": metric,
-                        "model_a": a,
-                        "model_b": b,
-                        "value": value,
-                        "mean_diff": None,
-                        "t": None,
-                        "p": None,
-                        "n": len(seeds),
-                    }
-                    if seeds:
-                        diffs = [va[s] - vb[s] for s in seeds]
-                        entry["mean_diff"] = float(np.mean(diffs))
-                    if len(seeds) >= 2:
-                        res = paired_t_test([va[s] for s in seeds], [vb[s] for s in seeds])
-                        entry["t"], entry["p"] = float(res["t"]), float(res["p"])
-                    out.append(entry)
+                    comparison = paired_comparison(
+                        _by_seed(rows, a, key, metric), _by_seed(rows, b, key, metric)
+                    )
+                    out.append(
+                        {"metric": metric, "model_a": a, "model_b": b, "value": value} | comparison
+                    )
     return out
 
 
