@@ -1,6 +1,6 @@
 """Table 5 on the paper's own draw: iDCF, IViDR and ``ividr-released`` on ividr-sim (issue 12).
 
-    .venv/bin/python benchmarks/ividr_sim.py             # 5 models x gamma 0..20 x 5 model seeds
+    .venv/bin/python benchmarks/ividr_sim.py             # 5 fits x gamma 0..20 x 5 model seeds
     .venv/bin/python benchmarks/ividr_sim.py --factors   # and where the gap to the paper comes from
     .venv/bin/python benchmarks/ividr_sim.py --users 300 --values 0 --factor-values 0 \\
         --model-seeds 1 --latent-epochs 5 --epochs 2 --factors \\
@@ -14,9 +14,11 @@ works too, with ``--name`` to name its report). One draw, several fits: ``--data
 initialisation and the validation/test split only).
 
 The main table (``RESULTS_DIR/<name>.md``, one row per run in ``<name>_runs.csv``): iDCF, IViDR
-and the audit variant ``ividr-released`` (the released forward pass, docs/design.md §4.3), each with
-``+shuffle`` where given (the W-shuffled MCC: the same fit with W permuted across users), at every
-gamma. Beside each model's MCC (mean ± std over the model seeds): its learned prior mean's MCC
+and the audit variant ``ividr-released`` (the released forward pass, docs/design.md §4.3) at
+every gamma; the models of ``--shuffle-models`` (default iDCF and IViDR, not the audit model) are
+also fitted with W permuted across users (the sweep's variant ``shuffle``, ``shuffle_aux``,
+limited to those models by :attr:`SweepConfig.variant_models`; ``idcf[shuffle]`` ... in the runs
+CSV). Beside each model's MCC (mean ± std over the model seeds): its learned prior mean's MCC
 (prior-only), the W-shuffled MCC, the proxy oracle E[C | W], chance, the supervised ceiling (from
 the exposures and W, and from the exposures alone) and the paper's figure.
 
@@ -59,15 +61,27 @@ from benchmarks._gamma_folders import (
     values_of,
     write_runs_csv,
 )
-from ividr.experiments.grid import SweepConfig, data_sweep_values, format_value
+from ividr.experiments.grid import (
+    SweepConfig,
+    SweepError,
+    data_sweep_values,
+    format_value,
+    model_label,
+    row_label,
+)
 from ividr.paper import table5_mcc
-from ividr.registry import DISPLAY_NAMES, SHUFFLE_SUFFIX
+from ividr.registry import DISPLAY_NAMES, MODEL_NAMES, SHUFFLE_SUFFIX
 from simulator.locations import default_dataset_path, display_path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 DEFAULT_DATA = default_dataset_path("ividr-sim")
-DEFAULT_MODELS = "idcf,ividr,ividr-released,idcf+shuffle,ividr+shuffle"
+DEFAULT_MODELS = "idcf,ividr,ividr-released"
+#: The models also fitted with W shuffled across users (not the audit model, as before).
+DEFAULT_SHUFFLE_MODELS = "idcf,ividr"
+#: The sweep's variant of those fits: its runs are ``<model>[shuffle]``.
+SHUFFLE = "shuffle"
+SHUFFLE_OVERRIDES = {"shuffle_aux": True}
 DEFAULT_FACTOR_VALUES = "0,10,20"
 DEFAULT_FACTOR_MODELS = "idcf,ividr"
 #: How the reports name the models: the registry's names, the audit model marked as such.
@@ -120,9 +134,17 @@ def paper_figure(model: str, value, show: bool) -> float | None:
     return table5_mcc(model, value) if show else None
 
 
-def base_models(models: Sequence[str]) -> list[str]:
-    """The models of a sweep without their ``+shuffle`` twins."""
-    return [m for m in models if not m.endswith(SHUFFLE_SUFFIX)]
+def labelled(rows: list[dict]) -> list[dict]:
+    """A sweep's rows with ``model`` its (model, variant) label (``idcf[shuffle]``), so that the
+    tables and the runs CSV tell the W-shuffled fits apart; in each (gamma, seed) the bases come
+    first, then the variants (the order of the former ``+shuffle`` models)."""
+    groups: dict[tuple, int] = {}
+    keyed = []
+    for r in rows:
+        key = (format_value(r["value"]), r.get("data_seed"), r["seed"])
+        group = groups.setdefault(key, len(groups))
+        keyed.append(((group, bool(r.get("variant"))), dict(r, model=row_label(r))))
+    return [r for _, r in sorted(keyed, key=lambda item: item[0])]
 
 
 def main_table(rows: list[dict], models: Sequence[str], values: Sequence, paper: bool) -> list[str]:
@@ -132,7 +154,7 @@ def main_table(rows: list[dict], models: Sequence[str], values: Sequence, paper:
         "chance (mean / p95) | ceiling: exposures + W | ceiling: exposures |"
     )
     lines = [header, "|---|---|" + "---|" * 8]
-    for model in base_models(models):
+    for model in models:
         for v in values:
             chance, p95 = first_ref(rows, v, "ref_chance"), first_ref(rows, v, "ref_chance_p95")
             cells = [
@@ -141,7 +163,7 @@ def main_table(rows: list[dict], models: Sequence[str], values: Sequence, paper:
                 mean_std(values_of(rows, model, v, "mcc"), spread=True),
                 num(paper_figure(model, v, paper)),
                 mean_std(values_of(rows, model, v, "mcc_prior_only")),
-                mean_std(values_of(rows, model + SHUFFLE_SUFFIX, v, "mcc")),
+                mean_std(values_of(rows, model_label(model, SHUFFLE), v, "mcc")),
                 num(first_ref(rows, v, "ref_oracle")),
                 "–" if chance is None else f"{chance:.4f} / {num(p95)}",
                 num(first_ref(rows, v, "ref_supervised_exposure_w")),
@@ -157,7 +179,7 @@ def wide_table(rows: list[dict], models: Sequence[str], values: Sequence, paper:
         "| model | " + " | ".join(f"γ={format_value(v)}" for v in values) + " |",
         "|---|" + "---|" * len(values),
     ]
-    for model in base_models(models):
+    for model in models:
         cells = []
         for v in values:
             vals = values_of(rows, model, v, "mcc")
@@ -293,7 +315,7 @@ def write_main_report(
         "## MCC and the levels to read it against",
         "",
         "Mean ± std over model seeds [min, max] (n = fits); `–`: not run or not defined "
-        "(the paper gives iDCF and IViDR only; W-shuffled only where `<model>+shuffle` ran).",
+        "(the paper gives iDCF and IViDR only; W-shuffled only where `<model>[shuffle]` ran).",
         "",
         *main_table(rows, config.models, config.values, paper),
         "",
@@ -376,11 +398,43 @@ def write_factors_report(
 # --------------------------------------------------------------------------------------------
 # Driver
 # --------------------------------------------------------------------------------------------
+def check_models(models: str, shuffle_models: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The models of ``--models`` and those of ``--shuffle-models`` (``none``: no W-shuffled
+    fits); a usage error (exit 2) for an unknown model, the old ``<model>+shuffle`` spelling, or
+    a W-shuffled model that is not in ``--models``."""
+    model_list = tuple(m.strip() for m in models.split(","))
+    for m in model_list:
+        if m.endswith(SHUFFLE_SUFFIX):
+            base = m[: -len(SHUFFLE_SUFFIX)]
+            raise click.BadParameter(
+                f"{m!r}: the W-shuffled fits are --shuffle-models now "
+                f"(--models {base} --shuffle-models {base})",
+                param_hint="'--models'",
+            )
+    bad = [m for m in model_list if m not in MODEL_NAMES]
+    if bad or len(set(model_list)) != len(model_list):
+        raise click.BadParameter(
+            f"must be distinct models among {list(MODEL_NAMES)}. Got {models!r} instead.",
+            param_hint="'--models'",
+        )
+    if shuffle_models.strip().lower() in ("", "none"):
+        return model_list, ()
+    shuffled = tuple(m.strip() for m in shuffle_models.split(","))
+    if any(m not in model_list for m in shuffled) or len(set(shuffled)) != len(shuffled):
+        raise click.BadParameter(
+            f"must be distinct models among --models {list(model_list)}, or none. "
+            f"Got {shuffle_models!r} instead.",
+            param_hint="'--shuffle-models'",
+        )
+    return model_list, shuffled
+
+
 def run_benchmark(
     data: Path = DEFAULT_DATA,
     *,
     values: str | None = None,
     models: str = DEFAULT_MODELS,
+    shuffle_models: str = DEFAULT_SHUFFLE_MODELS,
     model_seeds: int = 5,
     epochs: int | None = None,
     latent_epochs: int | None = None,
@@ -409,7 +463,7 @@ def run_benchmark(
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="'--data'") from None
     chosen = pick_values(found, values, "--values")
-    model_list = tuple(m.strip() for m in models.split(","))
+    model_list, shuffled = check_models(models, shuffle_models)
     fmodels = tuple(m.strip() for m in factor_models.split(","))
     fvalues: tuple = ()
     if factors:
@@ -434,27 +488,35 @@ def run_benchmark(
         # The per-epoch MCC trace costs about a quarter of a fit and changes no result.
         base_overrides["trace_every"] = trace_every
 
-    def sweep_config(vals, mods, extra) -> SweepConfig:
-        return SweepConfig(
-            preset="data",
-            knob=knob,
-            values=tuple(vals),
-            models=tuple(mods),
-            data_seeds=1,
-            model_seeds=model_seeds,
-            epochs=epochs,
-            fit_overrides={**base_overrides, **extra},
-            data=str(path.resolve()),
-        )
+    def sweep_config(vals, mods, extra, shuffle: tuple[str, ...] = ()) -> SweepConfig:
+        try:
+            return SweepConfig(
+                preset="data",
+                knob=knob,
+                values=tuple(vals),
+                models=tuple(mods),
+                data_seeds=1,
+                model_seeds=model_seeds,
+                epochs=epochs,
+                fit_overrides={**base_overrides, **extra},
+                data=str(path.resolve()),
+                variants={SHUFFLE: SHUFFLE_OVERRIDES} if shuffle else {},
+                variant_models={SHUFFLE: shuffle} if shuffle else {},
+            )
+        except SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--shuffle-models'") from None
 
-    plan = [("main", root / "main", sweep_config(chosen, model_list, {}))]
+    plan = [("main", root / "main", sweep_config(chosen, model_list, {}, shuffled))]
     if factors:
         plan += [
             (key, root / "factors" / key, sweep_config(fvalues, fmodels, overrides))
             for key, (_label, overrides) in FACTORS.items()
         ]
-    done = run_plan(plan, jobs=jobs, threads=threads, say=say, name=name)
-    rows_by, walls = done.rows, done.walls
+    try:
+        done = run_plan(plan, jobs=jobs, threads=threads, say=say, name=name)
+    except SweepError as exc:  # a sweep directory of other options (one before variants, say)
+        raise click.ClickException(str(exc)) from None
+    rows_by, walls = {k: labelled(v) for k, v in done.rows.items()}, done.walls
     invocation = done.invocation(jobs, threads)
     main_config = plan[0][2]
     paths = {
@@ -499,6 +561,14 @@ def run_benchmark(
     results_help="Where NAME.md, NAME_runs.csv and the factor reports go.",
 )
 @click.option(
+    "--shuffle-models",
+    default=DEFAULT_SHUFFLE_MODELS,
+    show_default=True,
+    help="Models of --models also fitted with W shuffled across users (the sweep variant "
+    "shuffle, limited to these models; runs MODEL[shuffle]): the W-shuffled MCC column. "
+    "'none': no such fits.",
+)
+@click.option(
     "--model-seeds",
     type=click.IntRange(min=1),
     default=5,
@@ -530,6 +600,7 @@ def main(
     data: Path,
     values: str | None,
     models: str,
+    shuffle_models: str,
     model_seeds: int,
     epochs: int | None,
     latent_epochs: int | None,
@@ -556,6 +627,7 @@ def main(
         data,
         values=values,
         models=models,
+        shuffle_models=shuffle_models,
         model_seeds=model_seeds,
         epochs=epochs,
         latent_epochs=latent_epochs,

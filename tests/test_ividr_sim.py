@@ -147,6 +147,33 @@ def test_the_code_holds_the_papers_table5_of_every_gamma():
     assert bench.paper_figure("ividr-released", 0, True) is None  # not in the paper
 
 
+def test_benchmark_fits_w_shuffled_only_the_shuffle_models():
+    import click
+
+    bench = load_benchmark()
+    assert bench.check_models(bench.DEFAULT_MODELS, bench.DEFAULT_SHUFFLE_MODELS) == (
+        ("idcf", "ividr", "ividr-released"),
+        ("idcf", "ividr"),
+    )
+    assert bench.check_models("idcf", "none") == (("idcf",), ())
+    for models, shuffled, hint in [
+        ("idcf,idcf+shuffle", "none", "--models"),  # the old spelling points to --shuffle-models
+        ("idcf,nope", "none", "--models"),
+        ("idcf", "ividr", "--shuffle-models"),
+    ]:
+        with pytest.raises(click.BadParameter) as err:
+            bench.check_models(models, shuffled)
+        assert err.value.param_hint == f"'{hint}'"
+    rows = [
+        {"value": 0, "seed": 0, "model": "idcf", "variant": ""},
+        {"value": 0, "seed": 0, "model": "idcf", "variant": "shuffle"},
+        {"value": 0, "seed": 0, "model": "ividr-released", "variant": ""},
+        {"value": 5, "seed": 0, "model": "idcf", "variant": ""},
+    ]
+    labels = [(r["value"], r["model"]) for r in bench.labelled(rows)]
+    assert labels == [(0, "idcf"), (0, "ividr-released"), (0, "idcf[shuffle]"), (5, "idcf")]
+
+
 @pytest.mark.slow
 def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread, data_dir):
     bench = load_benchmark()
@@ -198,7 +225,14 @@ def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread, d
     assert "How to read it" in text and "Command: `" in text and "Wall time:" in text
     runs = (results / "ividr_sim_runs.csv").read_text().splitlines()
     assert runs[0].startswith("gamma,model,seed,mcc,")
-    assert len(runs) == 1 + 5  # 5 models x 1 gamma x 1 seed
+    # 3 models and the W-shuffled iDCF and IViDR (not ividr-released) x 1 gamma x 1 seed
+    assert [line.split(",")[1] for line in runs[1:]] == [
+        "idcf",
+        "ividr",
+        "ividr-released",
+        "idcf[shuffle]",
+        "ividr[shuffle]",
+    ]
 
     factors = (results / "ividr_sim_factors.md").read_text(encoding="utf-8")
     head, *body = table(factors, "factor")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import zlib
 from pathlib import Path
 
@@ -109,17 +110,60 @@ def test_bad_variants_are_refused(variants, needle):
         config(models=models, variants=variants)
 
 
-def test_legacy_suffixes_become_variants():
+def test_legacy_suffixes_become_variants_limited_to_the_models_that_carry_them():
     assert legacy_variants(["idcf", "idcf+shuffle", "mf"]) == (
         ("idcf", "mf"),
         {"shuffle": {"shuffle_aux": True}},
+        {"shuffle": ("idcf",)},
     )
-    models, variants = legacy_variants(["idcf@elbo", "idcf@ndcg", "idcf+shuffle@epochs"])
-    assert models == ("idcf",)
+    models, variants, limits = legacy_variants(
+        ["idcf@elbo", "idcf@ndcg", "ividr", "idcf+shuffle@epochs", "ividr+shuffle@epochs"]
+    )
+    assert models == ("idcf", "ividr")
     assert variants == {
         "ndcg": {"stop_on": "ndcg"},
         "shuffle_epochs": {"shuffle_aux": True, "stop_on": "epochs"},
     }
+    assert limits == {"ndcg": ("idcf",), "shuffle_epochs": ("idcf", "ividr")}
+
+
+def test_a_variant_limited_to_some_models_runs_on_those_only():
+    shuffle = {"shuffle": {"shuffle_aux": True}}
+    models = ("idcf", "ividr", "ividr-released")
+    c = config(models=models, variants=shuffle, variant_models={"shuffle": ["ividr", "idcf"]})
+    assert c.labels() == ["idcf", "idcf[shuffle]", "ividr", "ividr[shuffle]", "ividr-released"]
+    assert c.model_variants("ividr-released") == ("",)
+    assert c.variant_models == {"shuffle": ("idcf", "ividr")}  # in the sweep's model order
+    assert c.to_dict()["variant_models"] == {"shuffle": ["idcf", "ividr"]}
+    again = SweepConfig.from_dict(c.to_dict())
+    assert again == c and again.labels() == c.labels()
+    assert c.diff(config(models=models, variants=shuffle)) == ["variant_models"]
+    # a limit that limits nothing is dropped: the same fits are the same sweep
+    whole = config(models=("mf", "idcf"), variants=shuffle, variant_models={"shuffle": ("idcf",)})
+    assert whole == config(models=("mf", "idcf"), variants=shuffle)
+    assert "variant_models" not in whole.to_dict()
+    # other variants still run on every model they apply to
+    both = config(variant_models={"ndcg": ("idcf",)}, models=("mf", "idcf", "ividr"))
+    assert both.model_variants("ividr") == ("", "shuffle")
+    assert both.model_variants("idcf") == ("", "shuffle", "ndcg")
+
+
+@pytest.mark.parametrize(
+    "limits, needle",
+    [
+        ({"nope": ("idcf",)}, "not a variant"),
+        ({"shuffle": ()}, "non-empty list"),
+        ({"shuffle": "idcf"}, "non-empty list"),
+        ({"shuffle": ("idcf", "idcf")}, "distinct"),
+        ({"shuffle": ("ividr",)}, "'ividr' is not a model of the sweep"),
+        ({"shuffle": ("idcf+shuffle",)}, "is not a known model"),
+        ({"shuffle": ("mf",)}, "'mf' does not use ['shuffle_aux']"),
+        (["shuffle"], "must be a dict"),
+    ],
+)
+def test_bad_variant_limits_are_refused(limits, needle):
+    with pytest.raises(SweepError, match=re.escape(needle)):
+        config(variant_models=limits)
 
 
 def test_a_sweep_with_variants_writes_rows_summaries_and_tests_by_label(tmp_path):
@@ -183,6 +227,30 @@ def test_cli_bad_variants_are_one_line_usage_errors(tmp_path, variant, needle):
     assert res.stderr.count("\n") == 1 and not out.exists()
 
 
+@pytest.mark.parametrize(
+    "models, limits, needle",
+    [
+        ("mf,idcf,ividr", ["x:idcf"], "not the NAME of a --variant"),
+        ("mf,idcf,ividr", ["w"], "NAME:MODEL"),
+        ("mf,idcf,ividr", ["w:idcf,"], "NAME:MODEL"),
+        ("mf,idcf,ividr", ["w:idcf,idcf"], "a model twice"),
+        ("mf,idcf,ividr", ["w:idcf", "w:ividr"], "limited twice"),
+        ("mf,idcf,idcf+shuffle", ["shuffle:idcf"], "suffix of --models"),
+        ("mf,idcf,ividr", ["w:foo"], "'foo' is not a known model"),
+        ("mf,idcf,ividr", ["w:ividr-t"], "'ividr-t' is not a model of the sweep"),
+        ("mf,idcf,ividr", ["w:mf"], "'mf' does not use ['shuffle_aux']"),
+    ],
+)
+def test_cli_bad_variant_models_are_one_line_usage_errors(tmp_path, models, limits, needle):
+    out = tmp_path / "bad"
+    args = ["--out", str(out), "--models", models, "--variant", "w:shuffle_aux=true"]
+    for text in limits:
+        args += ["--variant-models", text]
+    res = _sweep(*args)
+    assert res.exit_code == 2 and "'--variant-models'" in res.stderr, res.stderr
+    assert needle in res.stderr and res.stderr.count("\n") == 1 and not out.exists()
+
+
 def test_cli_variant_and_the_old_suffix_are_the_same_sweep(tmp_path):
     out = tmp_path / "s"
     tiny = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0", "--seeds", "1"]
@@ -198,3 +266,28 @@ def test_cli_variant_and_the_old_suffix_are_the_same_sweep(tmp_path):
     again = _sweep(*tiny, "--models", "mf,idcf,idcf+shuffle")
     assert again.exit_code == 0, again.output
     assert (out / "summary.md").read_text().count("| idcf[shuffle] |") >= 3
+
+
+def test_cli_the_old_suffix_and_variant_models_limit_the_variant(tmp_path):
+    tiny = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0", "--seeds", "1"]
+    tiny += ["--epochs", "1", "--latent-epochs", "2", "--restarts", "1"]
+    out = tmp_path / "s"
+    res = _sweep(*tiny, "--out", str(out), "--models", "mf,idcf,ividr-released,idcf+shuffle")
+    assert res.exit_code == 0, res.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "gamma=0__idcf__seed=0",
+        "gamma=0__idcf__variant=shuffle__seed=0",
+        "gamma=0__ividr-released__seed=0",
+        "gamma=0__mf__seed=0",
+    ]
+    # the same limit spelled as a variant: the same sweep (it resumes, nothing to redo)
+    spelled = ["--variant", "shuffle:shuffle_aux=true", "--variant-models", "shuffle:idcf"]
+    again = _sweep(*tiny, "--out", str(out), "--models", "mf,idcf,ividr-released", *spelled)
+    assert again.exit_code == 0, again.output
+    assert len(list((out / "runs").iterdir())) == 4
+    # --stop-on keeps the limit on each rule's variant
+    from ividr.cli.sweep import _variants
+
+    plain, variants, limits = _variants(["idcf", "ividr", "idcf+shuffle"], (), (), "elbo,ndcg")
+    assert plain == "idcf,ividr" and list(variants) == ["ndcg", "shuffle", "shuffle_ndcg"]
+    assert limits == {"shuffle": ("idcf",), "shuffle_ndcg": ("idcf",)}

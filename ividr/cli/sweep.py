@@ -33,6 +33,7 @@ from ividr.experiments.grid import (
     legacy_variants,
     parse_values,
     parse_variant,
+    parse_variant_models,
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
@@ -71,10 +72,11 @@ def _check_fit_options(
         )
 
 
-def _stop_rule_variants(variants: dict, stop_on: str) -> dict:
+def _stop_rule_variants(variants: dict, limits: dict, stop_on: str) -> tuple[dict, dict]:
     """``variants`` crossed with the rules of ``--stop-on`` (exit 2 if bad): the base and each
     variant once per rule, named ``<rule>`` / ``<variant>_<rule>``; the default rule (elbo) is
-    the base's (and each variant's own)."""
+    the base's (and each variant's own). A variant's limit to some models (``limits``) holds
+    for each of its rules."""
     from ividr.training.loops import STOP_RULES
 
     rules = [r.strip() for r in stop_on.split(",")]
@@ -85,20 +87,50 @@ def _stop_rule_variants(variants: dict, stop_on: str) -> dict:
             param_hint="'--stop-on'",
         )
     out: dict = {}
+    out_limits: dict = {}
     for name, overrides in [("", {}), *variants.items()]:
         for rule in rules:
-            if rule == DEFAULT_STOP_RULE:
-                if name:
-                    out[name] = overrides
-                continue
-            out["_".join(filter(None, (name, rule)))] = {**overrides, "stop_on": rule}
-    return out
+            key = name if rule == DEFAULT_STOP_RULE else "_".join(filter(None, (name, rule)))
+            if key:
+                out[key] = overrides if key == name else {**overrides, "stop_on": rule}
+                if name in limits:
+                    out_limits[key] = limits[name]
+    return out, out_limits
 
 
-def _variants(models: list[str], options: tuple[str, ...], stop_on: str | None):
-    """The plain models (comma-separated) and the variants of ``--models`` (old suffixes),
-    ``--variant`` and ``--stop-on``; a bad or repeated variant is a usage error (exit 2)."""
-    plain, variants = legacy_variants(models)
+def _variant_limits(options: tuple[str, ...], variants: dict, legacy: dict) -> dict:
+    """The models each ``--variant`` is limited to (``--variant-models``), beside the limits of
+    the old suffixes (``legacy``); a malformed or repeated one, or a NAME that is not a
+    ``--variant``, is a usage error (exit 2). The models are checked by SweepConfig."""
+    limits = dict(legacy)
+    for text in options:
+        try:
+            name, models = parse_variant_models(text)
+        except SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint="'--variant-models'") from None
+        if name in legacy:
+            why = "comes from a suffix of --models, which limits it to the models that carry it"
+        elif name in limits:
+            why = "is limited twice"
+        elif name not in variants:
+            why = f"is not the NAME of a --variant (they are {list(variants)})"
+        else:
+            limits[name] = models
+            continue
+        raise click.BadParameter(f"{name!r} {why}", param_hint="'--variant-models'")
+    return limits
+
+
+def _variants(
+    models: list[str],
+    options: tuple[str, ...],
+    limit_options: tuple[str, ...],
+    stop_on: str | None,
+):
+    """The plain models (comma-separated), the variants and the models each is limited to, from
+    ``--models`` (old suffixes), ``--variant``, ``--variant-models`` and ``--stop-on``; a bad or
+    repeated variant is a usage error (exit 2)."""
+    plain, variants, legacy = legacy_variants(models)
     for text in options:
         try:
             name, overrides = parse_variant(text)
@@ -110,22 +142,26 @@ def _variants(models: list[str], options: tuple[str, ...], stop_on: str | None):
                 param_hint="'--variant'",
             )
         variants[name] = overrides
+    limits = _variant_limits(limit_options, variants, legacy)
     if stop_on is not None:
-        variants = _stop_rule_variants(variants, stop_on)
-    return ",".join(plain), variants
+        variants, limits = _stop_rule_variants(variants, limits, stop_on)
+    return ",".join(plain), variants, limits
 
 
-def _check_variants(models: str, variants: dict, fit_overrides: dict, epochs) -> None:
-    """The variants against the models and the fit options (exit 2, naming the problem)."""
-    try:
-        SweepConfig(
-            models=tuple(models.split(",")),
-            epochs=epochs,
-            fit_overrides=fit_overrides,
-            variants=variants,
-        )
-    except SweepError as exc:
-        raise click.BadParameter(str(exc), param_hint="'--variant'") from None
+def _check_variants(models: str, variants: dict, limits: dict, fit_overrides: dict, epochs) -> None:
+    """The variants and their limits against the models and the fit options (exit 2, naming
+    the problem and the option)."""
+    for hint, variant_models in (("'--variant'", {}), ("'--variant-models'", limits)):
+        try:
+            SweepConfig(
+                models=tuple(models.split(",")),
+                epochs=epochs,
+                fit_overrides=fit_overrides,
+                variants=variants,
+                variant_models=variant_models,
+            )
+        except SweepError as exc:
+            raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
@@ -262,6 +298,7 @@ def build_config(
     model_seeds: int | None = None,
     fit_overrides: dict | None = None,
     variants: dict | None = None,
+    variant_models: dict | None = None,
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
     model_list = _check_models(models)
@@ -279,6 +316,7 @@ def build_config(
             epochs=epochs,
             fit_overrides=fit_overrides or {},
             variants=variants or {},
+            variant_models=variant_models or {},
             data=str(data.resolve()),
         )
         # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
@@ -308,6 +346,7 @@ def build_config(
         epochs=epochs,
         fit_overrides=fit_overrides or {},
         variants=variants or {},
+        variant_models=variant_models or {},
     )
     # Validate every dataset's knobs now, so that nothing is written for a bad value.
     _check_sim_configs(config, knob, preset)
@@ -457,8 +496,8 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     show_default=True,
     help="Comma-separated models to fit on every dataset. The old suffixes are read as variants "
     "(--variant): MODEL+shuffle as the variant shuffle (shuffle_aux=true), MODEL@RULE as the "
-    "variant RULE (stop_on=RULE; @elbo is the base), so idcf,idcf+shuffle runs idcf and "
-    "idcf[shuffle].",
+    "variant RULE (stop_on=RULE; @elbo is the base), each limited to the models that carry it "
+    "(--variant-models), so mf,idcf,ividr,idcf+shuffle runs mf, idcf, ividr and idcf[shuffle].",
 )
 @click.option(
     "--variant",
@@ -468,6 +507,16 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     help="A named fit variant (repeatable): every model that uses the FitConfig fields it sets "
     "(ividr fit's options, with - or _) is also fitted with them, beside its base run; tables "
     "name it MODEL[NAME]. E.g. --variant shuffle:shuffle_aux=true --variant slow:latent_lr=1e-4.",
+)
+@click.option(
+    "--variant-models",
+    "variant_model_options",
+    multiple=True,
+    metavar="NAME:MODEL[,MODEL...]",
+    help="Fit the --variant NAME on these models only (repeatable); each must be in --models "
+    "and use every field the variant sets. Default: every model it applies to. E.g. "
+    "--variant shuffle:shuffle_aux=true --variant-models shuffle:idcf,ividr fits no "
+    "ividr-released[shuffle]. With --stop-on, NAME_RULE keeps NAME's models.",
 )
 @click.option(
     "--seeds",
@@ -549,6 +598,7 @@ def sweep(
     values: str,
     models: str,
     variant_options: tuple[str, ...],
+    variant_model_options: tuple[str, ...],
     seeds: int,
     data_seeds: int | None,
     model_seeds: int | None,
@@ -591,9 +641,11 @@ def sweep(
     fit_overrides = _sweep_fit_overrides(
         restarts, protocol, latent_grid, latent_epochs, trace_every
     )
-    models, variants = _variants(_check_models(models), variant_options, stop_on)
+    models, variants, limits = _variants(
+        _check_models(models), variant_options, variant_model_options, stop_on
+    )
     _check_fit_options(ctx, models, fit_overrides, epochs, variants)
-    _check_variants(models, variants, fit_overrides, epochs)
+    _check_variants(models, variants, limits, fit_overrides, epochs)
     config = build_config(
         ctx,
         data=data,
@@ -610,6 +662,7 @@ def sweep(
         sets=sets,
         fit_overrides=fit_overrides,
         variants=variants,
+        variant_models=limits,
     )
     try:
         check_resumable(out, config)

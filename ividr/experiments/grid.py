@@ -20,9 +20,20 @@ model of the sweep is refused). A run's variant is part of its identity: its run
 column, only in sweeps with variants), the resume key and the summaries, whose tables name a
 (model, variant) by its *label* (:func:`model_label`): ``model`` for the base and
 ``model[variant]`` otherwise (``idcf``, ``idcf[shuffle]``). Without variants a sweep writes what it
-wrote before variants existed. The old model-name suffixes (``idcf+shuffle``, ``idcf@ndcg``) are
-still understood in a stored sweep.json (:meth:`SweepConfig.fit_config`); new sweeps spell them as
-variants (:func:`legacy_variants`).
+wrote before variants existed.
+
+Limiting a variant to some models. ``variant_models`` (``{name: models}``, on the command line
+``--variant-models NAME:MODEL[,MODEL...]``) runs variant ``name`` on those models only, each a
+model of the sweep that uses every field the variant sets (``{"shuffle": ("idcf", "ividr")}``
+fits no ``ividr-released[shuffle]`` beside them). It is a separate field, not a reserved key of a
+variant's overrides, so that ``variants`` stays ``{name: FitConfig overrides}`` everywhere. A
+limit is kept in the sweep's model order, and one that names every model the variant applies to
+anyway is dropped: two configs that run the same fits are the same sweep (and resume each other).
+
+The old model-name suffixes (``idcf+shuffle``, ``idcf@ndcg``) are still understood in a stored
+sweep.json (:meth:`SweepConfig.fit_config`); new sweeps spell them as variants limited to the
+models that carried the suffix (:func:`legacy_variants`): ``mf,idcf,ividr,idcf+shuffle`` runs
+mf, idcf, ividr and idcf[shuffle], as it did before variants existed.
 """
 
 from __future__ import annotations
@@ -39,7 +50,7 @@ from typing import Any
 
 import numpy as np
 
-from ividr.registry import LATENT_ONLY, split_model, split_stop
+from ividr.registry import LATENT_ONLY, MODEL_NAMES, split_model, split_stop
 from metrics.checks import ParameterError, check_choice, check_int
 
 #: Default grid of the paper's Table 5.
@@ -149,19 +160,24 @@ def row_label(row: dict[str, Any]) -> str:
     return model_label(row["model"], row.get("variant") or "")
 
 
-def legacy_variants(models: Sequence[str]) -> tuple[tuple[str, ...], dict[str, dict[str, Any]]]:
-    """Old model names with suffixes, as plain models and variants.
+def legacy_variants(
+    models: Sequence[str],
+) -> tuple[tuple[str, ...], dict[str, dict[str, Any]], dict[str, tuple[str, ...]]]:
+    """Old model names with suffixes, as plain models, variants and the models each variant is
+    limited to (:attr:`SweepConfig.variant_models`): the models that carried its suffix.
 
     ``<model>+shuffle`` becomes the variant ``shuffle`` = ``{"shuffle_aux": True}``,
     ``<model>@<rule>`` the variant ``<rule>`` = ``{"stop_on": rule}``, and both
     (``idcf+shuffle@ndcg``) the variant ``shuffle_ndcg``; the default rule ``elbo`` is the base's
     (``idcf@elbo`` is ``idcf``). The models keep the order in which they first appear.
 
-    >>> legacy_variants(["mf", "idcf", "idcf+shuffle@ndcg"])
-    (('mf', 'idcf'), {'shuffle_ndcg': {'shuffle_aux': True, 'stop_on': 'ndcg'}})
+    >>> legacy_variants(["mf", "idcf", "ividr", "idcf+shuffle@ndcg"])
+    (('mf', 'idcf', 'ividr'), {'shuffle_ndcg': {'shuffle_aux': True, 'stop_on': 'ndcg'}}, \
+{'shuffle_ndcg': ('idcf',)})
     """
     plain: dict[str, None] = {}
     variants: dict[str, dict[str, Any]] = {}
+    limits: dict[str, dict[str, None]] = {}
     for name in models:
         stem, rule = split_stop(name)
         base, shuffled = split_model(stem)
@@ -172,7 +188,8 @@ def legacy_variants(models: Sequence[str]) -> tuple[tuple[str, ...], dict[str, d
         if overrides:
             key = "_".join(["shuffle"] * shuffled + [overrides.get("stop_on", "")]).strip("_")
             variants[key] = overrides
-    return tuple(plain), variants
+            limits.setdefault(key, {})[base] = None
+    return tuple(plain), variants, {key: tuple(names) for key, names in limits.items()}
 
 
 def _parse_field(key: str, text: str) -> Any:
@@ -235,6 +252,28 @@ def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
     return name, overrides
 
 
+def parse_variant_models(text: str) -> tuple[str, tuple[str, ...]]:
+    """``"NAME:MODEL[,MODEL...]"`` -> ``(NAME, (MODEL, ...))``, the models a variant is limited to
+    (:attr:`SweepConfig.variant_models`, which checks them against the sweep).
+
+    >>> parse_variant_models("shuffle:idcf,ividr")
+    ('shuffle', ('idcf', 'ividr'))
+
+    Raises
+    ------
+    SweepError
+        Without a ``:``, for an empty model name, or for a model named twice.
+    """
+    name, sep, body = text.partition(":")
+    name = name.strip()
+    models = tuple(m.strip() for m in body.split(","))
+    if not sep or not name or not all(models):
+        raise SweepError(f"expected NAME:MODEL[,MODEL...], got {text!r}")
+    if len(set(models)) != len(models):
+        raise SweepError(f"variant {name!r} names a model twice: {text!r}")
+    return name, models
+
+
 def _canon_value(value: Any) -> Any:
     """JSON-stable form of a knob value (ints stay ints; integral floats stay floats)."""
     if isinstance(value, np.generic):
@@ -281,6 +320,12 @@ class SweepConfig:
         name is an identifier; the overrides are FitConfig fields (not ``model``, ``seed`` or
         ``device``) that pass FitConfig's own validation. ``{}``: one unnamed base variant
         (and sweep.json, results and tables are as before variants existed).
+    variant_models : dict of str to tuple of str, default {}
+        Limits a variant to some of the models it applies to, ``{name: models}`` (module
+        docstring): each model is one of ``models`` and uses every field the variant sets. A
+        variant without an entry runs on every model it applies to. Kept in the order of
+        ``models``; an entry that names every model the variant applies to is dropped (not
+        saved when empty).
     """
 
     preset: str = "ividr"
@@ -297,6 +342,7 @@ class SweepConfig:
     data_seeds: int | None = None
     model_seeds: int | None = None
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
+    variant_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(_canon_value(v) for v in self.values))
@@ -330,8 +376,10 @@ class SweepConfig:
         if self.knob in FORBIDDEN_KNOBS:
             raise SweepError(f"The knob {self.knob!r} cannot be swept.")
         object.__setattr__(self, "variants", _check_variants(self))
+        applies, limits = _applicable_variants(self)
+        object.__setattr__(self, "variant_models", limits)
         # Not a field: which variants each model runs (derived, so not compared or saved).
-        object.__setattr__(self, "_applies", _applicable_variants(self))
+        object.__setattr__(self, "_applies", applies)
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -339,8 +387,10 @@ class SweepConfig:
         out = dataclasses.asdict(self)
         out["values"] = list(self.values)
         out["models"] = list(self.models)
-        if not self.variants:  # a sweep without variants is saved as it was before them
-            del out["variants"]
+        out["variant_models"] = {k: list(v) for k, v in self.variant_models.items()}
+        for key in ("variants", "variant_models"):
+            if not out[key]:  # a sweep without them is saved as it was before they existed
+                del out[key]
         return out
 
     @classmethod
@@ -354,6 +404,8 @@ class SweepConfig:
         for key in ("values", "models"):
             if key in data:
                 data[key] = tuple(data[key])
+        if isinstance(data.get("variant_models"), dict):
+            data["variant_models"] = {k: tuple(v) for k, v in data["variant_models"].items()}
         return cls(**data)
 
     # -- the grid -----------------------------------------------------------------------------
@@ -430,9 +482,10 @@ class SweepConfig:
         return FitConfig(model=base, seed=seed, **kwargs)
 
     def diff(self, other: SweepConfig) -> list[str]:
-        """Names of the fields that differ from ``other``."""
+        """Names of the fields that differ from ``other`` (one that only one of them saves
+        too)."""
         mine, theirs = self.to_dict(), other.to_dict()
-        return [k for k in mine if mine[k] != theirs.get(k)]
+        return [k for k in {**mine, **theirs} if mine.get(k) != theirs.get(k)]
 
 
 def _check_variants(config: SweepConfig) -> dict[str, dict[str, Any]]:
@@ -470,30 +523,78 @@ def _check_variants(config: SweepConfig) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _applicable_variants(config: SweepConfig) -> dict[str, tuple[str, ...]]:
-    """Model -> the variants of ``config`` that apply to it, each checked by FitConfig's own
-    validation; a variant that applies to no model is a SweepError."""
-    if not config.variants:
-        return {}
+def _applicable_variants(
+    config: SweepConfig,
+) -> tuple[dict[str, tuple[str, ...]], dict[str, tuple[str, ...]]]:
+    """Model -> the variants of ``config`` it runs, each checked by FitConfig's own validation,
+    and ``config.variant_models`` checked and in canonical form (module docstring). A variant
+    that applies to no model is a SweepError."""
+    if not config.variants and not config.variant_models:
+        return {}, {}
     from ividr.api import model_fields
 
-    applies: dict[str, list[str]] = {}
+    uses: dict[str, tuple[str, ...]] = {}
     for name, overrides in config.variants.items():
-        for model in config.models:
-            base = split_model(split_stop(model)[0])[0]
-            if not set(overrides) <= model_fields(base):
-                continue
+        uses[name] = tuple(
+            m
+            for m in config.models
+            if set(overrides) <= model_fields(split_model(split_stop(m)[0])[0])
+        )
+        if not uses[name]:
+            raise SweepError(
+                f"The variant {name!r} of SweepConfig applies to none of the models "
+                f"{list(config.models)}: they do not use {sorted(overrides)}."
+            )
+    limits = _check_variant_models(config, uses)
+    applies: dict[str, list[str]] = {}
+    for name, models in uses.items():
+        for model in limits.get(name, models):
             try:
                 config.fit_config(model, 0, name).validate()
             except (ValueError, TypeError) as exc:
                 raise SweepError(f"variant {name!r}: {exc}") from None
             applies.setdefault(model, []).append(name)
-        if not any(name in v for v in applies.values()):
+    return {m: tuple(v) for m, v in applies.items()}, limits
+
+
+def _check_variant_models(
+    config: SweepConfig, uses: dict[str, tuple[str, ...]]
+) -> dict[str, tuple[str, ...]]:
+    """``config.variant_models`` checked against the variants and the models that use each
+    one's fields (``uses``), in the sweep's model order, without the limits that limit
+    nothing."""
+    if not isinstance(config.variant_models, dict):
+        raise SweepError(
+            "The 'variant_models' parameter of SweepConfig must be a dict. "
+            f"Got {config.variant_models!r}."
+        )
+    out: dict[str, tuple[str, ...]] = {}
+    for name, models in config.variant_models.items():
+        where = f"The models of the variant {name!r} of SweepConfig"
+        if name not in config.variants:
             raise SweepError(
-                f"The variant {name!r} of SweepConfig applies to none of the models "
-                f"{list(config.models)}: they do not use {sorted(overrides)}."
+                f"The 'variant_models' of SweepConfig name {name!r}, which is not a variant "
+                f"(the variants: {list(config.variants)})."
             )
-    return {m: tuple(v) for m, v in applies.items()}
+        if isinstance(models, str) or not models or len(set(models)) != len(models):
+            raise SweepError(
+                f"{where} must be a non-empty list of distinct models. Got {models!r}."
+            )
+        for model in models:
+            if model not in config.models:
+                what = "a model of the sweep" if model in MODEL_NAMES else "a known model"
+                raise SweepError(
+                    f"{where} must be among the sweep's models {list(config.models)}: "
+                    f"{model!r} is not {what}."
+                )
+            if model not in uses[name]:
+                raise SweepError(
+                    f"{where} must use every field the variant sets: {model!r} does not use "
+                    f"{sorted(config.variants[name])}."
+                )
+        if set(models) != set(uses[name]):
+            out[name] = tuple(m for m in config.models if m in models)
+    return out
 
 
 @dataclass(frozen=True)

@@ -178,9 +178,9 @@ def check_resumable(out_dir: str | Path, config: SweepConfig) -> None:
     """Raise SweepError when ``out_dir`` holds a sweep with a different configuration."""
     existing = read_config(out_dir)
     if existing is not None and existing != config:
+        there, now = existing.to_dict(), config.to_dict()
         fields = ", ".join(
-            f"{k}: {existing.to_dict()[k]!r} there vs {config.to_dict()[k]!r} now"
-            for k in existing.diff(config)
+            f"{k}: {there.get(k)!r} there vs {now.get(k)!r} now" for k in existing.diff(config)
         )
         raise SweepError(
             f"{out_dir} holds a different sweep ({fields}); use another --out or the same options"
