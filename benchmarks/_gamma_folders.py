@@ -11,6 +11,7 @@ report with the same "How this was run" block (:func:`footer`) and a runs CSV
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import os
 import platform
@@ -208,11 +209,13 @@ def run_plan(
     threads: int,
     say: Callable[[str], None],
     name: str,
+    backend: str = "local",
 ) -> PlanOutcome:
     """Run every ``(key, sweep_dir, config)`` of ``plan`` in turn (each resumable).
 
     Progress goes to ``say``; the load average is sampled after each run, and each sweep's wall
-    record is updated even when the sweep is interrupted. Failed runs are collected in
+    record is updated even when the sweep is interrupted. ``backend`` is run_sweep's (``"local"``
+    or ``"ray"``). Failed runs are collected in
     ``failures`` (``"<key>: <run id>"`` -> error), not raised.
     """
     outcome = PlanOutcome()
@@ -228,7 +231,9 @@ def run_plan(
 
         n_ran = 0
         try:
-            swept = run_sweep(config, sweep_dir, jobs=jobs, threads=threads, progress=progress)
+            swept = run_sweep(
+                config, sweep_dir, jobs=jobs, threads=threads, progress=progress, backend=backend
+            )
             n_ran = len(swept.ran)
         finally:
             outcome.walls[key] = add_wall(sweep_dir, time.perf_counter() - t0, n_ran, jobs, loads)
@@ -238,6 +243,21 @@ def run_plan(
         outcome.failures.update({f"{key}: {k}": v for k, v in swept.failures.items()})
     outcome.seconds = time.perf_counter() - start
     return outcome
+
+
+def config_dir(out: Path, config: SweepConfig, prefix: str) -> Path:
+    """``out/<prefix>-<hash of config>``: one sweep directory per operative config, so that the
+    same command resumes its own sweep and a different one (other seeds, variants, caps) starts
+    its own instead of clashing with it."""
+    digest = hashlib.sha1(dumps_json(config.to_dict()).encode("utf-8")).hexdigest()[:10]
+    return Path(out) / f"{prefix}-{digest}"
+
+
+def run_file(sweep_dir: Path, row: dict, name: str):
+    """A finished run's JSON file (``history.json``, ``metrics.json``) in its run folder."""
+    from ividr.experiments.store import runs_dir
+
+    return json.loads((runs_dir(sweep_dir) / row["run_id"] / name).read_text(encoding="utf-8"))
 
 
 def raise_failures(failures: dict[str, str], say: Callable[[str], None]) -> None:

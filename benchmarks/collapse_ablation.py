@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/collapse_ablation.py                  # idcf-sim gamma 5, seeds 0-9
     .venv/bin/python benchmarks/collapse_ablation.py --gamma 10 --variants base,reference
+    .venv/bin/python benchmarks/collapse_ablation.py --seeds 2 --variants base,l2 --latent-epochs 3
 
 Fits the iVAE latent stage (what iDCF's MCC is made of: ``ivae`` and ``idcf`` share it, seed for
 seed) on ``idcf-sim/gamma_G`` (external dataset, docs/data.md) with each variant's settings and
@@ -11,18 +12,26 @@ A variant changes one setting of our former defaults toward the iDCF authors' ow
 The truth only scores the kept posterior mean; nothing is chosen by it. Writes
 ``RESULTS_DIR/collapse_ablation_g<G>.md`` (mean ± std, min, collapsed seeds, the correlation
 between a seed's held-out loss and its MCC) and ``..._runs.csv`` (one row per fit).
+
+The fits run as one resumable sweep (:func:`ividr.experiments.runner.run_sweep`) over the gamma's
+folder: model ``ivae``, the model seeds, and the variants as the sweep's fit variants (``base`` is
+the sweep's base, which always runs; a variant's sweep name is its name with ``-`` and ``+`` spelt
+``_``). The sweep directory is ``--out``/``g<G>-<hash of the sweep's config>``: run the same
+command again to finish an interrupted run.
 """
 
 from __future__ import annotations
 
 import csv
-import multiprocessing as mp
-import time
+import re
+import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
+from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.reports import format_values
 from simulator.locations import default_dataset_path
 
@@ -63,38 +72,61 @@ VARIANTS: dict[str, dict] = {
 #: A fit is "collapsed" below this strong MCC (the reference's minimum at gamma 5 is 0.740).
 COLLAPSE = 0.6
 
-_DATA: dict = {}
+
+def sweep_name(name: str) -> str:
+    """A variant's name in the sweep (an identifier): ``lr5e-4+l2`` -> ``lr5e_4_l2``."""
+    return re.sub(r"[^0-9A-Za-z_]", "_", name)
 
 
-def _fit(task: tuple[str, dict, int, str, int | None]) -> dict:
-    import torch
+def sweep_config(
+    data: Path, gamma: float, seeds: int, names: list[str], latent_epochs: int | None
+) -> SweepConfig:
+    """The sweep of ``names`` (``base`` is its base) at ``gamma``, seeds 0..seeds-1;
+    ``latent_epochs`` caps every variant's max latent epochs (smoke runs)."""
+    base = dict(BASE, trace_every=0, n_boot=0)
+    variants = {sweep_name(n): dict(VARIANTS[n]) for n in names if n != "base"}
+    if latent_epochs is not None:
+        base["latent_epochs"] = latent_epochs
+        for overrides in variants.values():
+            if "latent_epochs" in overrides:
+                overrides["latent_epochs"] = latent_epochs
+    return SweepConfig(
+        preset="data",
+        knob="gamma",
+        values=(float(gamma),),
+        models=("ivae",),
+        seeds=seeds,
+        fit_overrides=base,
+        data=str(Path(data).resolve()),
+        variants=variants,
+    )
 
-    from ividr.api import FitConfig, fit_model
-    from simulator.loaders import load_dataset
 
-    torch.set_num_threads(1)
-    name, settings, seed, path, max_epochs = task
-    if path not in _DATA:
-        _DATA[path] = load_dataset(path)
-    data = _DATA[path]
-    settings = {**BASE, **settings}
-    if max_epochs is not None:  # smoke runs
-        settings["latent_epochs"] = max_epochs
-    config = FitConfig(model="ivae", seed=seed, trace_every=0, n_boot=0, **settings)
-    t0 = time.perf_counter()
-    res = fit_model(data, config)
-    rows = [r for r in res.history if r["stage"] == "latent"]
-    kept = next(r for r in rows if r.get("checkpoint"))
-    return {
-        "variant": name,
-        "seed": seed,
-        "mcc": res.metrics["mcc"],
-        "mcc_prior_only": res.metrics["mcc_prior_only"],
-        "val_loss": kept["val_loss"],
-        "kept_epoch": kept["epoch"],
-        "epochs": len(rows),
-        "seconds": time.perf_counter() - t0,
-    }
+def fit_rows(sweep_dir: Path, results: list[dict], names: list[str], seeds: int) -> list[dict]:
+    """One row per (variant, seed), in the order of ``names`` then seeds, from the sweep's
+    results rows and each run's history (the kept epoch of the latent stage)."""
+    by_key = {(r.get("variant") or "", int(r["seed"])): r for r in results}
+    rows = []
+    for name in names:
+        for seed in range(seeds):
+            res = by_key[("" if name == "base" else sweep_name(name), seed)]
+            history = [
+                h for h in run_file(sweep_dir, res, "history.json") if h["stage"] == "latent"
+            ]
+            kept = next(h for h in history if h.get("checkpoint"))
+            rows.append(
+                {
+                    "variant": name,
+                    "seed": seed,
+                    "mcc": res["mcc"],
+                    "mcc_prior_only": res["mcc_prior_only"],
+                    "val_loss": kept["val_loss"],
+                    "kept_epoch": kept["epoch"],
+                    "epochs": len(history),
+                    "seconds": res["fit_seconds"],
+                }
+            )
+    return rows
 
 
 def report(rows: list[dict], gamma: float) -> str:
@@ -133,41 +165,66 @@ def report(rows: list[dict], gamma: float) -> str:
 @click.option("--variants", default=",".join(VARIANTS), show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="run_sweep's backend: local processes or Ray tasks.",
+)
+@click.option(
     "--latent-epochs",
     type=click.IntRange(min=1),
     default=None,
     help="Cap every variant's max latent epochs (smoke runs). Default: each variant's own.",
 )
 @click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sweep-out/collapse-ablation"),
+    show_default=True,
+    help="Sweep directories (resumable: run the same command again to finish).",
+)
+@click.option(
     "--results-dir", type=click.Path(file_okay=False), default=str(ROOT / "benchmarks/results")
 )
-def main(data, gamma, seeds, variants, jobs, latent_epochs, results_dir) -> None:
+def main(data, gamma, seeds, variants, jobs, backend, latent_epochs, out, results_dir) -> None:
     names = [v.strip() for v in variants.split(",") if v.strip()]
     unknown = sorted(set(names) - set(VARIANTS))
     if unknown:
         raise click.BadParameter(
             f"unknown {unknown}; choose from {list(VARIANTS)}", param_hint="--variants"
         )
-    path = str(Path(data) / f"gamma_{gamma:g}")
-    tasks = [(n, VARIANTS[n], s, path, latent_epochs) for n in names for s in range(seeds)]
-    with mp.get_context("fork").Pool(jobs) as pool:
-        rows = []
-        for row in pool.imap(_fit, tasks):
-            rows.append(row)
-            print(
-                f"{row['variant']:<12} seed {row['seed']}: MCC {row['mcc']:.3f} "
-                f"loss {row['val_loss']:.2f} epochs {row['epochs']} {row['seconds']:.1f}s",
-                flush=True,
-            )
-    out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    config = sweep_config(Path(data), gamma, seeds, names, latent_epochs)
+    sweep_dir = config_dir(out, config, f"g{gamma:g}")
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    done = run_plan(
+        [("main", sweep_dir, config)],
+        jobs=jobs,
+        threads=1,
+        say=say,
+        name="collapse ablation",
+        backend=backend,
+    )
+    raise_failures(done.failures, say)
+    rows = fit_rows(sweep_dir, done.rows["main"], names, seeds)
+    for row in rows:
+        print(
+            f"{row['variant']:<12} seed {row['seed']}: MCC {row['mcc']:.3f} "
+            f"loss {row['val_loss']:.2f} epochs {row['epochs']} {row['seconds']:.1f}s",
+            flush=True,
+        )
+    results = Path(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
     stem = f"collapse_ablation_g{gamma:g}"
-    with open(out / f"{stem}_runs.csv", "w", newline="") as fh:
+    with open(results / f"{stem}_runs.csv", "w", newline="") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
     text = report(rows, gamma)
-    (out / f"{stem}.md").write_text(text)
+    (results / f"{stem}.md").write_text(text)
     print(text)
 
 

@@ -16,18 +16,23 @@ Writes ``RESULTS_DIR/restart_choice.md`` (per gamma: MCC mean ± std (min) with 
 restarts, with halving from each first rung of ``--rungs`` and its cost in epochs relative to
 one fit, how often the ELBO's choice is the best MCC) and ``restart_choice_runs.json`` (every
 restart's held-out ELBO trajectory, kept epoch and MCC).
+
+The fits run as one resumable sweep (:func:`ividr.experiments.runner.run_sweep`) over the data's
+``gamma_<G>`` folders (model ``ivae``, the seeds as model seeds) in ``--out``/``restarts-<hash of
+the sweep's config>``: run the same command again to finish an interrupted run. Each fit's
+restarts and trajectories are read back from its run folder (metrics.json, history.json).
 """
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import sys
-import time
 from pathlib import Path
 
 import click
 import numpy as np
 
+from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.reports import format_values
 from ividr.training.stages import halving_schedule
 from simulator.files import dumps_json
@@ -40,29 +45,32 @@ DEFAULT_DATA = default_dataset_path("idcf-sim")
 COLLAPSE = 0.6
 
 
-def _fit(task: tuple[float, int, int, str]) -> dict:
-    import torch
+def sweep_config(data: Path, gammas: list[float], seeds: int, restarts: int) -> SweepConfig:
+    """The sweep: iDCF's latent stage (``ivae``) with ``restarts`` restarts, every gamma x seed."""
+    return SweepConfig(
+        preset="data",
+        knob="gamma",
+        values=tuple(gammas),
+        models=("ivae",),
+        seeds=seeds,
+        fit_overrides={"restarts": restarts, "trace_every": 0, "n_boot": 0},
+        data=str(Path(data).resolve()),
+    )
 
-    from ividr.api import FitConfig, fit_model
-    from simulator.loaders import load_dataset
 
-    torch.set_num_threads(1)
-    gamma, seed, restarts, path = task
-    data = load_dataset(path)
-    t0 = time.perf_counter()
-    config = FitConfig(model="ivae", seed=seed, restarts=restarts, trace_every=0, n_boot=0)
-    res = fit_model(data, config)
+def fit_record(sweep_dir: Path, row: dict) -> dict:
+    """One fit of the sweep: its gamma, seed, seconds and restarts, each with its held-out ELBO
+    trajectory (from the run folder's metrics.json and history.json)."""
     trajectories: dict[int, list[float]] = {}
-    for row in res.history:
-        if row["stage"] in ("latent", "latent-restart"):
-            trajectories.setdefault(int(row.get("restart", 0)), []).append(row["val_loss"])
+    for h in run_file(sweep_dir, row, "history.json"):
+        if h["stage"] in ("latent", "latent-restart"):
+            trajectories.setdefault(int(h.get("restart", 0)), []).append(h["val_loss"])
+    metrics = run_file(sweep_dir, row, "metrics.json")
     return {
-        "gamma": gamma,
-        "seed": seed,
-        "seconds": time.perf_counter() - t0,
-        "restarts": [
-            {**r, "trajectory": trajectories[r["restart"]]} for r in res.metrics["restarts"]
-        ],
+        "gamma": float(row["value"]),
+        "seed": int(row["seed"]),
+        "seconds": row["fit_seconds"],
+        "restarts": [{**r, "trajectory": trajectories[r["restart"]]} for r in metrics["restarts"]],
     }
 
 
@@ -150,32 +158,56 @@ def report(fits: list[dict], restarts: int, rungs: tuple[int, ...], command: str
 @click.option("--rungs", default="25,50,100", show_default=True, help="First halving rungs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
 @click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="run_sweep's backend: local processes or Ray tasks.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("sweep-out/restart-choice"),
+    show_default=True,
+    help="Sweep directories (resumable: run the same command again to finish).",
+)
+@click.option(
     "--results-dir", type=click.Path(file_okay=False), default=str(ROOT / "benchmarks/results")
 )
-def main(data, gammas, seeds, restarts, rungs, jobs, results_dir) -> None:
+def main(data, gammas, seeds, restarts, rungs, jobs, backend, out, results_dir) -> None:
     values = [float(g) for g in gammas.split(",")]
     rung_list = tuple(int(r) for r in rungs.split(",") if r)
-    tasks = [
-        (g, s, restarts, str(Path(data) / f"gamma_{g:g}")) for g in values for s in range(seeds)
+    config = sweep_config(Path(data), values, seeds, restarts)
+    sweep_dir = config_dir(out, config, "restarts")
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    done = run_plan(
+        [("main", sweep_dir, config)],
+        jobs=jobs,
+        threads=1,
+        say=say,
+        name="restart choice",
+        backend=backend,
+    )
+    raise_failures(done.failures, say)
+    by_key = {(format_value(float(r["value"])), int(r["seed"])): r for r in done.rows["main"]}
+    fits = [
+        fit_record(sweep_dir, by_key[(format_value(g), s)]) for g in values for s in range(seeds)
     ]
-    fits = []
-    with mp.get_context("fork").Pool(jobs) as pool:
-        for fit in pool.imap(_fit, tasks):
-            fits.append(fit)
-            mccs = " ".join(f"{r['mcc']:.3f}{'*' if r['kept'] else ''}" for r in fit["restarts"])
-            print(
-                f"gamma {fit['gamma']:g} seed {fit['seed']}: {mccs} ({fit['seconds']:.1f} s)",
-                flush=True,
-            )
-    out = Path(results_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    for fit in fits:
+        mccs = " ".join(f"{r['mcc']:.3f}{'*' if r['kept'] else ''}" for r in fit["restarts"])
+        print(f"gamma {fit['gamma']:g} seed {fit['seed']}: {mccs} ({fit['seconds']:.1f} s)")
+    results = Path(results_dir)
+    results.mkdir(parents=True, exist_ok=True)
     for fit in fits:  # three decimals of a held-out loss of ~60 nats: enough, and a small file
         for r in fit["restarts"]:
             r["trajectory"] = [round(v, 3) for v in r["trajectory"]]
-    (out / "restart_choice_runs.json").write_text(dumps_json(fits, indent=None))
+    (results / "restart_choice_runs.json").write_text(dumps_json(fits, indent=None))
     command = "benchmarks/restart_choice.py " + " ".join(sys.argv[1:])
     text = report(fits, restarts, rung_list, command.strip())
-    (out / "restart_choice.md").write_text(text)
+    (results / "restart_choice.md").write_text(text)
     print(text)
 
 

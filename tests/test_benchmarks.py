@@ -101,6 +101,7 @@ def test_collapse_ablation_writes_one_row_per_variant(tmp_path, external_dataset
     args = ["--data", str(external_dataset("idcf-sim"))]
     args += ["--gamma", "5", "--seeds", "2", "--variants", "base,lr5e-4", "--jobs", "1"]
     args += ["--latent-epochs", "3", "--results-dir", str(tmp_path)]
+    args += ["--out", str(tmp_path / "sweeps")]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     with open(tmp_path / "collapse_ablation_g5_runs.csv", newline="") as fh:
@@ -115,6 +116,13 @@ def test_collapse_ablation_writes_one_row_per_variant(tmp_path, external_dataset
     md = (tmp_path / "collapse_ablation_g5.md").read_text()
     body = [ln for ln in md.splitlines() if ln.startswith(("| base |", "| lr5e-4 |"))]
     assert len(body) == 2
+    # One resumable sweep: running the same command again fits nothing and writes the same rows.
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    assert len(list((sweep / "runs").iterdir())) == 4
+    runs_csv = (tmp_path / "collapse_ablation_g5_runs.csv").read_text()
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0, again.output
+    assert (tmp_path / "collapse_ablation_g5_runs.csv").read_text() == runs_csv
     bad = CliRunner().invoke(main, [*args, "--variants", "nope"])
     assert bad.exit_code == 2 and "nope" in bad.output
 
