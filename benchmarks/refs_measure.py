@@ -1,53 +1,81 @@
 """Reference lines vs models (issue 6): proxy oracle, chance, exposure R^2, and the MCC of iDCF and
 IViDR (posterior mean, prior mean alone, and with W shuffled across users).
 
-Resumable: every finished fit is appended to ``--out`` (JSON lines) and skipped on a rerun;
-datasets are cached under ``--cache``. Prints a markdown table at the end (also with --report).
-
     .venv/bin/python benchmarks/refs_measure.py --presets idcf --gammas 0,20 --seeds 1
     .venv/bin/python benchmarks/refs_measure.py --presets ividr --users 2000 --items 300
+
+The fits run through :func:`ividr.experiments.runner.run_sweep`: one resumable sweep per preset
+(and size), with the knob ``gamma`` over ``--gammas`` and run seed ``s`` both the simulator's and
+the model's seed, in ``--out``/``<preset>-<hash of the sweep's config>`` (run the same command
+again to finish an interrupted run; its datasets are cached there too). The W-shuffled fits
+(``idcf+shuffle``, ``ividr+shuffle``) are the sweep's variant ``shuffle`` (``shuffle_aux``),
+limited to the models that had it. The dataset references are read back from each run folder's
+metrics.json. Prints a markdown table at the end (also with --report, which fits nothing).
 """
 
 from __future__ import annotations
 
-import json
-import time
+import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from simulator.files import dumps_json
+from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from ividr.experiments.grid import SweepConfig, format_value, legacy_variants
 
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
 
 
-def _dataset_dir(cache: Path, preset: str, gamma: float, seed: int, users, items) -> Path:
-    from simulator.config import SimConfig
-    from simulator.generate import generate
-    from simulator.writer import write_dataset
+def sweep_config(
+    preset: str,
+    gammas: list[float],
+    seeds: int,
+    users: int | None,
+    items: int | None,
+    models: list[str],
+    latent_epochs: int | None,
+) -> SweepConfig:
+    """One preset's sweep: the knob ``gamma`` over ``gammas``, seeds ``0 .. seeds-1`` (each both
+    the simulator's and the model's), the plain models and the variant ``shuffle`` limited to
+    the models named with ``+shuffle``."""
+    plain, variants, limits = legacy_variants(models)
+    return SweepConfig(
+        preset=preset,
+        knob="gamma",
+        values=tuple(gammas),
+        models=plain,
+        seeds=seeds,
+        n_users=users,
+        n_items=items,
+        fit_overrides={} if latent_epochs is None else {"latent_epochs": latent_epochs},
+        variants=variants,
+        variant_models=limits,
+    )
 
-    overrides = {"gamma": gamma, "seed": seed}
-    if users:
-        overrides["n_users"] = users
-    if items:
-        overrides["n_items"] = items
-    config = SimConfig.from_preset(preset, **overrides)
-    path = cache / f"{preset}_{config.n_users}x{config.n_items}_gamma={gamma:g}_seed={seed}"
-    if not (path / "meta.json").is_file():
-        write_dataset(generate(config), path, overwrite=path.exists())
-    return path
+
+def fit_row(preset: str, sweep_dir: Path, res: dict) -> dict:
+    """One fit of a sweep, from its results row and its run folder's metrics.json."""
+    model = res["model"] + ("+shuffle" if res.get("variant") == "shuffle" else "")
+    metrics = run_file(sweep_dir, res, "metrics.json")
+    return {
+        "key": f"{preset}|{res['n_users']}x{res['n_items']}|{format_value(res['value'])}"
+        f"|{res['seed']}|{model}",
+        "preset": preset,
+        "size": f"{res['n_users']}x{res['n_items']}",
+        "gamma": float(res["value"]),
+        "seed": int(res["seed"]),
+        "model": model,
+        "mcc": res.get("mcc"),
+        "mcc_weak": res.get("mcc_weak"),
+        "mcc_prior_only": res.get("mcc_prior_only"),
+        "ndcg@5": res["ndcg@5"],
+        "seconds": res["fit_seconds"],
+        "references": metrics["references"],
+    }
 
 
-def _done(out: Path) -> dict[str, dict]:
-    if not out.is_file():
-        return {}
-    rows = [json.loads(line) for line in out.read_text().splitlines() if line.strip()]
-    return {r["key"]: r for r in rows}
-
-
-def report(out: Path) -> str:
-    rows = list(_done(out).values())
+def report(rows: list[dict]) -> str:
     lines = [
         "| preset (users x items) | gamma | seed | proxy oracle (strong/weak) | chance mean/p95 "
         "| R^2 exposure / W | model | MCC | prior-only MCC | MCC, W shuffled "
@@ -93,21 +121,22 @@ def report(out: Path) -> str:
     default=None,
     help="Max latent epochs (smoke runs). Default: the model's.",
 )
+@click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="run_sweep's backend: local processes or Ray tasks.",
+)
 @click.option(
     "--out",
-    type=click.Path(dir_okay=False, path_type=Path),
-    default=Path("benchmarks/results/refs_runs.jsonl"),
-    show_default=True,
-    help="Finished fits, one JSON line each (resumable).",
-)
-@click.option(
-    "--cache",
     type=click.Path(file_okay=False, path_type=Path),
-    default=Path("/tmp/ividr-refs-cache"),
+    default=Path("sweep-out/refs-measure"),
     show_default=True,
-    help="Generated datasets.",
+    help="Sweep directories (resumable: run the same command again to finish).",
 )
-@click.option("--report", "only_report", is_flag=True, help="Only print the table.")
+@click.option("--report", "only_report", is_flag=True, help="Only print the table (fits nothing).")
 def main(
     presets: str,
     gammas: str,
@@ -116,79 +145,54 @@ def main(
     items: int | None,
     models: str,
     latent_epochs: int | None,
+    jobs: int,
+    backend: str,
     out: Path,
-    cache: Path,
     only_report: bool,
 ) -> None:
-    if only_report:
-        print(report(out))
-        return
     try:
         gamma_values = [float(g) for g in gammas.split(",")]
     except ValueError:
         raise click.BadParameter(
             f"must be comma-separated numbers. Got {gammas!r}.", param_hint="--gammas"
         ) from None
-    unknown = sorted(set(models.split(",")) - set(MODELS))
+    names = models.split(",")
+    unknown = sorted(set(names) - set(MODELS))
     if unknown:
         raise click.BadParameter(
             f"must be among {list(MODELS)}. Got {unknown}.", param_hint="--models"
         )
-
-    import torch
-
-    from ividr.api import FitConfig, fit_model
-    from simulator.loaders import load_dataset
-    from simulator.references import references_for
-
-    torch.set_num_threads(1)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cache.mkdir(parents=True, exist_ok=True)
-    done = _done(out)
-    extra = {} if latent_epochs is None else {"latent_epochs": latent_epochs}
+    plan = []
     for preset in presets.split(","):
-        for gamma in gamma_values:
-            for seed in range(seeds):
-                path = _dataset_dir(cache, preset, gamma, seed, users, items)
-                data = load_dataset(path)
-                size = f"{data.n_users}x{data.n_items}"
-                t0 = time.perf_counter()
-                refs = references_for(path, data)
-                print(f"{path.name}: references {time.perf_counter() - t0:.1f} s", flush=True)
-                for model in models.split(","):
-                    key = f"{preset}|{size}|{gamma:g}|{seed}|{model}"
-                    if key in done:
-                        continue
-                    base, _, suffix = model.partition("+")
-                    shuffle = suffix == "shuffle"
-                    config = FitConfig(model=base, seed=seed, shuffle_aux=shuffle, **extra)
-                    with torch.random.fork_rng():
-                        torch.manual_seed(seed)
-                        result = fit_model(data, config)
-                    m = result.metrics
-                    row = {
-                        "key": key,
-                        "preset": preset,
-                        "size": size,
-                        "gamma": gamma,
-                        "seed": seed,
-                        "model": model,
-                        "mcc": m.get("mcc"),
-                        "mcc_weak": m.get("mcc_weak"),
-                        "mcc_prior_only": m.get("mcc_prior_only"),
-                        "ndcg@5": m["ndcg@5"],
-                        "seconds": m["seconds"],
-                        "references": refs,
-                    }
-                    with out.open("a") as fh:
-                        fh.write(dumps_json(row, indent=None))
-                    print(
-                        f"  {model}: MCC {row['mcc']:.3f} prior-only "
-                        f"{np.nan if row['mcc_prior_only'] is None else row['mcc_prior_only']:.3f}"
-                        f" ({m['seconds']:.0f} s)",
-                        flush=True,
-                    )
-    print(report(out))
+        config = sweep_config(preset, gamma_values, seeds, users, items, names, latent_epochs)
+        plan.append((preset, config_dir(out, config, preset), config))
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    if only_report:
+        from ividr.experiments.store import finished_runs
+
+        found = {key: list(finished_runs(sweep_dir).values()) for key, sweep_dir, _ in plan}
+    else:
+        done = run_plan(plan, jobs=jobs, threads=1, say=say, name="refs", backend=backend)
+        raise_failures(done.failures, say)
+        found = done.rows
+    rows = []
+    for preset, sweep_dir, _ in plan:
+        for res in found.get(preset, []):
+            row = fit_row(preset, sweep_dir, res)
+            if row["model"] not in names:  # a +shuffle model alone still runs its base
+                continue
+            rows.append(row)
+            if not only_report:
+                prior = row["mcc_prior_only"]
+                print(
+                    f"  {row['key']}: MCC {row['mcc']:.3f} prior-only "
+                    f"{np.nan if prior is None else prior:.3f} ({row['seconds']:.0f} s)",
+                    flush=True,
+                )
+    print(report(rows))
 
 
 if __name__ == "__main__":

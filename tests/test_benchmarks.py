@@ -127,20 +127,28 @@ def test_collapse_ablation_writes_one_row_per_variant(tmp_path, external_dataset
     assert bad.exit_code == 2 and "nope" in bad.output
 
 
-def test_refs_measure_appends_fits_resumes_and_reports(tmp_path):
+def test_refs_measure_runs_a_sweep_resumes_and_reports(tmp_path):
     main = _script("refs_measure.py").main
-    out = tmp_path / "refs.jsonl"
+    out = tmp_path / "sweeps"
     args = ["--presets", "idcf", "--gammas", "0", "--users", "60", "--items", "30"]
     args += ["--models", "idcf,idcf+shuffle", "--latent-epochs", "3", "--out", str(out)]
-    args += ["--cache", str(tmp_path / "cache")]
+    args += ["--jobs", "1"]
     res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
-    lines = out.read_text().splitlines()
-    assert len(lines) == 2
+    assert res.output.count("] gamma=0__idcf__") == 2  # each run's progress line
+    (sweep_dir,) = out.iterdir()  # one sweep per preset: idcf and idcf[shuffle]
+    assert sweep_dir.name.startswith("idcf-")
+    assert len(list((sweep_dir / "runs").iterdir())) == 2
+    report = [ln for ln in res.output.splitlines() if ln.startswith("|")]
+    table = [ln for ln in report if ln.startswith("| idcf (60x30) | 0 | 0 |")]
+    assert len(table) == 1 and "| idcf |" in table[0] and "–" not in table[0]
     again = CliRunner().invoke(main, args)  # resumable: nothing is fitted twice
-    assert again.exit_code == 0 and out.read_text().splitlines() == lines
-    table = [ln for ln in again.output.splitlines() if ln.startswith("| idcf (60x30) | 0 | 0 |")]
-    assert len(table) == 1 and "| idcf |" in table[0]
+    assert again.exit_code == 0, again.output
+    assert "] gamma=" not in again.output  # no run's progress line: no fit
+    assert len(list((sweep_dir / "runs").iterdir())) == 2
+    assert [ln for ln in again.output.splitlines() if ln.startswith("|")] == report
+    only = CliRunner().invoke(main, [*args, "--report"])
+    assert only.exit_code == 0 and only.output.splitlines() == report
     bad = CliRunner().invoke(main, [*args, "--models", "mf"])
     assert bad.exit_code == 2 and "--models" in bad.output
 
