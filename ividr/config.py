@@ -38,7 +38,9 @@ class FitConfig(
 ):
     # Four stage fields are None here: "the model's own default", which differs by model.
     model: str = hyperparameter(
-        dataclasses.MISSING, "One of MODEL_NAMES (ividr.registry).", choices=MODEL_NAMES
+        dataclasses.MISSING,
+        "The model to fit, one of MODEL_NAMES (ividr.registry).",
+        choices=MODEL_NAMES,
     )
     epochs: int | None = hyperparameter(
         None,

@@ -76,7 +76,7 @@ class FormatList(click.ParamType):
         return tuple(parts)
 
 
-def _preset_default(knob: str) -> str:
+def preset_default(knob: str) -> str:
     """The default of ``knob``'s option in words: its value, or each preset's where they differ."""
     values = []
     for name, overrides in PRESETS.items():
@@ -101,7 +101,7 @@ def knob_options(command):
                 knob,
                 flag=OPTION_OF[knob],
                 default=None,
-                default_text=_preset_default(knob),
+                default_text=preset_default(knob),
                 choices=_CHOICES.get(knob),
             )
         command = option(command)

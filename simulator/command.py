@@ -141,8 +141,9 @@ def spec_option(
     """``--<name>`` (or ``flag``) for the spec field ``name`` of ``spec_cls``; its value is passed
     to the command as ``name``.
 
-    Type, range, choices, help and default are the field's (:func:`spec_type`). The command's
-    own, where it differs:
+    Type, range, choices, help and default are the field's (:func:`spec_type`); a field without
+    a default (e.g. FitConfig's ``model``) is a required option. The command's own, where it
+    differs:
 
     default
         The option's default, instead of the field's; None means "not given" (the value then
@@ -156,11 +157,16 @@ def spec_option(
     """
     f, spec = spec_of(spec_cls, name)
     value = f.default if default is _SPEC else default
-    if value is dataclasses.MISSING:
-        raise TypeError(f"{spec_cls.__name__}.{name} is required: give its option a default")
+    required = value is dataclasses.MISSING  # a field without a default: a required option
+    if required:
+        value = None
     if choices is not None and not set(choices) <= set(spec.choices):
         raise ValueError(f"choices {choices} of --{name} are not among {spec.choices}")
-    kwargs: dict[str, Any] = {"default": value, "help": spec.help}
+    kwargs: dict[str, Any] = {"help": spec.help}
+    if required:
+        kwargs["required"] = True
+    else:
+        kwargs["default"] = value
     option_type = spec_type(spec, choices)
     if option_type is None:
         kwargs["is_flag"] = True
@@ -169,5 +175,6 @@ def spec_option(
     text = spec.default_text if default_text is None else default_text
     if value is None and text:
         kwargs["help"] += f" [default: {text}]"
-    kwargs["show_default"] = spec.kind != "bool" and value is not None
+    if not required:
+        kwargs["show_default"] = spec.kind != "bool" and value is not None
     return click.option(flag or "--" + name.replace("_", "-"), name, **kwargs)

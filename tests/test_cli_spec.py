@@ -17,10 +17,10 @@ from simulator.cli import OPTION_OF, simgen
 from simulator.command import FiniteFloatRange, OneLineCommand, spec_option
 from simulator.config import ConfigError, SimConfig
 
-#: Options of FitConfig fields that are not config_option's: shared options of their own
-#: (seed_option, device_option), fit's --model, and sweep's comma-separated --stop-on and
-#: --variant (several values, one per fit).
-OWN_OPTIONS = {"fit": {"model", "seed", "device"}, "sweep": {"device", "stop_on", "variant"}}
+#: Options of FitConfig fields whose default or type is not config_option's: fit's required
+#: --model (a field without a default), sweep's comma-separated --stop-on and --variant
+#: (several values, one per fit).
+OWN_OPTIONS = {"fit": {"model"}, "sweep": {"stop_on", "variant"}}
 
 
 def _spec_options(command: click.Command, spec_cls: type, own: set[str]):
@@ -38,6 +38,22 @@ def test_ividr_options_take_their_help_from_the_spec(name):
         if field.default is None and spec.default_text:
             assert option.help.endswith(f"[default: {spec.default_text}]")
         assert option.default == field.default
+
+
+def test_the_own_options_read_the_spec_too():
+    fit_params = {p.name: p for p in main.commands["fit"].params}
+    field, spec = spec_of(FitConfig, "model")
+    model = fit_params["model"]
+    assert model.required and model.help == spec.help
+    assert tuple(model.type.choices) == spec.choices
+    params = {p.name: p for p in main.commands["sweep"].params}
+    assert params["stop_on"].default is None
+    assert ",".join(spec_of(FitConfig, "stop_on")[1].choices) in params["stop_on"].help
+    for knob, flag in (("preset", "--preset"), ("n_users", "--users"), ("n_items", "--items")):
+        field, spec = spec_of(SimConfig, knob)
+        assert params[knob].opts == [flag] and params[knob].help.startswith(spec.help)
+    assert params["preset"].default == "ividr"
+    assert params["n_users"].default is None and "ividr 10000" in params["n_users"].help
 
 
 def test_config_option_takes_no_help_of_its_own():

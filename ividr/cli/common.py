@@ -15,6 +15,7 @@ from pathlib import Path
 import click
 
 from ividr.defaults import DEFAULT_THREADS
+from metrics.spec import spec_of
 from simulator.command import OneLineCommand, spec_option, usage_error
 
 __all__ = [
@@ -24,30 +25,19 @@ __all__ = [
     "check_device_here",
     "check_fit_options",
     "check_out",
+    "config_list_option",
     "config_option",
     "device_option",
     "flag",
     "given",
     "out_option",
     "quiet_option",
-    "seed_option",
     "threads_option",
     "usage_error",
 ]
 
 
 # -- shared options (the same name, type, default and help everywhere) -------------------------
-def seed_option(help: str = "Seed of the model's initialisation and the validation/test split."):
-    """``--seed``: an int >= 0, default 0."""
-    return click.option(
-        "--seed",
-        default=0,
-        show_default=True,
-        type=click.IntRange(min=0),
-        help=help,
-    )
-
-
 def out_option(help: str, *, default=None, required: bool = False, file_okay: bool = False):
     """``--out``: a path (``out`` in the command's arguments)."""
     return click.option(
@@ -112,16 +102,20 @@ def _device_form(ctx, param, value: str) -> str:
         raise click.BadParameter(f"must be {DEVICE_HELP}. Got {value!r} instead.") from None
 
 
-def device_option(what: str = "the fit", default: str = "auto"):
-    """``--device``: auto|cpu|cuda[:N], default auto (its form checked while parsing)."""
+def device_option(what: str | None = None, default: str | None = None):
+    """``--device``: auto|cpu|cuda[:N] (its form checked while parsing), FitConfig's ``device``:
+    its default and help are the spec's; ``what`` (e.g. "every run") ends the help as
+    "For <what>.", ``default`` replaces the spec's (e.g. a benchmark's "cpu")."""
+    from ividr.config import FitConfig
+
+    field, spec = spec_of(FitConfig, "device")
     return click.option(
         "--device",
-        default=default,
+        default=field.default if default is None else default,
         show_default=True,
         metavar="auto|cpu|cuda[:N]",
         callback=_device_form,
-        help=f"Where {what} runs: auto = CUDA when torch sees a GPU, else the CPU. Outputs come "
-        "back to the CPU; a CPU run is identical with or without this option.",
+        help=spec.help if what is None else f"{spec.help} For {what}.",
     )
 
 
@@ -269,3 +263,26 @@ def config_option(name: str, **command_own):
     from ividr.config import FitConfig
 
     return spec_option(FitConfig, name, **command_own)
+
+
+def config_choices(name: str) -> tuple[str, ...]:
+    """The choices of the :class:`~ividr.config.FitConfig` field ``name`` (a choice field)."""
+    from ividr.config import FitConfig
+
+    return tuple(spec_of(FitConfig, name)[1].choices)
+
+
+def config_list_option(name: str, help: str, *, metavar: str):
+    """``--<name>``: a comma-separated list of choices of the FitConfig field ``name``, default
+    None (not given; the command checks the list against :func:`config_choices`). Its help is
+    the command's ``help`` (what the list does), then the field's choices and their spec help."""
+    from ividr.config import FitConfig
+
+    spec = spec_of(FitConfig, name)[1]
+    return click.option(
+        flag(name),
+        name,
+        default=None,
+        metavar=metavar,
+        help=f"{help} The choices ({','.join(spec.choices)}): {spec.help}",
+    )

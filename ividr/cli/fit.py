@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from ividr.api import MODEL_NAMES, FitConfig, fit_model, save_model
+from ividr.api import FitConfig, fit_model, save_model
 from ividr.cli.common import (
     OneLineCommand,
     check_device_here,
@@ -29,7 +29,6 @@ from ividr.cli.common import (
     given,
     out_option,
     quiet_option,
-    seed_option,
     threads_option,
     usage_error,
 )
@@ -150,8 +149,8 @@ _FIT_FIELDS: tuple[str, ...] = ()
     type=click.Path(exists=True, file_okay=False, path_type=Path),
     help="Dataset folder: a simgen output, Coat, or the iDCF layout (recognised by its files).",
 )
-@click.option("--model", required=True, type=click.Choice(MODEL_NAMES), help="Model to fit.")
-@seed_option()
+@config_option("model")
+@config_option("seed")
 @out_option(
     "Output folder, in the run layout (metrics.json, config.json, history.json/.csv, "
     "latents.npy, model.pt, scores.csv).",

@@ -13,6 +13,8 @@ from ividr.cli.common import (
     check_device_here,
     check_fit_options,
     check_out,
+    config_choices,
+    config_list_option,
     config_option,
     device_option,
     given,
@@ -26,7 +28,6 @@ from ividr.experiments.grid import (
     DEFAULT_STOP_RULE,
     SweepConfig,
     SweepError,
-    available_presets,
     data_sweep_values,
     format_value,
     knob_kind,
@@ -39,6 +40,9 @@ from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
 from ividr.registry import available_models
 from ividr.training.progress import show_bar
+from simulator.cli import preset_default
+from simulator.command import spec_option
+from simulator.config import SimConfig
 from simulator.files import Input
 
 _DEFAULT_VALUES = "0,5,10,15,20"
@@ -77,12 +81,11 @@ def _stop_rule_variants(variants: dict, limits: dict, stop_on: str) -> tuple[dic
     variant once per rule, named ``<rule>`` / ``<variant>_<rule>``; the default rule (elbo) is
     the base's (and each variant's own). A variant's limit to some models (``limits``) holds
     for each of its rules."""
-    from ividr.training.loops import STOP_RULES
-
+    choices = config_choices("stop_on")
     rules = [r.strip() for r in stop_on.split(",")]
-    if not rules or any(r not in STOP_RULES for r in rules) or len(set(rules)) != len(rules):
+    if not rules or any(r not in choices for r in rules) or len(set(rules)) != len(rules):
         raise click.BadParameter(
-            f"must be a comma-separated list of distinct rules among {list(STOP_RULES)}. "
+            f"must be a comma-separated list of distinct rules among {list(choices)}. "
             f"Got {stop_on!r} instead.",
             param_hint="'--stop-on'",
         )
@@ -193,9 +196,9 @@ def _check_models(models: str) -> list[str]:
 
 def _check_no_generate_options(ctx: click.Context) -> None:
     """The options that describe generated data, refused with ``--data`` (exit 2)."""
-    for name in ("preset", "users", "items", "sets"):
+    flags = {"preset": "--preset", "n_users": "--users", "n_items": "--items", "sets": "--set"}
+    for name, flag in flags.items():
         if given(ctx, name):
-            flag = "--set" if name == "sets" else f"--{name}"
             raise click.BadParameter(
                 "cannot be combined with --data (the dataset is given)", param_hint=f"'{flag}'"
             )
@@ -459,24 +462,12 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     help="Use existing data instead of generating: a dataset folder, or a folder of "
     "<knob>_<value> dataset folders (e.g. $IVIDR_DATA/idcf-sim, docs/data.md). Default: generate.",
 )
-@click.option(
-    "--preset",
-    type=click.Choice(available_presets()),
-    default="ividr",
-    show_default=True,
-    help="Simulator preset of every dataset.",
+@spec_option(SimConfig, "preset")
+@spec_option(
+    SimConfig, "n_users", flag="--users", default=None, default_text=preset_default("n_users")
 )
-@click.option(
-    "--users",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Users per dataset. Default: the preset's (10000 for ividr).",
-)
-@click.option(
-    "--items",
-    type=click.IntRange(min=1),
-    default=None,
-    help="Items per dataset. Default: the preset's (1000 for ividr).",
+@spec_option(
+    SimConfig, "n_items", flag="--items", default=None, default_text=preset_default("n_items")
 )
 @click.option(
     "--knob",
@@ -544,15 +535,13 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
 @config_option("latent_grid")
 @config_option("epochs")
 @config_option("latent_epochs")
-@click.option(
-    "--stop-on",
+@config_list_option(
     "stop_on",
-    default=None,
+    f"Comma-separated stopping rules of the latent stage: each rule but {DEFAULT_STOP_RULE} (the "
+    "base's) is a variant RULE (stop_on=RULE), crossed with the --variant ones (NAME_RULE), so "
+    f"every latent model runs once per rule (e.g. --stop-on {DEFAULT_STOP_RULE},ndcg runs idcf "
+    f"and idcf[ndcg]); the base always runs. Default: each model's own ({DEFAULT_STOP_RULE}).",
     metavar="RULES",
-    help="Comma-separated stopping rules of the latent stage among elbo,ndcg,epochs: each rule "
-    "but elbo (the base's) is a variant RULE (stop_on=RULE), crossed with the --variant ones "
-    "(NAME_RULE), so every latent model runs once per rule (e.g. --stop-on elbo,ndcg runs idcf "
-    "and idcf[ndcg]); the base always runs. Default: each model's own (elbo).",
 )
 @config_option("trace_every")
 @click.option(
@@ -592,8 +581,8 @@ def sweep(
     out: Path,
     data: Path | None,
     preset: str,
-    users: int | None,
-    items: int | None,
+    n_users: int | None,
+    n_items: int | None,
     knob: str,
     values: str,
     models: str,
@@ -650,8 +639,8 @@ def sweep(
         ctx,
         data=data,
         preset=preset,
-        users=users,
-        items=items,
+        users=n_users,
+        items=n_items,
         knob=knob,
         values=values,
         models=models,
