@@ -268,6 +268,20 @@ def raise_failures(failures: dict[str, str], say: Callable[[str], None]) -> None
         raise click.ClickException(f"{len(failures)} run(s) failed; run again to retry")
 
 
+def run_plan_or_fail(
+    plan: Sequence[tuple[str, Path, SweepConfig]], *, jobs: int, backend: str, name: str
+) -> dict[str, list[dict]]:
+    """:func:`run_plan` with one torch thread a fit and progress on stderr; the finished rows by
+    key, or a click error listing the failed runs (:func:`raise_failures`)."""
+
+    def say(msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    done = run_plan(plan, jobs=jobs, threads=1, say=say, name=name, backend=backend)
+    raise_failures(done.failures, say)
+    return done.rows
+
+
 # --------------------------------------------------------------------------------------------
 # Report pieces
 # --------------------------------------------------------------------------------------------

@@ -58,3 +58,25 @@ def sweep_output_options(out_root: str, results_help: str) -> Callable:
         )(fn)
 
     return wrap
+
+
+def backend_option() -> Callable:
+    """``--backend``: run_sweep's backend for a benchmark that runs its fits as a sweep."""
+    return click.option(
+        "--backend",
+        type=click.Choice(["local", "ray"]),
+        default="local",
+        show_default=True,
+        help="run_sweep's backend: local processes or Ray tasks.",
+    )
+
+
+def sweep_dirs_option(default: str) -> Callable:
+    """``--out``: the folder of a benchmark's resumable sweep directories."""
+    return click.option(
+        "--out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path(default),
+        show_default=True,
+        help="Sweep directories (resumable: run the same command again to finish).",
+    )

@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import csv
 import re
-import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
+from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.grid import SweepConfig
 from ividr.experiments.reports import format_values
 from simulator.locations import default_dataset_path
@@ -164,26 +164,14 @@ def report(rows: list[dict], gamma: float) -> str:
 @click.option("--seeds", type=click.IntRange(min=1), default=10, show_default=True)
 @click.option("--variants", default=",".join(VARIANTS), show_default=True)
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option(
-    "--backend",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="run_sweep's backend: local processes or Ray tasks.",
-)
+@backend_option()
 @click.option(
     "--latent-epochs",
     type=click.IntRange(min=1),
     default=None,
     help="Cap every variant's max latent epochs (smoke runs). Default: each variant's own.",
 )
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/collapse-ablation"),
-    show_default=True,
-    help="Sweep directories (resumable: run the same command again to finish).",
-)
+@sweep_dirs_option("sweep-out/collapse-ablation")
 @click.option(
     "--results-dir", type=click.Path(file_okay=False), default=str(ROOT / "benchmarks/results")
 )
@@ -197,19 +185,10 @@ def main(data, gamma, seeds, variants, jobs, backend, latent_epochs, out, result
     config = sweep_config(Path(data), gamma, seeds, names, latent_epochs)
     sweep_dir = config_dir(out, config, f"g{gamma:g}")
 
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    done = run_plan(
-        [("main", sweep_dir, config)],
-        jobs=jobs,
-        threads=1,
-        say=say,
-        name="collapse ablation",
-        backend=backend,
+    found = run_plan_or_fail(
+        [("main", sweep_dir, config)], jobs=jobs, backend=backend, name="collapse ablation"
     )
-    raise_failures(done.failures, say)
-    rows = fit_rows(sweep_dir, done.rows["main"], names, seeds)
+    rows = fit_rows(sweep_dir, found["main"], names, seeds)
     for row in rows:
         print(
             f"{row['variant']:<12} seed {row['seed']}: MCC {row['mcc']:.3f} "

@@ -15,13 +15,13 @@ metrics.json. Prints a markdown table at the end (also with --report, which fits
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 import numpy as np
 
-from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
+from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.grid import SweepConfig, format_value, legacy_variants
 
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
@@ -122,20 +122,8 @@ def report(rows: list[dict]) -> str:
     help="Max latent epochs (smoke runs). Default: the model's.",
 )
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option(
-    "--backend",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="run_sweep's backend: local processes or Ray tasks.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/refs-measure"),
-    show_default=True,
-    help="Sweep directories (resumable: run the same command again to finish).",
-)
+@backend_option()
+@sweep_dirs_option("sweep-out/refs-measure")
 @click.option("--report", "only_report", is_flag=True, help="Only print the table (fits nothing).")
 def main(
     presets: str,
@@ -167,17 +155,12 @@ def main(
         config = sweep_config(preset, gamma_values, seeds, users, items, names, latent_epochs)
         plan.append((preset, config_dir(out, config, preset), config))
 
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
     if only_report:
         from ividr.experiments.store import finished_runs
 
         found = {key: list(finished_runs(sweep_dir).values()) for key, sweep_dir, _ in plan}
     else:
-        done = run_plan(plan, jobs=jobs, threads=1, say=say, name="refs", backend=backend)
-        raise_failures(done.failures, say)
-        found = done.rows
+        found = run_plan_or_fail(plan, jobs=jobs, backend=backend, name="refs")
     rows = []
     for preset, sweep_dir, _ in plan:
         for res in found.get(preset, []):

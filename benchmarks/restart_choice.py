@@ -31,7 +31,8 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmarks._gamma_folders import config_dir, raise_failures, run_file, run_plan
+from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
+from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.reports import format_values
 from ividr.training.stages import halving_schedule
@@ -157,20 +158,8 @@ def report(fits: list[dict], restarts: int, rungs: tuple[int, ...], command: str
 @click.option("--restarts", type=click.IntRange(min=1), default=4, show_default=True)
 @click.option("--rungs", default="25,50,100", show_default=True, help="First halving rungs.")
 @click.option("--jobs", type=click.IntRange(min=1), default=2, show_default=True)
-@click.option(
-    "--backend",
-    type=click.Choice(["local", "ray"]),
-    default="local",
-    show_default=True,
-    help="run_sweep's backend: local processes or Ray tasks.",
-)
-@click.option(
-    "--out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("sweep-out/restart-choice"),
-    show_default=True,
-    help="Sweep directories (resumable: run the same command again to finish).",
-)
+@backend_option()
+@sweep_dirs_option("sweep-out/restart-choice")
 @click.option(
     "--results-dir", type=click.Path(file_okay=False), default=str(ROOT / "benchmarks/results")
 )
@@ -180,19 +169,10 @@ def main(data, gammas, seeds, restarts, rungs, jobs, backend, out, results_dir) 
     config = sweep_config(Path(data), values, seeds, restarts)
     sweep_dir = config_dir(out, config, "restarts")
 
-    def say(msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
-
-    done = run_plan(
-        [("main", sweep_dir, config)],
-        jobs=jobs,
-        threads=1,
-        say=say,
-        name="restart choice",
-        backend=backend,
+    found = run_plan_or_fail(
+        [("main", sweep_dir, config)], jobs=jobs, backend=backend, name="restart choice"
     )
-    raise_failures(done.failures, say)
-    by_key = {(format_value(float(r["value"])), int(r["seed"])): r for r in done.rows["main"]}
+    by_key = {(format_value(float(r["value"])), int(r["seed"])): r for r in found["main"]}
     fits = [
         fit_record(sweep_dir, by_key[(format_value(g), s)]) for g in values for s in range(seeds)
     ]
