@@ -304,23 +304,22 @@ def build_config(
     variant_models: dict | None = None,
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
-    model_list = _check_models(models)
+    # What a sweep over existing data and one that generates its data share.
+    common = dict(
+        models=tuple(_check_models(models)),
+        seeds=seeds,
+        data_seeds=data_seeds,
+        model_seeds=model_seeds,
+        epochs=epochs,
+        fit_overrides=fit_overrides or {},
+        variants=variants or {},
+        variant_models=variant_models or {},
+    )
     if data is not None:
         _check_no_generate_options(ctx)
         found_knob, chosen = _data_knob_values(ctx, data, knob, values)
         config = SweepConfig(
-            preset="data",
-            knob=found_knob,
-            values=chosen,
-            models=tuple(model_list),
-            seeds=seeds,
-            data_seeds=data_seeds,
-            model_seeds=model_seeds,
-            epochs=epochs,
-            fit_overrides=fit_overrides or {},
-            variants=variants or {},
-            variant_models=variant_models or {},
-            data=str(data.resolve()),
+            preset="data", knob=found_knob, values=chosen, data=str(data.resolve()), **common
         )
         # Read every dataset now: a malformed file is bad input (exit 2), not a failed run.
         _check_datasets_load(data, config)
@@ -339,17 +338,10 @@ def build_config(
         preset=preset,
         knob=knob,
         values=parsed,
-        models=tuple(model_list),
-        seeds=seeds,
-        data_seeds=data_seeds,
-        model_seeds=model_seeds,
         n_users=users,
         n_items=items,
         sim_overrides=overrides,
-        epochs=epochs,
-        fit_overrides=fit_overrides or {},
-        variants=variants or {},
-        variant_models=variant_models or {},
+        **common,
     )
     # Validate every dataset's knobs now, so that nothing is written for a bad value.
     _check_sim_configs(config, knob, preset)
