@@ -34,6 +34,7 @@ from ividr.reporting.scoring import latent_metrics
 from ividr.training.devices import cuda_determinism, resolve_device
 from ividr.training.loops import ranking_metrics
 from ividr.training.protocols import protocol_settings
+from metrics.mcc import mcc
 from metrics.spec import mark_checked
 
 __all__ = [
@@ -71,8 +72,11 @@ class FitResult:
         "epochs_run", "seconds", and "mcc", "mcc_weak" when the data carry the true confounder
         and the model has latents. Diagnostics (§5, :mod:`ividr.reporting.diagnostics`):
         "mcc_matching" and "mcc_prior_only" (:func:`ividr.reporting.scoring.latent_metrics`, what
-        ``ividr score`` reports too); "mcc_at_checkpoint", "checkpoint_epoch", "mcc_best",
-        "mcc_best_epoch", "stopping_regret", "n_traced" (MCC traced, see ``trace_every``);
+        ``ividr score`` reports too); "mcc_unshrunk" and "latent_reliability" (IViDR with
+        ``latent_shrinkage``: the posterior mean's MCC before the shrinkage, and the split-half
+        reliabilities, :mod:`ividr.training.shrinkage`); "mcc_at_checkpoint",
+        "checkpoint_epoch", "mcc_best", "mcc_best_epoch", "stopping_regret", "n_traced" (MCC
+        traced, see ``trace_every``);
         "stop_rules" (with ``stop_on="epochs"`` and the MCC traced every epoch: every rule's
         checkpoint, MCC and regret, :func:`ividr.reporting.diagnostics.replay_stop_rules`);
         "stop_on"
@@ -282,8 +286,13 @@ def _truth_metrics(
     metrics = latent_metrics(
         truth, latents, prior_mean=prior_mean, n_boot=config.n_boot, seed=config.seed
     )
+    checkpoint_mcc = metrics["mcc"]
+    unshrunk = getattr(est, "unshrunk_latents_", None)
+    if unshrunk is not None:
+        # The trace follows the posterior mean itself, so the stopping regret compares with it.
+        checkpoint_mcc = metrics["mcc_unshrunk"] = float(mcc(truth, unshrunk))
     if diagnostics.latent_trace(est.history_):
-        metrics.update(diagnostics.stopping_summary(est.history_, metrics["mcc"]))
+        metrics.update(diagnostics.stopping_summary(est.history_, checkpoint_mcc))
         if config.stop_on == "epochs" and trace_every == 1:
             # The whole trajectory is traced: what every rule would have kept, for free.
             metrics["stop_rules"] = diagnostics.replay_stop_rules(
@@ -302,6 +311,8 @@ def _diagnostic_metrics(
     metrics: dict[str, Any] = {}
     if config.model in LATENT_MODELS:
         metrics["stop_on"] = config.stop_on
+    if getattr(est, "latent_reliability_", None):
+        metrics["latent_reliability"] = est.latent_reliability_
     if getattr(est, "restarts_", None):
         metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
     if getattr(est, "latent_grid_", None):

@@ -47,6 +47,7 @@ from metrics.spec import (
 
 __all__ = [
     "ESTIMANDS",
+    "SHRINKAGES",
     "IV_HEADS",
     "USER_TREATMENTS",
     "VARIANTS",
@@ -86,6 +87,10 @@ SVD_INPUTS = ("exposure", "exposure_w")
 #: the recommender reads): the fused C = rho C1 + tau C2 of Eq. 15 ("fused"), the shifted
 #: branch C1 from X^re ("shifted"), or the plain branch C2 from A ("plain").
 ESTIMANDS = ("fused", "shifted", "plain")
+#: What becomes of that posterior mean before it is the estimate: kept as it is ("none", the
+#: paper), or shrunk toward the learned prior mean by its split-half reliability ("split_half",
+#: :mod:`ividr.training.shrinkage`).
+SHRINKAGES = ("none", "split_half")
 
 
 def _check_device(value: Any, name: str, owner: str) -> str:
@@ -328,6 +333,18 @@ class FusionParams:
         "the fused C of Eq. 15, or one branch, C1 from X^re ('shifted', what the released code "
         "saves) or C2 from A ('plain'). Training is the same for all three.",
         choices=ESTIMANDS,
+    )
+    latent_shrinkage: str = hyperparameter(
+        "split_half",
+        "What the estimand's posterior mean becomes before it is the estimate: 'split_half' "
+        "(our default, a departure from the paper) shrinks its departure from the learned prior "
+        "mean mu_w(W) by the departure's split-half reliability over users, per dimension (the "
+        "encoder reads each user's row with half of the items, then with the other half; "
+        "Kelley's estimate, ividr.training.shrinkage), so that the noise of the exposure rows "
+        "no longer pulls the estimate below its prior; 'none' (the paper) keeps the posterior "
+        "mean. Training is the same for both; metrics give the reliabilities and the MCC "
+        "before (mcc_unshrunk).",
+        choices=SHRINKAGES,
     )
     phi: float = hyperparameter(1.0, "Weight of the latent term in Eq. 24.", low=0.0)
     lam: float = hyperparameter(1.0, "Weight of the MF term in Eq. 24.", low=0.0)

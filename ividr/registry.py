@@ -85,7 +85,8 @@ MODELS: tuple[ModelEntry, ...] = (
         "ividr-released",
         "IViDR (released code)",
         "IViDRReleased",
-        {"variant": "full"},
+        # The released code scores the branch's posterior mean as it is.
+        {"variant": "full", "latent_shrinkage": "none"},
         latent=True,
         learned_prior=True,
     ),

@@ -21,6 +21,7 @@ from metrics.reference import (
     proxy_chance_mcc,
     proxy_oracle,
 )
+from metrics.reliability import kelley_shrink, spearman_brown, split_half_reliability
 from metrics.spread import variance_split
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "gaussian_natural_parameters",
     "ground_truth_ndcg_at_k",
     "group_means",
+    "kelley_shrink",
     "mcc",
     "mcc_all",
     "mcc_matching",
@@ -47,5 +49,7 @@ __all__ = [
     "prior_parameter_matrix_check",
     "proxy_chance_mcc",
     "proxy_oracle",
+    "spearman_brown",
+    "split_half_reliability",
     "variance_split",
 ]

@@ -180,6 +180,7 @@ _FIT_FIELDS: tuple[str, ...] = ()
 @config_option("trace_every")
 @config_option("user_treatment")
 @config_option("estimand")
+@config_option("latent_shrinkage")
 @config_option("n_boot")
 @click.option(
     "--overwrite",
@@ -216,6 +217,7 @@ def fit(
     trace_every: int | None,
     user_treatment: str,
     estimand: str,
+    latent_shrinkage: str,
     n_boot: int,
     overwrite: bool,
     quiet: bool,
@@ -248,6 +250,7 @@ def fit(
         device=device,
         user_treatment=user_treatment,
         estimand=estimand,
+        latent_shrinkage=latent_shrinkage,
     )
     _check_config(ctx, config)
     dataset = _load_dataset(data_path)

@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["treatment_input", "user_mean_treatment"]
+__all__ = ["rows_mean_treatment", "treatment_input", "user_mean_treatment"]
 
 
 def user_mean_treatment(dataset, tre: np.ndarray) -> np.ndarray:
     """t_u: mean of T^re_j over the items user u interacted with, shape (n_users, iv_dim)."""
-    a = dataset.exposure_csr()
+    return rows_mean_treatment(dataset.exposure_csr(), tre)
+
+
+def rows_mean_treatment(a, tre: np.ndarray) -> np.ndarray:
+    """Mean of T^re_j over each row's exposed items, for 0/1 rows ``a`` (dense or sparse);
+    0 for a row with none."""
     degree = np.asarray(a.sum(axis=1)).ravel()
     total = np.asarray(a @ tre, dtype=np.float64)
     return np.divide(total, degree[:, None], out=np.zeros_like(total), where=degree[:, None] > 0)

@@ -19,13 +19,14 @@ from ividr.hyperparams import IViDRParams, LatentHeadParams, LatentParams, Recom
 from ividr.models.base import BaseRecommender
 from ividr.models.iv4r.estimator import fit_iv4r_stage
 from ividr.models.ividr.net import FusedIVAENet
+from ividr.training.shrinkage import shrink_toward_prior
 from ividr.training.stages import (
     fit_latent_head,
     fit_latent_search,
     latent_inputs,
     resolve_latent_dim,
 )
-from ividr.training.treatments import treatment_input, user_mean_treatment
+from ividr.training.treatments import rows_mean_treatment, treatment_input, user_mean_treatment
 
 
 class IViDR(BaseRecommender):
@@ -69,6 +70,16 @@ class IViDR(BaseRecommender):
             self, self.stage_params(LatentParams), self.seed, net, x, w, t, rng, progress, callback
         )
         self._add_net("latent", net, spec)
+        if self.latent_shrinkage == "split_half":
+            shrink_toward_prior(
+                self, net, x, w, t, seed=self.seed, half_treatment=self._half_treatment
+            )
+
+    def _half_treatment(self, rows: torch.Tensor) -> torch.Tensor:
+        """t_u of half rows in ``user_treatment``'s form (the split-half shrinkage)."""
+        mean = rows_mean_treatment(rows.cpu().numpy(), self.item_treatment_)
+        t_in = treatment_input(mean, self.user_treatment, np.random.default_rng(self.seed))
+        return torch.from_numpy(t_in).float().to(rows.device)
 
     def _fit_head(self, dataset, val, rng, progress) -> None:
         """Stage 3: Eq. 24 with C from the latent stage's estimate."""
