@@ -18,11 +18,16 @@ restart, on the same data, held-out split, stage 1 and random stream:
   call, KL on the shifted branch, that branch's mean scored);
 - ``released scaled``: the same with t_u scaled so that the fresh layer's output has the
   size it has in the released code, whose layer reads the concatenated treatments of the
-  user's items rather than their mean (:func:`released_scale`).
+  user's items rather than their mean (:func:`released_scale`);
+- ``default (t standardized + split-half)``: IViDR's defaults, whose estimate is the posterior
+  mean shrunk toward the prior by its split-half reliability (``latent_shrinkage``, the
+  ``shrunk`` column; the columns of posterior means are the same fit's before shrinking).
 
 Per fit, from the same posterior: the strong MCC of the fused mean, of the shifted branch's mean
 mu1 and of the plain branch's mean mu2, the weak MCC of the fused mean, the learned prior mean's
-MCC (prior-only), the held-out negative ELBO of the kept checkpoint (a quantity a user can compute;
+MCC (prior-only), the MCC of the estimate after the split-half shrinkage toward that prior
+(``shrunk``: IViDR's default since that column, so the rows fitted before it have none), the
+held-out negative ELBO of the kept checkpoint (a quantity a user can compute;
 lower is better) and the rms of the shift P t_u beside the rms of the exposure row. Stage 1
 (IV4R-MF) is fitted once per dataset and seed and shared by its factors (cached under ``--out``);
 stage 3 (the recommender head) does not change the latents and is not run.
@@ -67,6 +72,7 @@ FACTORS: dict[str, tuple[str, dict]] = {
     "iVAE (rho=0 tau=1)": ("ividr", {**PAPER, "rho": 0.0, "tau": 1.0}),
     "released": ("ividr-released", PAPER),
     "released scaled": ("ividr-released", PAPER),
+    "default (t standardized + split-half)": ("ividr", {}),
 }
 #: Factors whose t_u is scaled as the released code's input is (:func:`released_scale`).
 SCALED = ("released scaled",)
@@ -84,6 +90,7 @@ FIELDS = (
     "shift_rms",
     "x_rms",
     "seconds",
+    "mcc_shrunk",
 )
 
 
@@ -128,8 +135,9 @@ def fit_stage1(label: str, seed: int, out: str, users: int | None, settings: dic
     """Stage 1 of ``label`` x ``seed``: t_u and the random stream's state after it, cached."""
     _threads()
     path = _stage1_path(Path(out), label, seed)
-    # A cache from before ``released_scale`` was stored is refitted (stage 1 is deterministic).
-    if not path.is_file() or "released_scale" not in np.load(path).files:
+    # A cache from before ``released_scale`` or ``item_treatment`` was stored is refitted (stage 1
+    # is deterministic).
+    if not path.is_file() or not {"released_scale", "item_treatment"} <= set(np.load(path).files):
         dataset = load(label, users)
         est = build("ividr", _params("ividr", seed, {}, settings))
         val = est._start_fit(dataset, None)
@@ -142,6 +150,7 @@ def fit_stage1(label: str, seed: int, out: str, users: int | None, settings: dic
         np.savez(
             tmp,
             user_treatment=est.user_treatment_,
+            item_treatment=est.item_treatment_,
             rng_state=np.array(state),
             released_scale=np.array(scale),
         )
@@ -181,6 +190,7 @@ def fit_factor(
     est = build(model, _params(model, seed, overrides, settings))
     est._start_fit(dataset, None)
     est.user_treatment_ = cached["user_treatment"]
+    est.item_treatment_ = cached["item_treatment"]  # the split-half shrinkage's t of half rows
     if factor in SCALED:
         est.user_treatment_ = est.user_treatment_ * float(cached["released_scale"])
     rng = np.random.default_rng(seed)
@@ -221,7 +231,31 @@ def fit_factor(
         "shift_rms": shift_rms,
         "x_rms": float(np.sqrt(np.mean(x**2))),
         "seconds": round(seconds, 1),
+        # The estimate after the split-half shrinkage (IViDR's default since this column; nan
+        # for a fit without it); the columns above are the posterior means themselves.
+        "mcc_shrunk": float(mcc(truth, est.user_latents_))
+        if hasattr(est, "unshrunk_latents_")
+        else float("nan"),
     }
+
+
+def add_columns(path: Path, fields: Sequence[str]) -> None:
+    """Give a runs CSV written before a column existed that column, empty in its old rows (read
+    as nan), so that new rows can be appended under one header; values are left as they are."""
+    rows = read_runs(path)
+    if not rows or list(rows[0]) == list(fields):
+        return
+    import csv
+
+    missing = [f for f in fields if f not in rows[0]]
+    if [f for f in fields if f in rows[0]] != list(rows[0]) or not missing:
+        raise click.ClickException(f"{path}: its columns are not a prefix of {list(fields)}")
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows({**r, **dict.fromkeys(missing, "")} for r in rows)
+    os.replace(tmp, path)
 
 
 def _mean_sd(values: Sequence[float]) -> str:
@@ -236,6 +270,7 @@ def report(rows: list[dict[str, str]], labels: Sequence[str], command: str) -> s
         ("mcc_plain", "mu2 (plain)"),
         ("mcc_weak", "weak (estimand)"),
         ("mcc_prior_only", "prior-only"),
+        ("mcc_shrunk", "shrunk (split-half)"),
         ("val_loss", "held-out -ELBO"),
         ("shift_rms", "rms P t"),
     )
@@ -263,7 +298,7 @@ def report(rows: list[dict[str, str]], labels: Sequence[str], command: str) -> s
             fr = [r for r in mine if r["factor"] == factor]
             if not fr:
                 continue
-            cells = [_mean_sd([float(r[key]) for r in fr]) for key, _ in cols]
+            cells = [_mean_sd([float(r[key] or "nan") for r in fr]) for key, _ in cols]
             lines.append(f"| {factor} | " + " | ".join(cells) + " |")
         lines.append("")
     lines += ["Command:", "", f"    {command}", ""]
@@ -314,6 +349,7 @@ def main(seeds, jobs, data_labels, factor_names, users, latent_epochs, epochs, o
         settings["epochs"] = epochs
     results_dir.mkdir(parents=True, exist_ok=True)
     runs = results_dir / "ividr_factors_runs.csv"
+    add_columns(runs, FIELDS)
     done = {(r["data"], int(r["seed"]), r["factor"]) for r in read_runs(runs)}
     plan = [(lab, s, f) for s in range(seeds) for lab in labels for f in factors]
     todo = [task for task in plan if task not in done]

@@ -203,6 +203,7 @@ def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread, d
         "MCC (ours)",
         "paper",
         "prior-only MCC",
+        "posterior mean unshrunk",
         "W-shuffled MCC",
         "proxy oracle",
         "chance (mean / p95)",
@@ -218,10 +219,13 @@ def test_benchmark_writes_its_tables_on_a_tiny_subsample(tmp_path, one_thread, d
     for row in body:
         assert row[2].startswith(tuple("0123456789"))  # our MCC
         assert row[4] != "–"  # prior-only
-        for cell in row[6:]:
+        for cell in row[7:]:
             assert cell != "–"  # references: oracle, chance, the two ceilings
-    assert by_model["iDCF"][5] != "–" and by_model["IViDR"][5] != "–"  # W-shuffled ran
-    assert by_model["ividr-released (audit)"][5] == "–"
+    # The posterior mean before IViDR's split-half shrinkage: IViDR's alone shrinks.
+    assert by_model["IViDR"][5] != "–"
+    assert by_model["iDCF"][5] == "–" and by_model["ividr-released (audit)"][5] == "–"
+    assert by_model["iDCF"][6] != "–" and by_model["IViDR"][6] != "–"  # W-shuffled ran
+    assert by_model["ividr-released (audit)"][6] == "–"
     assert "How to read it" in text and "Command: `" in text and "Wall time:" in text
     runs = (results / "ividr_sim_runs.csv").read_text().splitlines()
     assert runs[0].startswith("gamma,model,seed,mcc,")
