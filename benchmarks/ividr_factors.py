@@ -19,9 +19,11 @@ restart, on the same data, held-out split, stage 1 and random stream:
 - ``released scaled``: the same with t_u scaled so that the fresh layer's output has the
   size it has in the released code, whose layer reads the concatenated treatments of the
   user's items rather than their mean (:func:`released_scale`);
-- ``default (t standardized + split-half)``: IViDR's defaults, whose estimate is the posterior
-  mean shrunk toward the prior by its split-half reliability (``latent_shrinkage``, the
-  ``shrunk`` column; the columns of posterior means are the same fit's before shrinking).
+- ``split-half``: the paper's reading with its estimate, the posterior mean, shrunk toward the
+  learned prior mean by its split-half reliability (``latent_shrinkage``; the ``shrunk`` column,
+  while the columns of posterior means are the same fit's before shrinking);
+  ``iVAE (rho=0 tau=1) + split-half`` the same for the iVAE control (iDCF's latent stage);
+  ``default (t standardized + split-half)``: IViDR's defaults since then.
 
 Per fit, from the same posterior: the strong MCC of the fused mean, of the shifted branch's mean
 mu1 and of the plain branch's mean mu2, the weak MCC of the fused mean, the learned prior mean's
@@ -60,18 +62,25 @@ DATASETS = (
     ("idcf-sim g5", "idcf-sim", "gamma_5"),
 )
 PAPER_LR = 5e-4
-#: factor -> (model, hyperparameter overrides of the paper's reading).
-PAPER = {"user_treatment": "mean"}
+#: factor -> (model, hyperparameter overrides of the paper's reading). The paper's estimate is the
+#: posterior mean itself (latent_shrinkage "none", IViDR's default before the split-half rows).
+RELEASED = {"user_treatment": "mean"}
+PAPER = {**RELEASED, "latent_shrinkage": "none"}
 FACTORS: dict[str, tuple[str, dict]] = {
     "paper": ("ividr", PAPER),
-    "t zero": ("ividr", {"user_treatment": "zero"}),
-    "t shuffled": ("ividr", {"user_treatment": "shuffled"}),
-    "t standardized": ("ividr", {"user_treatment": "standardized"}),
+    "t zero": ("ividr", {**PAPER, "user_treatment": "zero"}),
+    "t shuffled": ("ividr", {**PAPER, "user_treatment": "shuffled"}),
+    "t standardized": ("ividr", {**PAPER, "user_treatment": "standardized"}),
     "rho=tau=0.5": ("ividr", {**PAPER, "rho": 0.5, "tau": 0.5}),
     "lr/(rho+tau)": ("ividr", {**PAPER, "latent_lr": PAPER_LR / 1.8}),
     "iVAE (rho=0 tau=1)": ("ividr", {**PAPER, "rho": 0.0, "tau": 1.0}),
-    "released": ("ividr-released", PAPER),
-    "released scaled": ("ividr-released", PAPER),
+    "released": ("ividr-released", RELEASED),
+    "released scaled": ("ividr-released", RELEASED),
+    "split-half": ("ividr", {**PAPER, "latent_shrinkage": "split_half"}),
+    "iVAE (rho=0 tau=1) + split-half": (
+        "ividr",
+        {**PAPER, "rho": 0.0, "tau": 1.0, "latent_shrinkage": "split_half"},
+    ),
     "default (t standardized + split-half)": ("ividr", {}),
 }
 #: Factors whose t_u is scaled as the released code's input is (:func:`released_scale`).
