@@ -48,11 +48,8 @@ from benchmarks._idcf_sim_goals import (
     goals,
     lookup,
 )
-from ividr.experiments.grid import (
-    SweepConfig,
-    data_sweep_values,
-    format_value,
-)
+from ividr.experiments.data_folders import data_sweep_values
+from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.reports import format_cell
 from ividr.experiments.summaries import summarize
 from ividr.registry import DISPLAY_NAMES

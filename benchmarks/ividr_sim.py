@@ -61,14 +61,8 @@ from benchmarks._gamma_folders import (
     values_of,
     write_runs_csv,
 )
-from ividr.experiments.grid import (
-    SweepConfig,
-    SweepError,
-    data_sweep_values,
-    format_value,
-    model_label,
-    row_label,
-)
+from ividr.experiments.data_folders import data_sweep_values
+from ividr.experiments.grid import SweepConfig, SweepError, format_value, model_label, row_label
 from ividr.paper import table5_mcc
 from ividr.registry import DISPLAY_NAMES, MODEL_NAMES, SHUFFLE_SUFFIX
 from simulator.locations import default_dataset_path, display_path

@@ -591,7 +591,7 @@ def test_dumps_json_is_strict_and_says_why_a_value_is_null():
 
 # -- datasets identify themselves --------------------------------------------------------------
 def test_sweep_reads_simgen_default_names_and_meta(tmp_path):
-    from ividr.experiments.grid import data_folders, data_sweep_values
+    from ividr.experiments.data_folders import data_folders, data_sweep_values
 
     folder = tmp_path / "F"
     for gamma in (0, 10):

@@ -286,8 +286,9 @@ def test_cli_the_old_suffix_and_variant_models_limit_the_variant(tmp_path):
     assert again.exit_code == 0, again.output
     assert len(list((out / "runs").iterdir())) == 4
     # --stop-on keeps the limit on each rule's variant
-    from ividr.cli.sweep import _variants
+    from ividr.cli.sweep_variants import variants_from_options
 
-    plain, variants, limits = _variants(["idcf", "ividr", "idcf+shuffle"], (), (), "elbo,ndcg")
+    models = ["idcf", "ividr", "idcf+shuffle"]
+    plain, variants, limits = variants_from_options(models, (), (), "elbo,ndcg")
     assert plain == "idcf,ividr" and list(variants) == ["ndcg", "shuffle", "shuffle_ndcg"]
     assert limits == {"shuffle": ("idcf",), "shuffle_ndcg": ("idcf",)}

@@ -13,7 +13,6 @@ from ividr.cli.common import (
     check_device_here,
     check_fit_options,
     check_out,
-    config_choices,
     config_list_option,
     config_option,
     device_option,
@@ -22,19 +21,17 @@ from ividr.cli.common import (
     quiet_option,
     threads_option,
 )
+from ividr.cli.sweep_variants import check_variants, variants_from_options
+from ividr.experiments.data_folders import data_sweep_values
 from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
     DEFAULT_STOP_RULE,
     SweepConfig,
     SweepError,
-    data_sweep_values,
     format_value,
     knob_kind,
-    legacy_variants,
     parse_values,
-    parse_variant,
-    parse_variant_models,
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
@@ -74,97 +71,6 @@ def _check_fit_options(
             "with the lowest held-out negative ELBO).",
             param_hint="'--variant'" if given(ctx, "variant_options") else "'--stop-on'",
         )
-
-
-def _stop_rule_variants(variants: dict, limits: dict, stop_on: str) -> tuple[dict, dict]:
-    """``variants`` crossed with the rules of ``--stop-on`` (exit 2 if bad): the base and each
-    variant once per rule, named ``<rule>`` / ``<variant>_<rule>``; the default rule (elbo) is
-    the base's (and each variant's own). A variant's limit to some models (``limits``) holds
-    for each of its rules."""
-    choices = config_choices("stop_on")
-    rules = [r.strip() for r in stop_on.split(",")]
-    if not rules or any(r not in choices for r in rules) or len(set(rules)) != len(rules):
-        raise click.BadParameter(
-            f"must be a comma-separated list of distinct rules among {list(choices)}. "
-            f"Got {stop_on!r} instead.",
-            param_hint="'--stop-on'",
-        )
-    out: dict = {}
-    out_limits: dict = {}
-    for name, overrides in [("", {}), *variants.items()]:
-        for rule in rules:
-            key = name if rule == DEFAULT_STOP_RULE else "_".join(filter(None, (name, rule)))
-            if key:
-                out[key] = overrides if key == name else {**overrides, "stop_on": rule}
-                if name in limits:
-                    out_limits[key] = limits[name]
-    return out, out_limits
-
-
-def _variant_limits(options: tuple[str, ...], variants: dict, legacy: dict) -> dict:
-    """The models each ``--variant`` is limited to (``--variant-models``), beside the limits of
-    the old suffixes (``legacy``); a malformed or repeated one, or a NAME that is not a
-    ``--variant``, is a usage error (exit 2). The models are checked by SweepConfig."""
-    limits = dict(legacy)
-    for text in options:
-        try:
-            name, models = parse_variant_models(text)
-        except SweepError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--variant-models'") from None
-        if name in legacy:
-            why = "comes from a suffix of --models, which limits it to the models that carry it"
-        elif name in limits:
-            why = "is limited twice"
-        elif name not in variants:
-            why = f"is not the NAME of a --variant (they are {list(variants)})"
-        else:
-            limits[name] = models
-            continue
-        raise click.BadParameter(f"{name!r} {why}", param_hint="'--variant-models'")
-    return limits
-
-
-def _variants(
-    models: list[str],
-    options: tuple[str, ...],
-    limit_options: tuple[str, ...],
-    stop_on: str | None,
-):
-    """The plain models (comma-separated), the variants and the models each is limited to, from
-    ``--models`` (old suffixes), ``--variant``, ``--variant-models`` and ``--stop-on``; a bad or
-    repeated variant is a usage error (exit 2)."""
-    plain, variants, legacy = legacy_variants(models)
-    for text in options:
-        try:
-            name, overrides = parse_variant(text)
-        except SweepError as exc:
-            raise click.BadParameter(str(exc), param_hint="'--variant'") from None
-        if name in variants:
-            raise click.BadParameter(
-                f"{name!r} names two variants (the old suffixes of --models are variants too)",
-                param_hint="'--variant'",
-            )
-        variants[name] = overrides
-    limits = _variant_limits(limit_options, variants, legacy)
-    if stop_on is not None:
-        variants, limits = _stop_rule_variants(variants, limits, stop_on)
-    return ",".join(plain), variants, limits
-
-
-def _check_variants(models: str, variants: dict, limits: dict, fit_overrides: dict, epochs) -> None:
-    """The variants and their limits against the models and the fit options (exit 2, naming
-    the problem and the option)."""
-    for hint, variant_models in (("'--variant'", {}), ("'--variant-models'", limits)):
-        try:
-            SweepConfig(
-                models=tuple(models.split(",")),
-                epochs=epochs,
-                fit_overrides=fit_overrides,
-                variants=variants,
-                variant_models=variant_models,
-            )
-        except SweepError as exc:
-            raise click.BadParameter(str(exc), param_hint=hint) from None
 
 
 def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
@@ -622,11 +528,11 @@ def sweep(
     fit_overrides = _sweep_fit_overrides(
         restarts, protocol, latent_grid, latent_epochs, trace_every
     )
-    models, variants, limits = _variants(
+    models, variants, limits = variants_from_options(
         _check_models(models), variant_options, variant_model_options, stop_on
     )
     _check_fit_options(ctx, models, fit_overrides, epochs, variants)
-    _check_variants(models, variants, limits, fit_overrides, epochs)
+    check_variants(models, variants, limits, fit_overrides, epochs)
     config = build_config(
         ctx,
         data=data,

@@ -30,12 +30,8 @@ from typing import Any
 import numpy as np
 
 from ividr import __version__
-from ividr.experiments.grid import (
-    DATA_VALUE_LABEL,
-    RunSpec,
-    SweepConfig,
-    data_folder,
-)
+from ividr.experiments.data_folders import data_folder
+from ividr.experiments.grid import DATA_VALUE_LABEL, RunSpec, SweepConfig
 from ividr.experiments.layout import ARRAY_FILES
 from simulator.files import file_lock
 
