@@ -183,8 +183,8 @@ def build_estimator(config: FitConfig) -> BaseRecommender:
     """The (unfitted) estimator a config describes (its protocol's settings applied).
 
     Every hyperparameter of the model's spec is taken from the config field of the same name.
-    A config field that is None where the model's own default is not (``epochs``, ``lr``,
-    ``weight_decay``, ``latent_epochs``) leaves the model's default; ``epochs`` of a latent-only
+    A config field that is None where the model's own default is not (``epochs``,
+    ``latent_epochs``: "not given") leaves the model's default; ``epochs`` of a latent-only
     model (vae, ivae) is its latent stage's. The registry's fixed arguments (IViDR's
     ``variant``) come last.
     """

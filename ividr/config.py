@@ -36,7 +36,9 @@ __all__ = ["FitConfig"]
 class FitConfig(
     FusionParams, IVParams, LatentHeadParams, LatentParams, RecommenderParams, RunParams
 ):
-    # Four stage fields are None here: "the model's own default", which differs by model.
+    # Two stage fields are None here, "not given": ``epochs`` is the latent stage's for the
+    # latent-only models (whose default is 1000, not 100), and the protocol 'released' replaces
+    # a ``latent_epochs`` or ``epochs`` that was not given and keeps one that was.
     model: str = hyperparameter(
         dataclasses.MISSING,
         "The model to fit, one of MODEL_NAMES (ividr.registry).",
@@ -49,21 +51,6 @@ class FitConfig(
         kind="int",
         low=1,
         default_text="100; vae/ivae: 1000 (the model's)",
-    )
-    lr: float | None = hyperparameter(
-        None,
-        "Adam learning rate of the recommender stage(s) (ignored with grid).",
-        kind="float",
-        low=0.0,
-        low_open=True,
-        default_text="1e-3",
-    )
-    weight_decay: float | None = hyperparameter(
-        None,
-        "Adam weight decay of the recommender stage(s) (ignored with grid).",
-        kind="float",
-        low=0.0,
-        default_text="1e-5",
     )
     latent_epochs: int | None = hyperparameter(
         None,
