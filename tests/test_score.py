@@ -307,3 +307,11 @@ def test_plot_latent_takes_a_latents_file_beside_a_run(data_dir, dataset, tmp_pa
     )
     assert res.exit_code == 2 and res.stderr.count("\n") == 1 and "rows" in res.stderr
     assert not (tmp_path / "fig2.png").exists()
+
+
+def test_strict_json_makes_nan_null_and_keeps_inf_only_when_asked():
+    from ividr.reporting.scoring import strict_json
+
+    value = {"a": np.array([1.0, np.nan, np.inf]), 2: (np.int64(3), np.bool_(True))}
+    assert strict_json(value) == {"a": [1.0, None, None], "2": [3, True]}
+    assert strict_json(value, keep_inf=True) == {"a": [1.0, None, float("inf")], "2": [3, True]}

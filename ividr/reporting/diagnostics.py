@@ -27,7 +27,6 @@ notebook can run them on a :class:`~ividr.api.FitResult` again.
 from __future__ import annotations
 
 import csv
-import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 import torch
 
 from ividr.defaults import DEFAULT_N_BOOT
+from ividr.reporting.scoring import strict_json
 
 __all__ = [
     "DEFAULT_N_BOOT",
@@ -272,7 +272,7 @@ def identifiability_checks(est, dataset) -> dict[str, Any] | None:
     check = prior_parameter_matrix_check(
         mean.double().cpu().numpy(), log_var.double().exp().cpu().numpy()
     )
-    out["prior_matrix"] = {k: _jsonable(v) for k, v in check.items()}
+    out["prior_matrix"] = {k: strict_json(v, keep_inf=True) for k, v in check.items()}
     return out
 
 
@@ -305,10 +305,10 @@ def instrument_checks(est, dataset) -> dict[str, Any] | None:
         return None
     res = first_stage_strength(t, dataset.instrument_onehot())
     keys = ("f_stat", "f_median", "partial_r2", "weak_instrument", "threshold")
-    out = {k: _jsonable(res[k]) for k in keys}
+    out = {k: strict_json(res[k], keep_inf=True) for k in keys}
     for k in ("n_weak_columns", "df_num", "df_den", "n_skipped_columns"):
         if k in res:
-            out[k] = _jsonable(res[k])
+            out[k] = strict_json(res[k], keep_inf=True)
     out["treatment"] = "t_u = mean of T^re_j over the user's interacted items"
     return out
 
@@ -365,21 +365,6 @@ def diagnostic_warnings(metrics: dict[str, Any]) -> list[str]:
             f"(median over treatment columns {iv['f_median']:.3g})."
         )
     return lines
-
-
-def _jsonable(value):
-    if isinstance(value, np.ndarray):
-        return [_jsonable(v) for v in value.tolist()]
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, np.bool_ | bool):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating | float):
-        v = float(value)
-        return v if math.isfinite(v) else (None if math.isnan(v) else v)
-    return value
 
 
 def restart_report(

@@ -434,20 +434,25 @@ def format_table(rows: dict[str, dict], *, columns: tuple, reading: str) -> list
     return lines
 
 
-def strict_json(value: Any) -> Any:
+def strict_json(value: Any, *, keep_inf: bool = False) -> Any:
     """``value`` with every NaN or infinite float replaced by None and numpy scalars and arrays
-    made plain, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON (§7)."""
+    made plain, so that ``json.dumps(..., allow_nan=False)`` writes strict JSON (§7).
+
+    With ``keep_inf`` an infinite float stays as it is (NaN still becomes None), for a writer
+    that says why it writes null (:func:`simulator.files.dumps_json`): an infinite F statistic
+    is a finding, not a missing value.
+    """
     if isinstance(value, dict):
-        return {str(k): strict_json(v) for k, v in value.items()}
+        return {str(k): strict_json(v, keep_inf=keep_inf) for k, v in value.items()}
     if isinstance(value, np.ndarray):
-        return strict_json(value.tolist())
+        return strict_json(value.tolist(), keep_inf=keep_inf)
     if isinstance(value, list | tuple):
-        return [strict_json(v) for v in value]
+        return [strict_json(v, keep_inf=keep_inf) for v in value]
     if isinstance(value, np.bool_ | bool):
         return bool(value)
     if isinstance(value, np.integer):
         return int(value)
     if isinstance(value, np.floating | float):
         v = float(value)
-        return v if math.isfinite(v) else None
+        return v if math.isfinite(v) or (keep_inf and not math.isnan(v)) else None
     return value
