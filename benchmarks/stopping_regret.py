@@ -8,7 +8,7 @@ For each preset it runs ``ividr sweep``'s grid with every latent model trained o
 latent-epoch budget (``MODEL@epochs``) and the MCC traced every epoch, into
 ``OUT_ROOT/<preset>/`` (resumable). The training trajectory does not depend on the stopping
 rule, so each run's trace gives what every rule (held-out ELBO, held-out exposure NDCG@5, all
-epochs) would have kept (:func:`ividr.reporting.diagnostics.replay_stop_rules`, checked against real
+epochs) would have kept (:func:`ividr.reporting.trace.replay_stop_rules`, checked against real
 runs by the tests): one run per (preset, gamma, model, seed) instead of one per rule.
 
 Writes ``RESULTS_DIR/stopping_regret.md`` (per model: regret, and MCC at the kept checkpoint,

@@ -29,7 +29,7 @@ from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.registry import LATENT_MODELS, LATENT_ONLY, MODEL_NAMES, SHUFFLE_MODELS
-from ividr.reporting import diagnostics
+from ividr.reporting import diagnostics, trace
 from ividr.reporting.scoring import latent_metrics
 from ividr.training.devices import cuda_determinism, resolve_device
 from ividr.training.loops import ranking_metrics
@@ -78,7 +78,7 @@ class FitResult:
         "checkpoint_epoch", "mcc_best", "mcc_best_epoch", "stopping_regret", "n_traced" (MCC
         traced, see ``trace_every``);
         "stop_rules" (with ``stop_on="epochs"`` and the MCC traced every epoch: every rule's
-        checkpoint, MCC and regret, :func:`ividr.reporting.diagnostics.replay_stop_rules`);
+        checkpoint, MCC and regret, :func:`ividr.reporting.trace.replay_stop_rules`);
         "stop_on"
         (models with a trained latent stage);
         "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
@@ -291,11 +291,11 @@ def _truth_metrics(
     if unshrunk is not None:
         # The trace follows the posterior mean itself, so the stopping regret compares with it.
         checkpoint_mcc = metrics["mcc_unshrunk"] = float(mcc(truth, unshrunk))
-    if diagnostics.latent_trace(est.history_):
-        metrics.update(diagnostics.stopping_summary(est.history_, checkpoint_mcc))
+    if trace.latent_trace(est.history_):
+        metrics.update(trace.stopping_summary(est.history_, checkpoint_mcc))
         if config.stop_on == "epochs" and trace_every == 1:
             # The whole trajectory is traced: what every rule would have kept, for free.
-            metrics["stop_rules"] = diagnostics.replay_stop_rules(
+            metrics["stop_rules"] = trace.replay_stop_rules(
                 est.history_,
                 patience=est.latent_patience,
                 kl_anneal_epochs=est.kl_anneal_epochs,
@@ -386,9 +386,7 @@ def fit_model(
         dataset, perm = with_shuffled_aux(dataset, config.seed)
     trace_every = _trace_every(config, truth)
     if trace_every and truth is not None and est.has_latents:
-        callback = diagnostics.trace_callback(
-            truth, every=trace_every, seed=config.seed, inner=callback
-        )
+        callback = trace.trace_callback(truth, every=trace_every, seed=config.seed, inner=callback)
     with cuda_determinism(device):
         start = time.perf_counter()
         est.fit(dataset, val=val, progress=progress, callback=callback)

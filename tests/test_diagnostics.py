@@ -22,6 +22,7 @@ from ividr.experiments.run import flat_diagnostics
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.summaries import paired_comparison, paired_tests, summarize
 from ividr.reporting import diagnostics
+from ividr.reporting import trace as mcc_trace
 from ividr.reporting.plot_history import plot_history
 from metrics.identifiability import aux_preconditions
 from metrics.iv import first_stage_strength
@@ -53,7 +54,7 @@ def test_mcc_trace_equals_mcc_of_saved_latents(small):
 
     cfg = FitConfig(model="idcf", trace_every=3, n_boot=0, **FAST)
     res = fit_model(small, cfg, callback=keep)
-    trace = diagnostics.latent_trace(res.history)
+    trace = mcc_trace.latent_trace(res.history)
     assert [r["epoch"] for r in trace] == list(range(0, len(saved), 3))
     truth = small.confounder
     for r in trace:
@@ -76,11 +77,11 @@ def test_stopping_regret_zero_at_best_epoch_and_positive_otherwise():
         {"stage": "latent", "epoch": 2, "mcc": 0.5},
         {"stage": "recommender", "epoch": 0},
     ]
-    s = diagnostics.stopping_summary(hist, 0.8)
+    s = mcc_trace.stopping_summary(hist, 0.8)
     assert s["stopping_regret"] == 0.0 and s["mcc_best_epoch"] == 1
     assert s["checkpoint_epoch"] == 1 and s["n_traced"] == 3
     hist[1]["checkpoint"], hist[2]["checkpoint"] = False, True
-    s = diagnostics.stopping_summary(hist, 0.5)
+    s = mcc_trace.stopping_summary(hist, 0.5)
     assert s["stopping_regret"] == pytest.approx(0.3) and s["mcc_best_epoch"] == 1
 
 
@@ -130,7 +131,7 @@ def test_replay_on_a_constructed_trace():
         {"stage": "latent", "epoch": e, "val_loss": v, "val_recon_ndcg@5": n, "mcc": m}
         for e, (v, n, m) in enumerate(zip(val, ndcg, mcc_, strict=True))
     ]
-    out = diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
+    out = mcc_trace.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
     assert (out["elbo"]["checkpoint_epoch"], out["elbo"]["stop_epoch"]) == (4, 7)
     assert (out["ndcg"]["checkpoint_epoch"], out["ndcg"]["stop_epoch"]) == (3, 6)
     assert (out["epochs"]["checkpoint_epoch"], out["epochs"]["stop_epoch"]) == (8, 8)
@@ -138,11 +139,11 @@ def test_replay_on_a_constructed_trace():
     assert out["ndcg"]["mcc_best_epoch"] == 5 and out["ndcg"]["regret_full"] == pytest.approx(0.5)
     assert out["epochs"]["stopping_regret"] == pytest.approx(0.9 - 0.6)
     # Annealing longer than the trace: no rule ever starts counting, every one keeps the last.
-    late = diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=50)
+    late = mcc_trace.replay_stop_rules(hist, patience=3, kl_anneal_epochs=50)
     assert {r["checkpoint_epoch"] for r in late.values()} == {8}
     del hist[4]["mcc"]
     with pytest.raises(ValueError, match="trace_every=1"):
-        diagnostics.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
+        mcc_trace.replay_stop_rules(hist, patience=3, kl_anneal_epochs=2)
     # The sweep's results rows carry every rule's figures as flat columns.
     flat = flat_diagnostics({"stop_rules": out})
     assert flat["stop_elbo_checkpoint_epoch"] == 4 and flat["stop_ndcg_checkpoint_epoch"] == 3

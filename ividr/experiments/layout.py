@@ -151,7 +151,7 @@ def write_run(
     FileExistsError
         When ``out`` exists and neither ``overwrite`` nor ``exist_ok`` is given.
     """
-    from ividr.reporting.diagnostics import write_history_csv
+    from ividr.reporting.trace import write_history_csv
 
     unknown = sorted(set(arrays) - set(ARRAY_FILES))
     if unknown:

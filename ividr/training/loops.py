@@ -47,7 +47,7 @@ class CheckpointRule:
     """Which latent epoch to keep, and when to stop: the one place that decides both.
 
     :func:`train_latent` feeds it every epoch, and
-    :func:`ividr.reporting.diagnostics.replay_stop_rules` feeds it a recorded history, so a replayed
+    :func:`ividr.reporting.trace.replay_stop_rules` feeds it a recorded history, so a replayed
     rule picks exactly the epoch a real run would.
 
     Parameters
