@@ -35,7 +35,7 @@ folder, so that a folder ``DIR/recbole`` is RecBole's ``data_path=DIR``, ``datas
 - ``recbole.yaml``: the RecBole settings that read these files (fields, ``load_col``,
   ``benchmark_filename``, ``threshold: {rating: 4}`` for positive feedback).
 
-RecBole remaps tokens to its own internal ids; :func:`~simulator.loaders.load_recbole` reads
+RecBole remaps tokens to its own internal ids; :func:`~simulator.recbole_loader.load_recbole` reads
 the files back with our ids. The truth C is not part of the RecBole layout.
 """
 

@@ -25,13 +25,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import warnings
 from pathlib import Path
 
 import numpy as np
 
 from metrics.checks import check_choice
 from simulator.dataset import DatasetError, Interactions, RecDataset
+from simulator.readers import levels_of, loadtxt, require
+from simulator.recbole_loader import load_recbole
 
 #: Coat's one-hot blocks: user fields gender, age group, location, fashion interest;
 #: item fields gender, jacket type, color, shown on the front page.
@@ -40,8 +41,6 @@ COAT_ITEM_LEVELS = (2, 16, 13, 2)
 
 TRIPLE_HEADER = "user_id,item_id,rating"
 FORMATS = ("auto", "simgen", "coat", "idcf", "recbole")
-#: RecBole's pre-split interaction files (``benchmark_filename``), as train, valid, test.
-RECBOLE_PARTS = ("train", "valid", "test")
 
 
 def sha256_file(path: Path) -> str:
@@ -122,30 +121,16 @@ def check_not_empty(dataset: RecDataset, path: str | Path, fmt: str) -> RecDatas
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _loadtxt(path: Path, **kwargs) -> np.ndarray:
-    """``np.loadtxt`` without its "input contained no data" warning: an empty file is a fact
-    :func:`check_not_empty` reports as one line, not a warning on stderr."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="loadtxt: input contained no data")
-        return np.loadtxt(path, **kwargs)
-
-
-def _require(path: Path) -> Path:
-    if not path.is_file():
-        raise DatasetError(f"{path}: file is missing")
-    return path
-
-
 def _read_int_csv(path: Path, header: str) -> np.ndarray:
     """An integer CSV with the given header, as an int64 array of shape (rows, columns)."""
-    _require(path)
+    require(path)
     with open(path) as fh:
         first = fh.readline().strip()
     if first.replace(" ", "") != header:
         raise DatasetError(f"{path}: expected header {header!r}, found {first[:80]!r}")
     n_cols = header.count(",") + 1
     try:
-        values = _loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
+        values = loadtxt(path, delimiter=",", skiprows=1, ndmin=2, dtype=np.float64)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed rows ({exc})") from exc
     if values.size == 0:
@@ -167,9 +152,9 @@ def _read_triples(path: Path) -> Interactions:
 
 
 def _read_ascii_matrix(path: Path, shape: tuple[int, int] | None = None) -> np.ndarray:
-    _require(path)
+    require(path)
     try:
-        mat = _loadtxt(path, ndmin=2)
+        mat = loadtxt(path, ndmin=2)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed matrix ({exc})") from exc
     if shape is not None and mat.shape != shape:
@@ -199,10 +184,6 @@ def _matrix_to_triples(mat: np.ndarray, path: Path) -> Interactions:
     return Interactions(user.astype(np.int64), item.astype(np.int64), ratings)
 
 
-def _levels_of(codes: np.ndarray) -> tuple[int, ...]:
-    return tuple(int(c) + 1 for c in codes.max(axis=0)) if codes.size else ()
-
-
 # -- simgen ---------------------------------------------------------------------------------------
 def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
     """Load a directory written by ``simgen`` (docs/design.md §3).
@@ -214,7 +195,7 @@ def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
         Check every file against the sha256 recorded in meta.json.
     """
     path = Path(path)
-    meta_path = _require(path / "meta.json")
+    meta_path = require(path / "meta.json")
     try:
         meta = json.loads(meta_path.read_text())
     except json.JSONDecodeError as exc:
@@ -224,13 +205,13 @@ def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
             raise DatasetError(f"{meta_path}: missing key {key!r}")
     if verify:
         for name, digest in meta["sha256"].items():
-            if sha256_file(_require(path / name)) != digest:
+            if sha256_file(require(path / name)) != digest:
                 raise DatasetError(f"{path / name}: sha256 does not match meta.json")
     n_users, n_items = int(meta["n_users"]), int(meta["n_items"])
     train = _read_triples(path / "train.csv")
     unbiased = _read_triples(path / "random.csv")
 
-    ufeat_path = _require(path / "user_features.csv")
+    ufeat_path = require(path / "user_features.csv")
     header = ufeat_path.open().readline().strip()
     n_z = header.count(",") - 1
     expected = ",".join(["user_id", "w"] + [f"z_{f}" for f in range(n_z)])
@@ -247,7 +228,7 @@ def load_simgen(path: str | Path, *, verify: bool = True) -> RecDataset:
         )
 
     n_clusters = int(meta.get("config", {}).get("clusters", ufeat[:, 1].max() + 1))
-    z_levels = tuple(int(v) for v in meta.get("instrument_levels", _levels_of(ufeat[:, 2:])))
+    z_levels = tuple(int(v) for v in meta.get("instrument_levels", levels_of(ufeat[:, 2:])))
     truth = None
     truth_path = path / "truth.npz"
     if truth_path.is_file():
@@ -367,7 +348,7 @@ def load_idcf(path: str | Path) -> RecDataset:
     elif proxy.shape[1] == 1:
         levels = (int(proxy.max()) + 1,)
     else:
-        levels = _levels_of(proxy)
+        levels = levels_of(proxy)
     truth = None
     truth_path = _find_beside(path, "z_true.npy")
     if truth_path is not None:
@@ -415,7 +396,7 @@ def _levels_from_onehot(codes: np.ndarray, onehot: np.ndarray, path: Path) -> tu
 def _read_ascii_matrix_csv(path: Path) -> np.ndarray:
     """A numeric CSV with one header row (iDCF writes pandas frames with their column names)."""
     try:
-        mat = _loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
+        mat = loadtxt(path, delimiter=",", skiprows=1, ndmin=2)
     except ValueError as exc:
         raise DatasetError(f"{path}: malformed rows ({exc})") from exc
     if mat.size == 0:
@@ -426,196 +407,3 @@ def _read_ascii_matrix_csv(path: Path) -> np.ndarray:
 
 
 # -- RecBole atomic files -------------------------------------------------------------------------
-def _read_atomic(path: Path, required: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """A RecBole atomic file of integer values: {field name: int64 column}.
-
-    The header is ``name:type`` per column, tab-separated; ``required`` fields must be present.
-    """
-    _require(path)
-    with open(path) as fh:
-        first = fh.readline().rstrip("\n").rstrip("\r")
-    names = []
-    for entry in first.split("\t"):
-        name, sep, ftype = entry.strip().partition(":")
-        if not sep or ftype not in ("token", "float", "token_seq", "float_seq"):
-            raise DatasetError(
-                f"{path}: expected a header of name:type fields separated by tabs, "
-                f"found {first[:80]!r}"
-            )
-        names.append(name)
-    missing = [f for f in required if f not in names]
-    if missing:
-        raise DatasetError(f"{path}: missing field(s) {', '.join(missing)} in the header")
-    try:
-        values = _loadtxt(path, delimiter="\t", skiprows=1, ndmin=2, dtype=np.float64)
-    except ValueError as exc:
-        raise DatasetError(f"{path}: malformed rows or non-numeric tokens ({exc})") from exc
-    if values.size == 0:
-        values = values.reshape(0, len(names))
-    if values.shape[1] != len(names):
-        raise DatasetError(f"{path}: expected {len(names)} columns, found {values.shape[1]}")
-    if not np.all(np.isfinite(values)) or np.any(values != np.round(values)):
-        raise DatasetError(f"{path}: expected integer values")
-    if values.size and values.min() < 0:
-        raise DatasetError(f"{path}: expected non-negative values")
-    return {name: values[:, j].astype(np.int64) for j, name in enumerate(names)}
-
-
-def _read_recbole_inter(path: Path) -> Interactions:
-    cols = _read_atomic(path, ("user_id", "item_id", "rating"))
-    rating = cols["rating"]
-    if rating.size and (rating.min() < 1 or rating.max() > 5):
-        raise DatasetError(f"{path}: ratings must lie in 1..5")
-    return Interactions(cols["user_id"], cols["item_id"], rating)
-
-
-def _recbole_stem(path: Path) -> str:
-    """The dataset name of the atomic files in ``path`` (RecBole's ``dataset``)."""
-    split = sorted(p.name[: -len(".train.inter")] for p in path.glob("*.train.inter"))
-    if len(split) == 1:
-        return split[0]
-    plain = sorted(
-        p.name[: -len(".inter")]
-        for p in path.glob("*.inter")
-        if not any(p.name.endswith(f".{part}.inter") for part in RECBOLE_PARTS)
-    )
-    if len(split) == 0 and len(plain) == 1:
-        return plain[0]
-    raise DatasetError(
-        f"{path}: expected the atomic files of one dataset, found "
-        f"{sorted(p.name for p in path.glob('*.inter')) or 'no *.inter file'}"
-    )
-
-
-def _codes_by_id(cols: dict[str, np.ndarray], key: str, fields: list[str], path: Path):
-    """Rows of ``fields`` placed by the id column ``key``, which must be 0..n-1, each once."""
-    ids = cols[key]
-    n = len(ids)
-    if n == 0 or not np.array_equal(np.sort(ids), np.arange(n)):
-        raise DatasetError(f"{path}: expected one row per {key[:-3]}, ids 0..n-1 each once")
-    out = np.zeros((n, len(fields)), dtype=np.int64)
-    for j, f in enumerate(fields):
-        out[ids, j] = cols[f]
-    return out
-
-
-def _numbered_fields(cols: dict[str, np.ndarray], letter: str) -> list[str]:
-    """The fields ``<letter>_0, <letter>_1, ...`` of an atomic file, in numeric order."""
-    return sorted(
-        (f for f in cols if f.startswith(f"{letter}_") and f[2:].isdigit()),
-        key=lambda f: int(f[2:]),
-    )
-
-
-def _read_recbole_split(path: Path, stem: str) -> tuple[Interactions, Interactions]:
-    """Train and the unbiased set (valid + test, grouped by user in file order)."""
-    if (path / f"{stem}.train.inter").is_file():
-        train = _read_recbole_inter(path / f"{stem}.train.inter")
-        parts = [
-            _read_recbole_inter(_require(path / f"{stem}.{p}.inter")) for p in ("valid", "test")
-        ]
-    else:
-        train = _read_recbole_inter(path / f"{stem}.inter")
-        parts = [_read_recbole_inter(_require(path / f"{stem}.test.inter"))]
-    user = np.concatenate([p.user for p in parts])
-    order = np.argsort(user, kind="stable")
-    unbiased = Interactions(
-        user[order],
-        np.concatenate([p.item for p in parts])[order],
-        np.concatenate([p.rating for p in parts])[order],
-    )
-    return train, unbiased
-
-
-def _read_recbole_users(user_path: Path) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The proxy W and the instrument Z of a ``.user`` file, and whether Z is W (no z_ fields)."""
-    ucols = _read_atomic(user_path, ("user_id",))
-    w_fields = ["w"] if "w" in ucols else _numbered_fields(ucols, "w")
-    if not w_fields:
-        raise DatasetError(f"{user_path}: no proxy field (w, or w_0, w_1, ...)")
-    z_fields = _numbered_fields(ucols, "z")
-    codes = _codes_by_id(ucols, "user_id", w_fields + z_fields, user_path)
-    proxy, instrument = codes[:, : len(w_fields)], codes[:, len(w_fields) :]
-    instrument_is_proxy = not z_fields
-    if instrument_is_proxy:
-        instrument = proxy.copy()
-    return proxy, instrument, instrument_is_proxy
-
-
-def _read_recbole_items(item_path: Path) -> tuple[np.ndarray | None, int]:
-    """The item proxy M of an ``.item`` file (None without m fields) and the number of items."""
-    icols = _read_atomic(item_path, ("item_id",))
-    m_fields = ["m"] if "m" in icols else _numbered_fields(icols, "m")
-    icodes = _codes_by_id(icols, "item_id", m_fields, item_path)
-    return (icodes if m_fields else None), icodes.shape[0]
-
-
-def _check_recbole_ids(
-    train: Interactions,
-    unbiased: Interactions,
-    user_path: Path,
-    n_users: int,
-    item_path: Path,
-    n_items: int | None,
-) -> None:
-    """Refuse interactions naming a user (item) beyond the ``.user`` (``.item``) file."""
-    for part, file in ((train, "train"), (unbiased, "unbiased")):
-        if len(part) and part.user.max() >= n_users:
-            raise DatasetError(
-                f"{user_path}: has {n_users} users but the {file} interactions name user "
-                f"{int(part.user.max())}"
-            )
-        if n_items is not None and len(part) and part.item.max() >= n_items:
-            raise DatasetError(
-                f"{item_path}: has {n_items} items but the {file} interactions name item "
-                f"{int(part.item.max())}"
-            )
-
-
-def load_recbole(path: str | Path) -> RecDataset:
-    """Load RecBole atomic files as :func:`simulator.exporters.export_recbole` writes them.
-
-    Train is ``<name>.train.inter`` (else ``<name>.inter``); the unbiased set is
-    ``<name>.valid.inter`` and ``<name>.test.inter`` together (else ``<name>.test.inter``),
-    returned grouped by user in file order (the order they were exported in when that was
-    grouped by user, as in every loader here). ``<name>.user`` gives the users, the proxy W
-    (field ``w``, or ``w_0, w_1, ...``) and the instrument Z (``z_0, ...``; without them Z is W);
-    ``<name>.item`` the items and their proxy (``m`` or ``m_0, ...``). Numbers of levels are the
-    largest codes plus one. Ids must be integers from 0 (RecBole's own remapped ids are not).
-    Given a directory without ``*.inter`` files but with a ``recbole/`` subfolder (a simgen
-    directory), it reads the subfolder.
-    """
-    path = Path(path)
-    if not any(path.glob("*.inter")) and (path / "recbole").is_dir():
-        path = path / "recbole"
-    if not path.is_dir():
-        raise DatasetError(f"{path}: not a directory")
-    stem = _recbole_stem(path)
-    train, unbiased = _read_recbole_split(path, stem)
-    user_path = _require(path / f"{stem}.user")
-    proxy, instrument, instrument_is_proxy = _read_recbole_users(user_path)
-    n_users = proxy.shape[0]
-    item_path = path / f"{stem}.item"
-    item_features, n_items = _read_recbole_items(item_path) if item_path.is_file() else (None, None)
-    _check_recbole_ids(train, unbiased, user_path, n_users, item_path, n_items)
-    if n_items is None:
-        n_items = int(max(train.item.max(initial=-1), unbiased.item.max(initial=-1))) + 1
-    return RecDataset(
-        name="recbole",
-        n_users=n_users,
-        n_items=n_items,
-        train=train,
-        unbiased=unbiased,
-        proxy=proxy,
-        proxy_levels=_levels_of(proxy),
-        instrument=instrument,
-        instrument_levels=_levels_of(instrument),
-        item_features=item_features,
-        item_feature_levels=_levels_of(item_features) if item_features is not None else (),
-        meta={
-            "source": str(path.resolve()),
-            "format": "recbole",
-            "dataset": stem,
-            "instrument_is_proxy": instrument_is_proxy,
-        },
-    )
