@@ -2,7 +2,7 @@
 
 Every finished fit is appended to the CSV at once, so an interrupted benchmark resumes by being run
 again: only the tasks whose key is not in the CSV yet are run. Used by ``coat_table.py`` and
-``iv4r_factors.py``; the sweep-based benchmarks resume through their sweep directories instead.
+``ividr_factors.py``; the sweep-based benchmarks resume through their sweep directories instead.
 """
 
 from __future__ import annotations

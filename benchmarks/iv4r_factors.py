@@ -9,10 +9,17 @@ seeds 0..9 under each protocol's recommender settings at a fixed lr 1e-3 and wei
 "ours" = BCE, patience 5, 100 epochs; "released" = MSE on the 0/1 label, patience 20, 1000
 epochs. Validation NDCG@5 is what a choice may look at; test NDCG@5 is reported beside it.
 
-Writes ``benchmarks/results/iv4r_factors_runs.csv`` (one row per fit, resumable) and
-``iv4r_factors.md`` (mean over seeds, paired difference to MF on validation and test).
+The fits run as one resumable sweep over the Coat folder (:func:`ividr.experiments.runner.run_sweep`
+through :func:`benchmarks._gamma_folders.run_plan_or_fail`; ``--jobs``, ``--backend local|ray``;
+run the same command again to finish): MF and IV4R-MF with the sweep's fit settings, each factor
+a sweep variant (its IV4R-MF parameters, plus ``protocol`` for the released protocol's copy),
+so MF is the base of ``mf`` and "IV4R-MF new" the base of ``iv4r-mf`` (the new settings are
+IV4R-MF's defaults). Writes ``iv4r_factors_runs.csv`` (one row per fit, rebuilt from the
+sweep's rows) and ``iv4r_factors.md`` (mean over seeds, paired difference to MF on validation
+and test).
 
-Usage: ``python benchmarks/iv4r_factors.py [--seeds 10] [--jobs 2] [--protocol ours,released]``.
+Usage: ``python benchmarks/iv4r_factors.py [--seeds 10] [--jobs 2] [--protocol ours,released]
+[--out sweep-out/iv4r-factors]``.
 """
 
 from __future__ import annotations
@@ -23,8 +30,14 @@ from types import SimpleNamespace
 import click
 import numpy as np
 
-from benchmarks._options import results_dir_option, seeds_jobs_options
-from benchmarks._resumable import read_runs, run_missing
+from benchmarks._gamma_folders import config_dir, run_plan_or_fail, write_runs_csv
+from benchmarks._options import (
+    backend_option,
+    results_dir_option,
+    seeds_jobs_options,
+    sweep_dirs_option,
+)
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.reports import MISSING
 from ividr.experiments.summaries import paired_comparison
 from simulator.locations import default_dataset_path
@@ -49,38 +62,105 @@ VARIANTS: dict[str, tuple[str, dict]] = {
     "new, shift 1 always": ("iv4r-mf", {**NEW, "iv_shift": 1.0}),
 }
 FIELDS = ["variant", "protocol", "seed", "val_ndcg@5", "ndcg@5", "epochs_run", "seconds"]
+#: The variants' sweep names (identifiers); MF and the new IV4R-MF are the bases of their models.
+SWEEP_NAMES: dict[str, str] = {
+    "IV4R-MF former (MLP0 2 layers, 1 + MLP heads, init 0.1)": "former",
+    "former, MLP0 = identity": "former_mlp0_identity",
+    "former, sigmoid heads": "former_sigmoid",
+    "former, init 0.01": "former_init001",
+    "new, MLP0 2 layers": "new_mlp0_2",
+    "new, 1 + MLP heads": "new_affine",
+    "new, init 0.1": "new_init01",
+    "new, no shift": "new_shift0",
+    "new, shift 1 always": "new_shift1",
+}
+BASES = {"MF": "mf", "IV4R-MF new (identity, sigmoid, init 0.01, shift auto)": "iv4r-mf"}
+#: Every fit's settings but the factor: a fixed lr and weight decay, no grid (only the factor
+#: changes), no bootstrap.
+FIT_SETTINGS = {"grid": False, "lr": 1e-3, "weight_decay": 1e-5, "n_boot": 0}
 
 
-def run_one(variant: str, protocol: str, seed: int, data_path: str) -> dict:
-    import time
+def _suffix(protocol: str, protocols: list[str]) -> str:
+    """A variant's protocol part: "" for the first protocol (the sweep's own), else its name."""
+    return "" if protocol == protocols[0] else protocol
 
-    import torch
 
-    torch.set_num_threads(1)
-    from ividr.api import FitConfig, build_estimator
-    from ividr.training.loops import ranking_metrics
-    from simulator.loaders import load_dataset
+def sweep_config(data: Path, variants: list[str], protocols: list[str], seeds: int) -> SweepConfig:
+    """The sweep of ``variants`` (labels of :data:`VARIANTS`) under ``protocols``, seeds 0..N-1.
 
-    model, params = VARIANTS[variant]
-    dataset = load_dataset(data_path)
-    est = build_estimator(FitConfig(model=model, seed=seed, protocol=protocol))
-    est.set_params(grid=False, lr=1e-3, weight_decay=1e-5, **params)
-    val, test = dataset.split_unbiased(0.3, random_state=seed)
-    start = time.perf_counter()
-    est.fit(dataset, val=val)
+    The first protocol is the sweep's own setting; each other one is a variant of its own for
+    the bases (named after it) and for each factor (``<factor>_<protocol>``).
+    """
+    named: dict[str, dict] = {}
+    for protocol in protocols:
+        suffix = _suffix(protocol, protocols)
+        extra = {"protocol": protocol} if suffix else {}
+        if suffix and any(v in BASES for v in variants):
+            named[suffix] = extra
+        for label in variants:
+            if label in SWEEP_NAMES:
+                name = "_".join(filter(None, (SWEEP_NAMES[label], suffix)))
+                named[name] = {**VARIANTS[label][1], **extra}
+    models = tuple(m for m in ("mf", "iv4r-mf") if any(VARIANTS[v][0] == m for v in variants))
+    bases = tuple(BASES[v] for v in variants if v in BASES)
+    limits = {name: bases for name in protocols if name in named and set(bases) != set(models)}
+    settings = dict(FIT_SETTINGS)
+    if protocols[0] != "ours":
+        settings["protocol"] = protocols[0]
+    return SweepConfig(
+        preset="data",
+        knob="data",
+        values=("data",),
+        models=models,
+        seeds=seeds,
+        fit_overrides=settings,
+        variants=named,
+        variant_models=limits,
+        data=str(Path(data).resolve()),
+    )
 
-    def scorer(users, items):
-        return torch.from_numpy(est.score(users.numpy(), items.numpy()))
 
-    return {
-        "variant": variant,
-        "protocol": protocol,
-        "seed": seed,
-        "val_ndcg@5": ranking_metrics(scorer, val)["ndcg@5"],
-        "ndcg@5": ranking_metrics(scorer, test)["ndcg@5"],
-        "epochs_run": est.epochs_run_,
-        "seconds": round(time.perf_counter() - start, 2),
-    }
+def label_rows(rows: list[dict], variants: list[str], protocols: list[str]) -> list[dict]:
+    """The sweep's result rows as runs rows (:data:`FIELDS`), in the order of ``variants``,
+    ``protocols`` and seeds; a base run of a model that no asked variant names is left out."""
+    names = {}
+    for protocol in protocols:
+        suffix = _suffix(protocol, protocols)
+        for label in variants:
+            model = VARIANTS[label][0]
+            if label in BASES:
+                names[(model, suffix)] = (label, protocol)
+            else:
+                names[(model, "_".join(filter(None, (SWEEP_NAMES[label], suffix))))] = (
+                    label,
+                    protocol,
+                )
+    out = []
+    for row in rows:
+        key = (row["model"], row.get("variant") or "")
+        if key not in names:
+            continue
+        label, protocol = names[key]
+        out.append(
+            {
+                "variant": label,
+                "protocol": protocol,
+                "seed": int(row["seed"]),
+                "val_ndcg@5": row["val_ndcg@5"],
+                "ndcg@5": row["ndcg@5"],
+                "epochs_run": row["epochs_run"],
+                "seconds": round(float(row["fit_seconds"]), 2),
+            }
+        )
+    order = {(label, p): i for i, (label, p) in enumerate(names.values())}
+    return sorted(
+        out,
+        key=lambda r: (
+            protocols.index(r["protocol"]),
+            order[(r["variant"], r["protocol"])],
+            r["seed"],
+        ),
+    )
 
 
 def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS) -> str:
@@ -126,16 +206,26 @@ def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS
 @seeds_jobs_options()
 @click.option("--protocol", default="ours,released", show_default=True, help="Comma-separated.")
 @click.option(
-    "--variants", default=None, help="Comma-separated subset of the variants. Default: all."
+    "--variants",
+    default=None,
+    help="Comma-separated subset of the variants, by sweep name (former, new_shift0, ...; mf "
+    "and iv4r-mf for MF and the new IV4R-MF) or by a label without a comma (MF). Default: all.",
 )
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
-@results_dir_option(
-    "Where iv4r_factors_runs.csv (resumable) and iv4r_factors.md go.", default=RESULTS
-)
+@backend_option()
+@sweep_dirs_option("sweep-out/iv4r-factors")
+@results_dir_option("Where iv4r_factors_runs.csv and iv4r_factors.md go.", default=RESULTS)
 def main(**options) -> None:
     args = SimpleNamespace(**options)
     results = Path(args.results_dir)
-    variants = list(VARIANTS) if args.variants is None else args.variants.split(",")
+    by_name = {name: label for label, name in SWEEP_NAMES.items()} | {
+        model: label for label, model in BASES.items()
+    }
+    variants = (
+        list(VARIANTS)
+        if args.variants is None
+        else [by_name.get(v, v) for v in args.variants.split(",")]
+    )
     unknown = sorted(set(variants) - set(VARIANTS))
     if unknown:
         raise click.BadParameter(f"unknown {unknown}", param_hint="'--variants'")
@@ -145,21 +235,14 @@ def main(**options) -> None:
         raise click.BadParameter(
             f"unknown {bad}; allowed: ours, released", param_hint="'--protocol'"
         )
-    results.mkdir(parents=True, exist_ok=True)
-    runs_csv = results / "iv4r_factors_runs.csv"
-    done = read_runs(runs_csv)
-    have = {(r["variant"], r["protocol"], int(r["seed"])) for r in done}
-    tasks = [(v, p, s) for p in protocols for v in variants for s in range(args.seeds)]
-    done += run_missing(
-        runs_csv,
-        FIELDS,
-        run_one,
-        [(v, p, s, args.data) for v, p, s in tasks],
-        done_keys=have,
-        key=lambda task: task[:3],
-        jobs=args.jobs,
+    config = sweep_config(Path(args.data), variants, protocols, args.seeds)
+    sweep_dir = config_dir(args.out, config, "iv4r-factors")
+    found = run_plan_or_fail(
+        [("main", sweep_dir, config)], jobs=args.jobs, backend=args.backend, name="iv4r factors"
     )
-    rows = [r for r in done if int(r["seed"]) < args.seeds]
+    rows = label_rows(found["main"], variants, protocols)
+    results.mkdir(parents=True, exist_ok=True)
+    write_runs_csv(results / "iv4r_factors_runs.csv", rows, FIELDS)
     print(write_report(rows, protocols, results))
 
 

@@ -181,12 +181,17 @@ def test_iv4r_factors_writes_one_row_per_variant(tmp_path, external_dataset):
     main = _script("iv4r_factors.py").main
     args = ["--data", str(external_dataset("coat"))]
     args += ["--protocol", "released", "--variants", "MF", "--seeds", "1", "--jobs", "1"]
+    args += ["--out", str(tmp_path / "sweeps")]
     res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path)])
     assert res.exit_code == 0, res.output
     md = (tmp_path / "iv4r_factors.md").read_text()
     assert "## protocol released" in md
     row = next(ln for ln in md.splitlines() if ln.startswith("| MF |"))
     assert row.rstrip().endswith("| 1 |")  # one run
+    # It ran as a sweep of MF alone, the released protocol its own setting: one run.
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    assert [p.name for p in (sweep / "runs").iterdir()] == ["data=data__mf__seed=0"]
+    assert '"protocol": "released"' in (sweep / "sweep.json").read_text()
     bad = CliRunner().invoke(main, [*args, "--variants", "nope", "--results-dir", str(tmp_path)])
     assert bad.exit_code == 2 and "nope" in bad.output
 
