@@ -80,27 +80,24 @@ BASES = {"MF": "mf", "IV4R-MF new (identity, sigmoid, init 0.01, shift auto)": "
 FIT_SETTINGS = {"grid": False, "lr": 1e-3, "weight_decay": 1e-5, "n_boot": 0}
 
 
-def _suffix(protocol: str, protocols: list[str]) -> str:
-    """A variant's protocol part: "" for the first protocol (the sweep's own), else its name."""
-    return "" if protocol == protocols[0] else protocol
+def sweep_variant(label: str, protocol: str, protocols: list[str]) -> str:
+    """The sweep variant that fits ``label`` under ``protocol``: the first protocol is the
+    sweep's own setting (a base is the unnamed variant ""), each other one is a variant named
+    after it for the bases and ``<factor>_<protocol>`` for the factors."""
+    suffix = "" if protocol == protocols[0] else protocol
+    return "_".join(filter(None, (SWEEP_NAMES.get(label), suffix)))
 
 
 def sweep_config(data: Path, variants: list[str], protocols: list[str], seeds: int) -> SweepConfig:
-    """The sweep of ``variants`` (labels of :data:`VARIANTS`) under ``protocols``, seeds 0..N-1.
-
-    The first protocol is the sweep's own setting; each other one is a variant of its own for
-    the bases (named after it) and for each factor (``<factor>_<protocol>``).
-    """
+    """The sweep of ``variants`` (labels of :data:`VARIANTS`) under ``protocols``, seeds 0..N-1
+    (:func:`sweep_variant` names each fit's variant)."""
     named: dict[str, dict] = {}
     for protocol in protocols:
-        suffix = _suffix(protocol, protocols)
-        extra = {"protocol": protocol} if suffix else {}
-        if suffix and any(v in BASES for v in variants):
-            named[suffix] = extra
+        extra = {} if protocol == protocols[0] else {"protocol": protocol}
         for label in variants:
-            if label in SWEEP_NAMES:
-                name = "_".join(filter(None, (SWEEP_NAMES[label], suffix)))
-                named[name] = {**VARIANTS[label][1], **extra}
+            name = sweep_variant(label, protocol, protocols)
+            if name:  # a base's variant changes the protocol only
+                named[name] = {**({} if label in BASES else VARIANTS[label][1]), **extra}
     models = tuple(m for m in ("mf", "iv4r-mf") if any(VARIANTS[v][0] == m for v in variants))
     bases = tuple(BASES[v] for v in variants if v in BASES)
     limits = {name: bases for name in protocols if name in named and set(bases) != set(models)}
@@ -121,20 +118,14 @@ def sweep_config(data: Path, variants: list[str], protocols: list[str], seeds: i
 
 
 def label_rows(rows: list[dict], variants: list[str], protocols: list[str]) -> list[dict]:
-    """The sweep's result rows as runs rows (:data:`FIELDS`), in the order of ``variants``,
-    ``protocols`` and seeds; a base run of a model that no asked variant names is left out."""
-    names = {}
-    for protocol in protocols:
-        suffix = _suffix(protocol, protocols)
-        for label in variants:
-            model = VARIANTS[label][0]
-            if label in BASES:
-                names[(model, suffix)] = (label, protocol)
-            else:
-                names[(model, "_".join(filter(None, (SWEEP_NAMES[label], suffix))))] = (
-                    label,
-                    protocol,
-                )
+    """The sweep's result rows as runs rows (:data:`FIELDS`), in the order of ``protocols``,
+    ``variants`` and seeds; a base run of a model that no asked variant names is left out."""
+    names = {
+        (VARIANTS[label][0], sweep_variant(label, protocol, protocols)): (label, protocol)
+        for protocol in protocols
+        for label in variants
+    }
+    order = {key: i for i, key in enumerate(names.values())}
     out = []
     for row in rows:
         key = (row["model"], row.get("variant") or "")
@@ -152,15 +143,7 @@ def label_rows(rows: list[dict], variants: list[str], protocols: list[str]) -> l
                 "seconds": round(float(row["fit_seconds"]), 2),
             }
         )
-    order = {(label, p): i for i, (label, p) in enumerate(names.values())}
-    return sorted(
-        out,
-        key=lambda r: (
-            protocols.index(r["protocol"]),
-            order[(r["variant"], r["protocol"])],
-            r["seed"],
-        ),
-    )
+    return sorted(out, key=lambda r: (order[(r["variant"], r["protocol"])], r["seed"]))
 
 
 def write_report(rows: list[dict], protocols: list[str], results: Path = RESULTS) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from metrics._validation import MetricInputError, check_matrix, check_same_rows
+from metrics._validation import MetricInputError, check_matrix
 
 __all__ = ["kelley_shrink", "spearman_brown", "split_half_reliability"]
 
@@ -48,7 +48,6 @@ def split_half_reliability(
     a = check_matrix(first, "first", func, min_rows=3)
     b = check_matrix(second, "second", func, min_rows=3)
     c = check_matrix(center, "center", func, min_rows=3)
-    check_same_rows(func, first=a, second=b, center=c)
     if not a.shape == b.shape == c.shape:
         raise MetricInputError(
             f"{func}: 'first', 'second' and 'center' must have the same shape; got {a.shape}, "

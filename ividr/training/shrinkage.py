@@ -53,7 +53,7 @@ def shrink_toward_prior(
         A fitted latent stage's estimator: ``user_latents_`` (the posterior mean that is the
         estimate) and ``prior_mean_`` (None: the prior N(0, I), whose mean is 0).
     net : IVAENet
-        The kept net; its ``readout`` (else ``posterior``) gives the estimate from rows.
+        The kept net; its ``readout`` gives the estimate from rows.
     x, w, t : tensors
         The rows, proxy and (IViDR) user treatment the net was trained on.
     seed : int
@@ -65,7 +65,6 @@ def shrink_toward_prior(
     Sets ``est.unshrunk_latents_`` (the posterior mean before), ``est.user_latents_`` (after) and
     ``est.latent_reliability_`` ({"rule", "half_correlation", "reliability"}, per dimension).
     """
-    readout = net.readout if hasattr(net, "readout") else net.posterior
     first = torch.from_numpy(item_halves(x.shape[1], seed)).to(x.device)
     halves = []
     net.eval()
@@ -73,7 +72,7 @@ def shrink_toward_prior(
         for keep in (first, ~first):
             rows = x * keep.to(x.dtype)
             treatment = t if half_treatment is None else half_treatment(rows)
-            halves.append(readout(rows, w, treatment)[0].double().cpu().numpy())
+            halves.append(net.readout(rows, w, treatment)[0].double().cpu().numpy())
     posterior = est.user_latents_
     center = est.prior_mean_ if est.prior_mean_ is not None else np.zeros_like(posterior)
     report = split_half_reliability(halves[0], halves[1], center)

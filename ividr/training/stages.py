@@ -431,7 +431,7 @@ def export_latents(est, net: IVAENet, x, w, t) -> None:
     net.eval()
     with torch.no_grad():
         # The confounder estimate: the posterior named by IViDR's ``estimand``, else the one.
-        mean, log_var = getattr(net, "readout", net.posterior)(x, w, t)
+        mean, log_var = net.readout(x, w, t)
         est.user_latents_ = mean.double().cpu().numpy()
         if hasattr(net, "estimates"):
             est.estimate_latents_ = {

@@ -107,6 +107,13 @@ class IVAENet(nn.Module):
         """Posterior mean and log-variance of C (the fused model overrides this)."""
         return self.encode(x, w)
 
+    def readout(
+        self, x: torch.Tensor, w: torch.Tensor | None, t: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The posterior that is the confounder estimate: here the posterior itself (IViDR's
+        fused net reads out the one its ``estimand`` names)."""
+        return self.posterior(x, w, t)
+
     def loss(
         self,
         x: torch.Tensor,
