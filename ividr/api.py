@@ -50,6 +50,7 @@ __all__ = [
     "model_fields",
     "protocol_overrides",
     "save_model",
+    "unbiased_split",
     "used_config",
     "with_shuffled_aux",
 ]
@@ -115,12 +116,25 @@ class FitResult:
 _RUN_FIELDS: dict[str, tuple[str, ...] | None] = {
     "model": None,
     "protocol": None,
+    "split": None,
     "n_boot": None,
     # W is permuted for what a learned prior mu_w(W) makes of it (the registry's +shuffle).
     "shuffle_aux": SHUFFLE_MODELS,
     # The MCC trace follows a latent stage.
     "trace_every": LATENT_MODELS,
 }
+
+
+def unbiased_split(dataset, config: FitConfig) -> tuple[Any, Any]:
+    """The validation and test parts of ``dataset``'s unbiased set for a fit of ``config``.
+
+    ``config.split`` 'seed': 30% of the users, drawn from ``config.seed``
+    (``RecDataset.split_unbiased``); 'released': the released codes' one split, the same for
+    every seed (``RecDataset.split_unbiased_released``).
+    """
+    if config.split == "released":
+        return dataset.split_unbiased_released()
+    return dataset.split_unbiased(0.3, random_state=config.seed)
 
 
 def model_fields(model: str) -> frozenset[str]:
@@ -379,7 +393,7 @@ def fit_model(
     """
     est = build_estimator(config)  # checks the config (once: the CLI may have already)
     device = resolve_device(config.device)
-    val, test = dataset.split_unbiased(0.3, random_state=config.seed)
+    val, test = unbiased_split(dataset, config)
     perm = None
     truth = getattr(dataset, "confounder", None)
     if config.shuffle_aux:

@@ -25,7 +25,7 @@ from ividr.hyperparams import (
     param_docs,
 )
 from ividr.registry import MODEL_NAMES
-from ividr.training.protocols import PROTOCOLS
+from ividr.training.protocols import PROTOCOLS, SPLITS
 from metrics.checks import ParameterError, parameter_message
 from metrics.spec import checked_once
 
@@ -96,6 +96,15 @@ class FitConfig(
         "kept; 'ours' sets nothing. config.json's estimator_params and metrics' "
         "protocol_settings show the values in effect.",
         choices=PROTOCOLS,
+    )
+    split: str = hyperparameter(
+        "seed",
+        "How the unbiased users are split into validation (30%) and test (70%): 'seed' draws "
+        "the split from seed, so that every seed has its own; 'released' is the one split of "
+        "the code released with iDCF and IViDR (utils.split_by_user: numpy's legacy seed 1234 "
+        "picks int(0.7 n) test users; RecDataset.split_unbiased_released) for every seed, so "
+        "that seeds vary the model only.",
+        choices=SPLITS,
     )
 
     def to_dict(self) -> dict[str, Any]:

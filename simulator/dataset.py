@@ -191,6 +191,40 @@ class RecDataset:
         mask = is_val[self.unbiased.user]
         return self.unbiased.subset(mask), self.unbiased.subset(~mask)
 
+    def split_unbiased_released(
+        self, test_fraction: float = 0.7, *, legacy_seed: int = 1234
+    ) -> tuple[Interactions, Interactions]:
+        """The one validation/test split of the code released with iDCF and IViDR.
+
+        ``split_by_user(df, 0.7)`` of their ``utils.py``: numpy's legacy generator seeded with
+        ``legacy_seed`` draws ``int(test_fraction * n)`` of the ``n`` users of the unbiased set
+        (without replacement) as test users; the others validate. Every model seed gets the
+        same split, unlike :meth:`split_unbiased`.
+
+        Parameters
+        ----------
+        test_fraction : float, default 0.7
+            Share of the unbiased set's users whose ratings go to test.
+        legacy_seed : int, default 1234
+            Seed of ``numpy.random.RandomState`` (the released codes' ``np.random.seed``).
+
+        Returns
+        -------
+        val, test : Interactions
+        """
+        open_unit = dict(low=0.0, high=1.0, low_open=True, high_open=True)
+        where = "RecDataset.split_unbiased_released"
+        check_float(test_fraction, "test_fraction", where, **open_unit)
+        users = np.unique(self.unbiased.user)
+        # The legacy generator on purpose: it is what reproduces the released codes' draw.
+        test_users = np.random.RandomState(legacy_seed).choice(
+            users, size=int(users.size * test_fraction), replace=False
+        )
+        is_test = np.zeros(self.n_users, dtype=bool)
+        is_test[test_users] = True
+        mask = is_test[self.unbiased.user]
+        return self.unbiased.subset(~mask), self.unbiased.subset(mask)
+
     def first_users(self, n: int) -> RecDataset:
         """The dataset restricted to its first ``n`` users (same items, ids unchanged; of the
         truth only the confounder C is kept), for subsampled runs."""

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import click
 
-from ividr.api import FitConfig, fit_model, save_model
+from ividr.api import FitConfig, fit_model, save_model, unbiased_split
 from ividr.cli.common import (
     OneLineCommand,
     check_device_here,
@@ -46,7 +46,7 @@ COMMAND = "ividr fit"
 def _write_model_and_scores(folder: Path, result, dataset) -> None:
     """The files of the run layout only ``ividr fit`` writes: model.pt and scores.csv."""
     save_model(result.estimator, folder / "model.pt")
-    val, test = dataset.split_unbiased(0.3, random_state=result.config.seed)
+    val, test = unbiased_split(dataset, result.config)
     rows = []
     for split, part in (("val", val), ("test", test)):
         scores = result.estimator.score(part.user, part.item)
@@ -176,6 +176,7 @@ _FIT_FIELDS: tuple[str, ...] = ()
 @config_option("restarts")
 @config_option("latent_epochs")
 @config_option("protocol")
+@config_option("split")
 @config_option("latent_grid")
 @config_option("trace_every")
 @config_option("user_treatment")
@@ -213,6 +214,7 @@ def fit(
     restarts: int,
     latent_epochs: int | None,
     protocol: str,
+    split: str,
     latent_grid: bool,
     trace_every: int | None,
     user_treatment: str,
@@ -244,6 +246,7 @@ def fit(
         restarts=restarts,
         latent_epochs=latent_epochs,
         protocol=protocol,
+        split=split,
         latent_grid=latent_grid,
         trace_every=trace_every,
         n_boot=n_boot,

@@ -114,11 +114,15 @@ __all__ = [
     "RECOMMENDER_FIELDS",
     "RELEASED_RECOMMENDER_EPOCHS",
     "RELEASED_SETTINGS",
+    "SPLITS",
     "protocol_fields",
     "protocol_settings",
 ]
 
 PROTOCOLS: tuple[str, ...] = ("ours", "released")
+#: How a fit splits the unbiased users into validation and test (FitConfig.split): drawn from the
+#: fit's seed, or the released codes' one split (RecDataset.split_unbiased_released).
+SPLITS: tuple[str, ...] = ("seed", "released")
 
 #: Share of the maximum number of optimiser steps over which the released codes anneal the KL.
 RELEASED_ANNEAL_SHARE = 0.2
