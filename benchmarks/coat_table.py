@@ -16,28 +16,39 @@ looked at before the table):
   ``utils.py``) for every seed, so that seeds vary the model only, as for the published
   figures.
 
-Latent stages use the default restarts (``--restarts``). Writes, in ``benchmarks/results/``:
-``coat_runs.csv`` (one row per run, appended as runs finish, so a killed run resumes; runs of
-the other protocol are kept), ``coat_table.md`` (mean +/- std beside the paper's figures, per
-protocol), ``coat_tests.csv`` / ``.md`` (paired t-tests over seeds: IViDR vs iDCF, IV4R-MF vs
-MF, ...) and ``coat_first_stage.csv`` / ``.md`` (first-stage F statistic and partial R^2 of the
-IV models' treatment t_u on the user features).
+Latent stages use the default restarts (``--restarts``). The fits of one section run as one
+resumable sweep over the Coat folder (:func:`ividr.experiments.runner.run_sweep`: ``--jobs``,
+``--backend local|ray``; a killed run resumes by running the same command again), the section a
+sweep's fit settings (:data:`SETTING_OVERRIDES`; the released split is ``FitConfig.split``).
+Writes, in ``benchmarks/results/``: ``coat_runs.csv`` (one row per run: the rows of the sections
+and seeds this invocation ran, from its sweep, replace theirs; every other row is kept),
+``coat_table.md`` (mean +/- std beside the paper's figures, per section), ``coat_tests.csv`` /
+``.md`` (paired t-tests over seeds: IViDR vs iDCF, IV4R-MF vs MF, ...) and
+``coat_first_stage.csv`` / ``.md`` (first-stage F statistic and partial R^2 of the IV models'
+treatment t_u on the user features).
 
-Usage: ``python benchmarks/coat_table.py [--protocol ours|released] [--released-grid|split]
-[--seeds 10] [--jobs 2] [--models mf,idcf,...] [--restarts R] [--report-only]``.
+Usage: ``python -m benchmarks.coat_table [--protocol ours|released] [--released-grid|split]
+[--seeds 10] [--jobs 2] [--models mf,idcf,...] [--restarts R] [--out DIR] [--report-only]``.
 """
 
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
 
-from benchmarks._options import results_dir_option, seeds_jobs_options
-from benchmarks._resumable import read_runs, run_missing
+from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
+from benchmarks._options import (
+    backend_option,
+    results_dir_option,
+    seeds_jobs_options,
+    sweep_dirs_option,
+)
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.reports import format_cell, format_values, paired_tests_table
 from ividr.experiments.summaries import paired_comparison
 from ividr.paper import COAT_RANKING
@@ -55,6 +66,15 @@ PROTOCOL_NAMES = ("ours", "released")
 SETTINGS = ("ours", "released", "released-grid", "released-split")
 #: The released test-seed mode's Coat settings (iDCF.py, IVERS.py: ``args.test_seed``).
 RELEASED_COAT_LR, RELEASED_COAT_WD = 5e-4, 1e-6
+_RELEASED_FIXED = {"protocol": "released", "grid": False}
+_RELEASED_FIXED |= {"lr": RELEASED_COAT_LR, "weight_decay": RELEASED_COAT_WD}
+#: Each section's fit settings (FitConfig fields), over the sweep's own: no bootstrap.
+SETTING_OVERRIDES: dict[str, dict] = {
+    "ours": {"grid": True},
+    "released": _RELEASED_FIXED,
+    "released-grid": {"protocol": "released", "grid": True},
+    "released-split": {**_RELEASED_FIXED, "split": "released"},
+}
 #: How the reports name the models: the registry's names, the audit model's as in the paper's audit.
 LABELS = {m: DISPLAY_NAMES[m] for m in MODELS} | {"ividr-released": "IViDR (released forward pass)"}
 #: Paired comparisons (a, b): a - b over the same seeds (and so the same splits).
@@ -116,64 +136,82 @@ def setting_of(row: dict) -> str:
     return "released-grid" if str(row["grid"]) == "True" else "released"
 
 
-def released_split(dataset):
-    """The released codes' validation/test split of the unbiased users (val, test).
-
-    ``split_by_user(df, 0.7)`` of their ``utils.py``: ``np.random.seed(1234)``, then
-    ``np.random.choice(unique_users, size=int(n * 0.7), replace=False)`` are the test users.
-    """
-    users = np.unique(dataset.unbiased.user)
-    test_users = np.random.RandomState(1234).choice(
-        users, size=int(users.size * 0.7), replace=False
-    )
-    is_test = np.zeros(dataset.n_users, dtype=bool)
-    is_test[test_users] = True
-    mask = is_test[dataset.unbiased.user]
-    return dataset.unbiased.subset(~mask), dataset.unbiased.subset(mask)
+def read_runs(path: Path) -> list[dict[str, str]]:
+    """The rows of a runs CSV as strings ([] when it does not exist yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
-def run_one(model: str, seed: int, setting: str, restarts: int | None, data_path: str) -> dict:
-    import torch
-
-    torch.set_num_threads(1)
-    from ividr.api import FitConfig, build_estimator, fit_model
-    from simulator.loaders import load_dataset
-
-    protocol = "ours" if setting == "ours" else "released"
-    kwargs = {"model": model, "seed": seed, "protocol": protocol, "grid": True, "n_boot": 0}
-    if setting in ("released", "released-split"):
-        kwargs.update(grid=False, lr=RELEASED_COAT_LR, weight_decay=RELEASED_COAT_WD)
+def sweep_config(
+    setting: str, models: list[str], seeds: int, restarts: int | None, data: str
+) -> SweepConfig:
+    """The sweep that fits ``models`` on the Coat folder ``data`` for seeds 0..N-1 under the
+    section ``setting`` (:data:`SETTING_OVERRIDES`)."""
+    settings = {"n_boot": 0, **SETTING_OVERRIDES[setting]}
     if restarts is not None:
-        kwargs["restarts"] = restarts
-    config = FitConfig(**kwargs)
-    est = build_estimator(config)
-    dataset = load_dataset(data_path)
-    if setting == "released-split":
-        split = released_split(dataset)
-        dataset.split_unbiased = lambda *args, **kwargs: split  # the same split for every seed
-    result = fit_model(dataset, config)
-    m = result.metrics
-    chosen = m.get("chosen", {}).get("recommender", {})
-    iv = m.get("instrument") or {}
+        settings["restarts"] = restarts
+    return SweepConfig(
+        preset="data",
+        knob="data",
+        values=("data",),
+        models=tuple(models),
+        seeds=seeds,
+        fit_overrides=settings,
+        data=str(Path(data).resolve()),
+    )
+
+
+def runs_row(row: dict, sweep_dir: Path, setting: str) -> dict:
+    """A sweep's results row as a row of coat_runs.csv (:data:`FIELDS`), with what the run
+    folder holds beside it: the estimator's loss, grid and restarts (config.json) and the lr and
+    weight decay the recommender used (metrics.json's ``chosen``)."""
+    params = run_file(sweep_dir, row, "config.json")["estimator_params"]
+    chosen = run_file(sweep_dir, row, "metrics.json").get("chosen", {}).get("recommender", {})
+
+    def cell(key: str):
+        return "" if row.get(key) is None else row[key]
+
     return {
-        "model": model,
-        "seed": seed,
-        "protocol": "released-split" if setting == "released-split" else protocol,
-        "loss": est.loss,
-        "grid": est.grid,
-        "restarts": getattr(est, "restarts", ""),
-        "ndcg@5": m["ndcg@5"],
-        "recall@5": m["recall@5"],
-        "val_ndcg@5": m["val_ndcg@5"],
-        "val_recall@5": m["val_recall@5"],
+        "model": row["model"],
+        "seed": int(row["seed"]),
+        "protocol": "released-split" if setting == "released-split" else setting.split("-")[0],
+        "loss": params["loss"],
+        "grid": params["grid"],
+        "restarts": params.get("restarts", ""),
+        "ndcg@5": row["ndcg@5"],
+        "recall@5": row["recall@5"],
+        "val_ndcg@5": row["val_ndcg@5"],
+        "val_recall@5": row["val_recall@5"],
         "lr": chosen.get("lr"),
         "weight_decay": chosen.get("weight_decay"),
-        "epochs_run": m["epochs_run"],
-        "f_stat": iv.get("f_stat", ""),
-        "f_median": iv.get("f_median", ""),
-        "partial_r2": iv.get("partial_r2", ""),
-        "seconds": round(m["seconds"], 2),
+        "epochs_run": row["epochs_run"],
+        "f_stat": cell("iv_f_stat"),
+        "f_median": cell("iv_f_median"),
+        "partial_r2": cell("iv_partial_r2"),
+        "seconds": round(float(row["fit_seconds"]), 2),
     }
+
+
+def merge_runs(path: Path, new_rows: list[dict], setting: str) -> list[dict[str, str]]:
+    """Write coat_runs.csv with ``new_rows`` (of section ``setting``) in place of the rows of
+    the same section, model and seed; every other row is kept as it was. Returns all rows, as
+    strings."""
+    new_keys = {(r["model"], str(r["seed"])) for r in new_rows}
+    kept = [
+        r
+        for r in read_runs(path)
+        if not (setting_of(r) == setting and (r["model"], r["seed"]) in new_keys)
+    ]
+    rows = kept + [{k: str(v) for k, v in r.items()} for r in new_rows]
+    tmp = Path(path).with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=FIELDS)
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return rows
 
 
 def _sel(rows: list[dict], model: str, setting: str) -> dict[int, dict]:
@@ -371,6 +409,15 @@ def write_reports(
     return table
 
 
+def section_of(protocol: str, released_grid: bool, released_split: bool) -> str:
+    """The table section (:data:`SETTINGS`) that the protocol options name."""
+    if protocol == "released" and released_split:
+        return "released-split"
+    if protocol == "released" and released_grid:
+        return "released-grid"
+    return protocol
+
+
 @click.command(help=__doc__.splitlines()[0])
 @seeds_jobs_options()
 @click.option("--protocol", type=click.Choice(PROTOCOL_NAMES), default="ours", show_default=True)
@@ -382,7 +429,9 @@ def write_reports(
 )
 @click.option("--report-only", is_flag=True, help="Rewrite the reports only.")
 @click.option("--data", type=click.Path(exists=True, file_okay=False), default=str(COAT))
-@results_dir_option("Where coat_runs.csv (resumable) and the reports go.", default=RESULTS)
+@backend_option()
+@sweep_dirs_option("sweep-out/coat")
+@results_dir_option("Where coat_runs.csv and the reports go.", default=RESULTS)
 def main(**options) -> None:
     args = SimpleNamespace(**options)
     results = Path(args.results_dir)
@@ -394,32 +443,16 @@ def main(**options) -> None:
         )
     results.mkdir(parents=True, exist_ok=True)
     runs_csv = results / "coat_runs.csv"
+    setting = section_of(args.protocol, args.released_grid, args.released_split)
     done = read_runs(runs_csv)
-    setting = args.protocol
-    if args.protocol == "released" and args.released_grid:
-        setting = "released-grid"
-    if args.protocol == "released" and args.released_split:
-        setting = "released-split"
-    have = {(r["model"], int(r["seed"])) for r in done if setting_of(r) == setting}
-    tasks = [] if args.report_only else [(m, s) for m in models for s in range(args.seeds)]
-
-    def announce(row: dict) -> None:
-        print(
-            f"{setting:>13} {row['model']:>8} seed {row['seed']}: NDCG@5 "
-            f"{row['ndcg@5']:.4f} val {row['val_ndcg@5']:.4f} ({row['seconds']} s)",
-            flush=True,
+    if not args.report_only:
+        config = sweep_config(setting, models, args.seeds, args.restarts, args.data)
+        sweep_dir = config_dir(args.out, config, f"coat-{setting}")
+        found = run_plan_or_fail(
+            [("main", sweep_dir, config)], jobs=args.jobs, backend=args.backend, name="coat"
         )
-
-    done += run_missing(
-        runs_csv,
-        FIELDS,
-        run_one,
-        [(m, s, setting, args.restarts, args.data) for m, s in tasks],
-        done_keys=have,
-        key=lambda task: (task[0], task[1]),
-        jobs=args.jobs,
-        announce=announce,
-    )
+        new_rows = [runs_row(row, sweep_dir, setting) for row in found["main"]]
+        done = merge_runs(runs_csv, new_rows, setting)
     rows = [r for r in done if int(r["seed"]) < args.seeds]
     print(write_reports(rows, args.seeds, args.data, results))
 

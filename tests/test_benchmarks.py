@@ -155,23 +155,41 @@ def test_refs_measure_runs_a_sweep_resumes_and_reports(tmp_path):
 
 @pytest.mark.slow
 def test_coat_table_writes_its_tables_and_resumes(tmp_path, external_dataset):
-    main = _script("coat_table.py").main
+    module = _script("coat_table.py")
+    main, coat_fields = module.main, module.FIELDS
     args = ["--data", str(external_dataset("coat"))]
     args += ["--protocol", "released", "--models", "mf", "--seeds", "2", "--jobs", "1"]
-    args += ["--results-dir", str(tmp_path)]
-    res = CliRunner().invoke(main, args)
+    args += ["--results-dir", str(tmp_path), "--out", str(tmp_path / "sweeps")]
+    # A row of another section, written before: this invocation keeps it as it is.
+    other = "mf,0,ours,bce,True,,0.5,0.5,0.5,0.5,0.001,1e-05,3,,,,1.0\n"
+    (tmp_path / "coat_runs.csv").write_text(",".join(coat_fields) + "\n" + other)
+    res = CliRunner().invoke(main, args + ["--released-split"])
     assert res.exit_code == 0, res.output
     with open(tmp_path / "coat_runs.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
-    assert sorted((r["model"], r["seed"]) for r in rows) == [("mf", "0"), ("mf", "1")]
+    assert [(r["model"], r["seed"], r["protocol"]) for r in rows] == [
+        ("mf", "0", "ours"),
+        ("mf", "0", "released-split"),
+        ("mf", "1", "released-split"),
+    ]
+    assert rows[0]["ndcg@5"] == "0.5"  # kept as it was
     assert all(0.0 <= float(r["ndcg@5"]) <= 1.0 for r in rows)
+    assert {(r["loss"], r["grid"], r["lr"]) for r in rows[1:]} == {("mse", "False", "0.0005")}
     md = (tmp_path / "coat_table.md").read_text()
-    line = next(ln for ln in md.splitlines() if ln.startswith("| MF |"))
-    assert "0.5590" in line  # the paper's figure beside ours
-    again = CliRunner().invoke(main, args)  # resumable: nothing is fitted twice
-    assert again.exit_code == 0
+    section = md.split("released codes' one split")[1]
+    line = next(ln for ln in section.splitlines() if ln.startswith("| MF |"))
+    assert "0.5590" in line and line.endswith("| 2 |")  # the paper's figure beside ours; 2 runs
+    # It ran as one sweep over the Coat folder, the released split a fit setting of it.
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    assert sorted(p.name for p in (sweep / "runs").iterdir()) == [
+        "data=data__mf__seed=0",
+        "data=data__mf__seed=1",
+    ]
+    assert '"split": "released"' in (sweep / "sweep.json").read_text()
+    again = CliRunner().invoke(main, args + ["--released-split"])  # resumable: no fit twice
+    assert again.exit_code == 0 and "] data=" not in again.output
     with open(tmp_path / "coat_runs.csv", newline="") as fh:
-        assert len(list(csv.DictReader(fh))) == 2
+        assert list(csv.DictReader(fh)) == rows
     bad = CliRunner().invoke(main, [*args, "--models", "svd"])
     assert bad.exit_code == 2 and "--models" in bad.output
 
