@@ -292,3 +292,31 @@ def test_cli_the_old_suffix_and_variant_models_limit_the_variant(tmp_path):
     plain, variants, limits = variants_from_options(models, (), (), "elbo,ndcg")
     assert plain == "idcf,ividr" and list(variants) == ["ndcg", "shuffle", "shuffle_ndcg"]
     assert limits == {"shuffle": ("idcf",), "shuffle_ndcg": ("idcf",)}
+
+
+def test_skip_base_runs_a_models_variants_only_and_round_trips(tmp_path):
+    c = config(skip_base=("idcf",))
+    assert c.model_variants("idcf") == ("shuffle", "ndcg")
+    assert c.labels() == ["mf", "idcf[shuffle]", "idcf[ndcg]"]
+    assert c.to_dict()["skip_base"] == ["idcf"] and "skip_base" not in config().to_dict()
+    assert SweepConfig.from_dict(c.to_dict()) == c and c.diff(config()) == ["skip_base"]
+    out = tmp_path / "s"
+    first = run_sweep(c, out, fit_fn=fake_fit)
+    assert not first.failures and len(first.ran) == 9  # 3 seeds x (mf, 2 idcf variants)
+    assert not [p for p in (out / "runs").iterdir() if "__idcf__seed" in p.name]
+    summary = [r for r in read_csv(out / "summary.csv") if r["metric"] == "mcc"]
+    assert [r["model"] for r in summary] == ["mf", "idcf[shuffle]", "idcf[ndcg]"]
+
+
+@pytest.mark.parametrize(
+    "skip, needle",
+    [
+        (("ividr",), "among the sweep's models"),
+        (("mf",), "'mf', which runs no variant"),
+        (("idcf", "idcf"), "distinct models"),
+        ("idcf", "distinct models"),
+    ],
+)
+def test_bad_skip_base_is_refused(skip, needle):
+    with pytest.raises(SweepError, match=re.escape(needle)):
+        config(skip_base=skip)

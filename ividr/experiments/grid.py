@@ -322,6 +322,10 @@ class SweepConfig:
         variant without an entry runs on every model it applies to. Kept in the order of
         ``models``; an entry that names every model the variant applies to is dropped (not
         saved when empty).
+    skip_base : tuple of str, default ()
+        Models that run their variants only, not their base (the sweep's own fit settings):
+        each one of ``models`` that runs at least one variant. Kept in the order of ``models``;
+        not saved when empty.
     """
 
     preset: str = "ividr"
@@ -339,6 +343,7 @@ class SweepConfig:
     model_seeds: int | None = None
     variants: dict[str, dict[str, Any]] = field(default_factory=dict)
     variant_models: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    skip_base: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "values", tuple(_canon_value(v) for v in self.values))
@@ -376,6 +381,7 @@ class SweepConfig:
         object.__setattr__(self, "variant_models", limits)
         # Not a field: which variants each model runs (derived, so not compared or saved).
         object.__setattr__(self, "_applies", applies)
+        object.__setattr__(self, "skip_base", _check_skip_base(self, applies))
 
     # -- serialisation ------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
@@ -384,7 +390,8 @@ class SweepConfig:
         out["values"] = list(self.values)
         out["models"] = list(self.models)
         out["variant_models"] = {k: list(v) for k, v in self.variant_models.items()}
-        for key in ("variants", "variant_models"):
+        out["skip_base"] = list(self.skip_base)
+        for key in ("variants", "variant_models", "skip_base"):
             if not out[key]:  # a sweep without them is saved as it was before they existed
                 del out[key]
         return out
@@ -397,7 +404,7 @@ class SweepConfig:
         if unknown:
             raise SweepError(f"unknown SweepConfig fields {unknown}")
         data = dict(data)
-        for key in ("values", "models"):
+        for key in ("values", "models", "skip_base"):
             if key in data:
                 data[key] = tuple(data[key])
         if isinstance(data.get("variant_models"), dict):
@@ -422,8 +429,10 @@ class SweepConfig:
         return len(self.seed_pairs())
 
     def model_variants(self, model: str) -> tuple[str, ...]:
-        """The variants ``model`` runs: ``""`` (its base), then each named one that applies."""
-        return ("", *self._applies.get(model, ()))
+        """The variants ``model`` runs: ``""`` (its base, unless in ``skip_base``), then each
+        named one that applies."""
+        named = self._applies.get(model, ())
+        return named if model in self.skip_base else ("", *named)
 
     def labels(self) -> list[str]:
         """The (model, variant) labels of the tables' rows (:func:`model_label`), in order:
@@ -551,6 +560,29 @@ def _applicable_variants(
                 raise SweepError(f"variant {name!r}: {exc}") from None
             applies.setdefault(model, []).append(name)
     return {m: tuple(v) for m, v in applies.items()}, limits
+
+
+def _check_skip_base(config: SweepConfig, applies: dict[str, tuple[str, ...]]) -> tuple[str, ...]:
+    """``config.skip_base`` checked (each a model of the sweep that runs a variant, none twice)
+    and in the sweep's model order."""
+    skip = config.skip_base
+    if isinstance(skip, str) or len(set(skip)) != len(tuple(skip)):
+        raise SweepError(
+            f"The 'skip_base' parameter of SweepConfig must be a list of distinct models. Got "
+            f"{skip!r}."
+        )
+    for model in skip:
+        if model not in config.models:
+            raise SweepError(
+                f"The 'skip_base' of SweepConfig must be among the sweep's models "
+                f"{list(config.models)}. Got {model!r}."
+            )
+        if not applies.get(model):
+            raise SweepError(
+                f"The 'skip_base' of SweepConfig names {model!r}, which runs no variant: it "
+                "would run nothing."
+            )
+    return tuple(m for m in config.models if m in skip)
 
 
 def _check_variant_models(
