@@ -210,12 +210,14 @@ def run_plan(
     say: Callable[[str], None],
     name: str,
     backend: str = "local",
+    fit_fn=None,
 ) -> PlanOutcome:
     """Run every ``(key, sweep_dir, config)`` of ``plan`` in turn (each resumable).
 
     Progress goes to ``say``; the load average is sampled after each run, and each sweep's wall
-    record is updated even when the sweep is interrupted. ``backend`` is run_sweep's (``"local"``
-    or ``"ray"``). Failed runs are collected in
+    record is updated even when the sweep is interrupted. ``backend`` and ``fit_fn`` are
+    run_sweep's (``"local"`` or ``"ray"``; None fits with its ``default_fit``). Failed runs are
+    collected in
     ``failures`` (``"<key>: <run id>"`` -> error), not raised.
     """
     outcome = PlanOutcome()
@@ -232,7 +234,13 @@ def run_plan(
         n_ran = 0
         try:
             swept = run_sweep(
-                config, sweep_dir, jobs=jobs, threads=threads, progress=progress, backend=backend
+                config,
+                sweep_dir,
+                jobs=jobs,
+                threads=threads,
+                progress=progress,
+                backend=backend,
+                fit_fn=fit_fn,
             )
             n_ran = len(swept.ran)
         finally:
@@ -269,7 +277,12 @@ def raise_failures(failures: dict[str, str], say: Callable[[str], None]) -> None
 
 
 def run_plan_or_fail(
-    plan: Sequence[tuple[str, Path, SweepConfig]], *, jobs: int, backend: str, name: str
+    plan: Sequence[tuple[str, Path, SweepConfig]],
+    *,
+    jobs: int,
+    backend: str,
+    name: str,
+    fit_fn=None,
 ) -> dict[str, list[dict]]:
     """:func:`run_plan` with one torch thread a fit and progress on stderr; the finished rows by
     key, or a click error listing the failed runs (:func:`raise_failures`)."""
@@ -277,7 +290,7 @@ def run_plan_or_fail(
     def say(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    done = run_plan(plan, jobs=jobs, threads=1, say=say, name=name, backend=backend)
+    done = run_plan(plan, jobs=jobs, threads=1, say=say, name=name, backend=backend, fit_fn=fit_fn)
     raise_failures(done.failures, say)
     return done.rows
 

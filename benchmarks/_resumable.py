@@ -1,8 +1,8 @@
 """A resumable runs table for benchmarks that fit one model per task (a setting and a seed).
 
 Every finished fit is appended to the CSV at once, so an interrupted benchmark resumes by being run
-again: only the tasks whose key is not in the CSV yet are run. Used by ``coat_table.py`` and
-``ividr_factors.py``; the sweep-based benchmarks resume through their sweep directories instead.
+again: only the tasks whose key is not in the CSV yet are run. Used by ``ividr_factors.py``
+only; the other benchmarks resume through their sweep directories instead.
 """
 
 from __future__ import annotations

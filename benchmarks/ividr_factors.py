@@ -31,17 +31,26 @@ MCC (prior-only), the MCC of the estimate after the split-half shrinkage toward 
 (``shrunk``: IViDR's default since that column, so the rows fitted before it have none), the
 held-out negative ELBO of the kept checkpoint (a quantity a user can compute;
 lower is better) and the rms of the shift P t_u beside the rms of the exposure row. Stage 1
-(IV4R-MF) is fitted once per dataset and seed and shared by its factors (cached under ``--out``);
-stage 3 (the recommender head) does not change the latents and is not run.
+(IV4R-MF) is fitted once per dataset and seed and shared by its factors (cached under
+``--out/stage1``); stage 3 (the recommender head) does not change the latents and is not run.
 
 Data: ``gamma_<G>`` folders of the paper's Table-5 draw (ividr-sim) and of iDCF's benchmark
 (idcf-sim), found under the external data root (``IVIDR_DATA``). Nothing is chosen by the truth:
-every fit keeps its checkpoint by held-out negative ELBO; C only scores. Resumable: finished fits
-are rows of ``RESULTS_DIR/ividr_factors_runs.csv``; run the same command again to finish.
+every fit keeps its checkpoint by held-out negative ELBO; C only scores.
+
+The fits run as one resumable sweep per data folder (:func:`ividr.experiments.runner.run_sweep`
+with this script's fit function, :func:`fit_factor_run`; ``--jobs``, ``--backend local|ray``; run
+the same command again to finish): each factor is a sweep variant of its model (its overrides
+above; IViDR's defaults are the base of ``ividr``, and ``ividr-released`` runs its variants only).
+``RESULTS_DIR/ividr_factors_runs.csv`` holds one row per fit: the rows of this invocation's fits
+replace theirs, every other row is kept; the table is made from all of them.
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import hashlib
 import json
 import os
 import sys
@@ -51,9 +60,11 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmarks._options import RESULTS_DIR, results_dir_option
-from benchmarks._resumable import read_runs, run_missing
+from benchmarks._gamma_folders import config_dir, run_plan_or_fail, subsample_users
+from benchmarks._options import RESULTS_DIR, backend_option, results_dir_option
+from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.reports import format_values
+from simulator.files import dumps_json, file_lock
 
 #: (label, dataset folder under the data root, gamma folder).
 DATASETS = (
@@ -85,6 +96,21 @@ FACTORS: dict[str, tuple[str, dict]] = {
 }
 #: Factors whose t_u is scaled as the released code's input is (:func:`released_scale`).
 SCALED = ("released scaled",)
+#: Each factor's sweep variant (an identifier); "" is the base of its model (IViDR's defaults).
+SWEEP_NAMES: dict[str, str] = {
+    "paper": "paper",
+    "t zero": "t_zero",
+    "t shuffled": "t_shuffled",
+    "t standardized": "t_standardized",
+    "rho=tau=0.5": "rho_tau_half",
+    "lr/(rho+tau)": "lr_over_rho_tau",
+    "iVAE (rho=0 tau=1)": "ivae",
+    "released": "released",
+    "released scaled": "released_scaled",
+    "split-half": "split_half",
+    "iVAE (rho=0 tau=1) + split-half": "ivae_split_half",
+    "default (t standardized + split-half)": "",
+}
 FIELDS = (
     "data",
     "seed",
@@ -103,68 +129,94 @@ FIELDS = (
 )
 
 
-def load(label: str, users: int | None):
-    """The dataset of ``label`` (its first ``users`` users when given)."""
-    from simulator.loaders import load_dataset
-    from simulator.locations import dataset_path
-
-    _, folder, gamma = next(d for d in DATASETS if d[0] == label)
-    dataset = load_dataset(dataset_path(folder) / gamma)
-    if users is not None and users < dataset.n_users:
-        dataset = dataset.first_users(users)
-    return dataset
+def read_runs(path: Path) -> list[dict[str, str]]:
+    """The rows of a runs CSV as strings ([] when it does not exist yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
 
 
-def build(model: str, params: dict):
-    """The unfitted estimator of registry model ``model`` with ``params``."""
-    from ividr.api import build_estimator
-    from ividr.config import FitConfig
-
-    config = FitConfig(model=model, **params)
-    return build_estimator(config)
+def factor_of(model: str, variant: str) -> str:
+    """The factor that a sweep run of ``model`` with ``variant`` fits."""
+    return next(f for f, (m, _) in FACTORS.items() if m == model and SWEEP_NAMES[f] == variant)
 
 
-def _threads() -> None:
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(1)
-    threadpool_limits(1)
-
-
-def _params(model: str, seed: int, overrides: dict, settings: dict) -> dict:
-    return {"seed": seed, "restarts": 1, "device": "cpu", **settings, **overrides}
+def gammas_of(folder: str, labels: Sequence[str]) -> tuple[float, ...]:
+    """The gammas of data folder ``folder`` that ``labels`` name."""
+    return tuple(
+        float(gamma.split("_")[1]) for lab, f, gamma in DATASETS if f == folder and lab in labels
+    )
 
 
-def _stage1_path(out: Path, label: str, seed: int) -> Path:
-    return out / "stage1" / f"{label.replace(' ', '_')}_seed{seed}.npz"
-
-
-def fit_stage1(label: str, seed: int, out: str, users: int | None, settings: dict) -> dict:
-    """Stage 1 of ``label`` x ``seed``: t_u and the random stream's state after it, cached."""
-    _threads()
-    path = _stage1_path(Path(out), label, seed)
-    # A cache from before ``released_scale`` or ``item_treatment`` was stored is refitted (stage 1
-    # is deterministic).
-    if not path.is_file() or not {"released_scale", "item_treatment"} <= set(np.load(path).files):
-        dataset = load(label, users)
-        est = build("ividr", _params("ividr", seed, {}, settings))
-        val = est._start_fit(dataset, None)
-        rng = np.random.default_rng(seed)
-        est._fit_treatments(dataset, val, rng, None)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.npz")
-        state = json.dumps(rng.bit_generator.state)
-        scale = released_scale(dataset, est.user_treatment_, est.item_treatment_)
-        np.savez(
-            tmp,
-            user_treatment=est.user_treatment_,
-            item_treatment=est.item_treatment_,
-            rng_state=np.array(state),
-            released_scale=np.array(scale),
+def sweep_configs(
+    labels: Sequence[str],
+    factors: Sequence[str],
+    seeds: int,
+    settings: dict,
+    folders: dict[str, Path],
+) -> list[tuple[str, SweepConfig]]:
+    """One sweep per data folder of ``labels`` (its gammas the values): the models of
+    ``factors``, each factor a variant limited to its model, seeds 0..N-1. ``folders`` maps a
+    data folder's name to where it is (the external dataset, or its subsampled copy)."""
+    variants = {SWEEP_NAMES[f]: FACTORS[f][1] for f in factors if SWEEP_NAMES[f]}
+    models = tuple(
+        m for m in ("ividr", "ividr-released") if any(FACTORS[f][0] == m for f in factors)
+    )
+    limits = {SWEEP_NAMES[f]: (FACTORS[f][0],) for f in factors if SWEEP_NAMES[f]}
+    bases = {FACTORS[f][0] for f in factors if not SWEEP_NAMES[f]}
+    out = []
+    for folder, path in folders.items():
+        config = SweepConfig(
+            preset="data",
+            knob="gamma",
+            values=gammas_of(folder, labels),
+            models=models,
+            seeds=seeds,
+            fit_overrides={"restarts": 1, **settings},
+            data=str(Path(path).resolve()),
+            variants=variants,
+            variant_models=limits,
+            skip_base=tuple(m for m in models if m not in bases),
         )
-        os.replace(tmp, path)
-    return {"data": label, "seed": seed}
+        out.append((folder, config))
+    return out
+
+
+def _label_of(config: SweepConfig, value) -> str:
+    folder = Path(config.data).name
+    return next(
+        lab for lab, f, g in DATASETS if f == folder and g == f"gamma_{format_value(value)}"
+    )
+
+
+def stage1(cache: Path, dataset, config: SweepConfig, value, seed: int):
+    """Stage 1 of the run's dataset and seed: t_u, the item treatments and the random stream's
+    state after it (:data:`FACTORS` all share it), fitted once under a lock and cached in
+    ``cache`` (keyed by the data, gamma, seed and the sweep's fit settings)."""
+    key = dumps_json([config.data, format_value(value), seed, config.fit_overrides])
+    digest = hashlib.sha1(key.encode("utf-8")).hexdigest()[:10]
+    path = cache / f"{Path(config.data).name}_gamma_{format_value(value)}_seed{seed}_{digest}.npz"
+    with file_lock(path.parent / f".{path.stem}.lock"):
+        if not path.is_file():
+            from ividr.api import build_estimator
+
+            est = build_estimator(config.fit_config("ividr", seed))
+            val = est._start_fit(dataset, None)
+            rng = np.random.default_rng(seed)
+            est._fit_treatments(dataset, val, rng, None)
+            tmp = path.with_suffix(".tmp.npz")
+            np.savez(
+                tmp,
+                user_treatment=est.user_treatment_,
+                item_treatment=est.item_treatment_,
+                rng_state=np.array(json.dumps(rng.bit_generator.state)),
+                released_scale=np.array(
+                    released_scale(dataset, est.user_treatment_, est.item_treatment_)
+                ),
+            )
+            os.replace(tmp, path)
+    return np.load(path)
 
 
 def released_scale(dataset, user_treatment: np.ndarray, item_treatment: np.ndarray) -> float:
@@ -181,32 +233,39 @@ def released_scale(dataset, user_treatment: np.ndarray, item_treatment: np.ndarr
     return float(np.sqrt(per_user_sq.mean() / np.mean(user_treatment**2)))
 
 
-def fit_factor(
-    label: str, seed: int, factor: str, out: str, users: int | None, settings: dict
-) -> dict:
-    """Stage 2 of ``label`` x ``seed`` with ``factor``, on the cached stage 1; one runs row."""
+def fit_factor_run(dataset, config: SweepConfig, spec, *, cache: str) -> dict:
+    """The sweep's fit function: stage 2 of the run's factor on the cached stage 1
+    (:func:`stage1`); its metrics are the figures of one runs row."""
     import time
 
-    import torch
+    from ividr.api import build_estimator
 
-    from metrics.mcc import mcc
-
-    _threads()
-    cached = np.load(_stage1_path(Path(out), label, seed))
-    dataset = load(label, users)
-    truth = dataset.confounder
-    model, overrides = FACTORS[factor]
-    est = build(model, _params(model, seed, overrides, settings))
+    cached = stage1(Path(cache), dataset, config, spec.value, spec.seed)
+    factor = factor_of(spec.model, spec.variant)
+    fit = config.fit_config(spec.model, spec.seed, spec.variant)
+    est = build_estimator(fit)
     est._start_fit(dataset, None)
     est.user_treatment_ = cached["user_treatment"]
     est.item_treatment_ = cached["item_treatment"]  # the split-half shrinkage's t of half rows
     if factor in SCALED:
         est.user_treatment_ = est.user_treatment_ * float(cached["released_scale"])
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(spec.seed)
     rng.bit_generator.state = json.loads(str(cached["rng_state"]))
     start = time.perf_counter()
     est._fit_latent(dataset, rng, None, None)
     seconds = time.perf_counter() - start
+    metrics = {**latent_figures(est, dataset, spec.model, spec.seed), "seconds": seconds}
+    return {"metrics": metrics, "config": {"factor": factor, **fit.to_dict()}}
+
+
+def latent_figures(est, dataset, model: str, seed: int) -> dict:
+    """The figures of a fitted latent stage: the MCCs of its posterior means and estimate, the
+    kept checkpoint's held-out loss and epochs, and the rms of the shift and of the exposures."""
+    import torch
+
+    from metrics.mcc import mcc
+
+    truth = dataset.confounder
     estimates = getattr(est, "estimate_latents_", {})
     net = est.nets_["latent"]
     shift_rms = float("nan")
@@ -219,33 +278,55 @@ def fit_factor(
             t = torch.from_numpy(treatment_input(est.user_treatment_, mode, None)).float()
             shift_rms = float((t @ net.proj.weight.T).pow(2).mean().sqrt())
     kept = next(r for r in est.restarts_ if r["kept"])
-    x = dataset.exposure()
+    estimate = float(mcc(truth, est.user_latents_))
 
     def score(name: str) -> float:
         return float(mcc(truth, estimates[name])) if name in estimates else float("nan")
 
     return {
-        "data": label,
-        "seed": seed,
-        "factor": factor,
-        "mcc_fused": float(mcc(truth, est.user_latents_)) if model != "ividr" else score("fused"),
-        "mcc_shifted": float(mcc(truth, est.user_latents_))
-        if model != "ividr"
-        else score("shifted"),
+        "mcc": estimate,
+        "mcc_fused": estimate if model != "ividr" else score("fused"),
+        "mcc_shifted": estimate if model != "ividr" else score("shifted"),
         "mcc_plain": score("plain"),
         "mcc_weak": float(mcc(truth, est.user_latents_, weak=True, random_state=seed)),
         "mcc_prior_only": float(mcc(truth, est.prior_mean_)),
         "val_loss": float(kept["val_loss"]),
         "epochs": int(kept["epochs"]),
         "shift_rms": shift_rms,
-        "x_rms": float(np.sqrt(np.mean(x**2))),
-        "seconds": round(seconds, 1),
+        "x_rms": float(np.sqrt(np.mean(dataset.exposure() ** 2))),
         # The estimate after the split-half shrinkage (IViDR's default since this column; nan
         # for a fit without it); the columns above are the posterior means themselves.
-        "mcc_shrunk": float(mcc(truth, est.user_latents_))
-        if hasattr(est, "unshrunk_latents_")
-        else float("nan"),
+        "mcc_shrunk": estimate if hasattr(est, "unshrunk_latents_") else float("nan"),
     }
+
+
+def runs_row(row: dict, config: SweepConfig) -> dict:
+    """A sweep's results row as a row of the runs CSV (:data:`FIELDS`)."""
+
+    def number(key: str) -> float:
+        return float("nan") if row.get(key) is None else row[key]
+
+    out = {
+        "data": _label_of(config, row["value"]),
+        "seed": int(row["seed"]),
+        "factor": factor_of(row["model"], row.get("variant") or ""),
+        "epochs": int(row["epochs"]),
+        "seconds": round(float(row["fit_seconds"]), 1),
+    }
+    return {f: out[f] if f in out else number(f) for f in FIELDS}
+
+
+def merge_runs(path: Path, new_rows: list[dict]) -> None:
+    """Write the runs CSV with ``new_rows`` in place of the rows of the same (data, seed,
+    factor); every other row is kept as it was."""
+    keys = {(r["data"], str(r["seed"]), r["factor"]) for r in new_rows}
+    kept = [r for r in read_runs(path) if (r["data"], r["seed"], r["factor"]) not in keys]
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(FIELDS))
+        writer.writeheader()
+        writer.writerows(kept + new_rows)
+    os.replace(tmp, path)
 
 
 def add_columns(path: Path, fields: Sequence[str]) -> None:
@@ -334,16 +415,21 @@ def report(rows: list[dict[str, str]], labels: Sequence[str], command: str) -> s
 @click.option("--users", type=click.IntRange(min=10), default=None, help="First N users only.")
 @click.option("--latent-epochs", type=click.IntRange(min=1), default=None)
 @click.option("--epochs", type=click.IntRange(min=1), default=None, help="Stage-1 epochs.")
+@backend_option()
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("sweep-out/ividr-factors"),
     show_default=True,
-    help="Cache of the stage-1 fits.",
+    help="The sweep directories, the stage-1 cache and (--users) the subsampled data.",
 )
 @results_dir_option("Where the table and the runs CSV go.", default=RESULTS_DIR)
-def main(seeds, jobs, data_labels, factor_names, users, latent_epochs, epochs, out, results_dir):
+def main(
+    seeds, jobs, data_labels, factor_names, users, latent_epochs, epochs, backend, out, results_dir
+):
     """IViDR's latent stage with one setting changed at a time (issue 20)."""
+    from simulator.locations import dataset_path
+
     labels = [s.strip() for s in data_labels.split(",") if s.strip()]
     factors = [s.strip() for s in factor_names.split(",") if s.strip()]
     bad = [x for x in labels if x not in {d[0] for d in DATASETS}] + [
@@ -356,32 +442,24 @@ def main(seeds, jobs, data_labels, factor_names, users, latent_epochs, epochs, o
         settings["latent_epochs"] = latent_epochs
     if epochs is not None:
         settings["epochs"] = epochs
+    names = dict.fromkeys(d[1] for d in DATASETS if d[0] in labels)
+    folders = {f: dataset_path(f) for f in names}
+    if users is not None:
+        folders = {
+            f: subsample_users(path, out / f"users-{users}" / f, users, gammas_of(f, labels))
+            for f, path in folders.items()
+        }
+    plan = [
+        (folder, config_dir(out, config, f"factors-{folder}"), config)
+        for folder, config in sweep_configs(labels, factors, seeds, settings, folders)
+    ]
+    fit = functools.partial(fit_factor_run, cache=str((out / "stage1").resolve()))
+    found = run_plan_or_fail(plan, jobs=jobs, backend=backend, name="ividr factors", fit_fn=fit)
     results_dir.mkdir(parents=True, exist_ok=True)
     runs = results_dir / "ividr_factors_runs.csv"
     add_columns(runs, FIELDS)
-    done = {(r["data"], int(r["seed"]), r["factor"]) for r in read_runs(runs)}
-    plan = [(lab, s, f) for s in range(seeds) for lab in labels for f in factors]
-    todo = [task for task in plan if task not in done]
-    groups = sorted({(lab, s) for lab, s, _ in todo}, key=lambda g: (g[1], labels.index(g[0])))
-    common = (str(out), users, settings)
-    from concurrent.futures import ProcessPoolExecutor
-
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        list(pool.map(fit_stage1, *zip(*[(lab, s, *common) for lab, s in groups], strict=True)))
-    run_missing(
-        runs,
-        FIELDS,
-        fit_factor,
-        [(lab, s, f, *common) for lab, s, f in todo],
-        done_keys=set(),
-        key=lambda task: task[:3],
-        jobs=jobs,
-        announce=lambda row: click.echo(
-            f"{row['data']} seed {row['seed']} {row['factor']}: fused {row['mcc_fused']:.3f} "
-            f"prior {row['mcc_prior_only']:.3f} ({row['seconds']} s)",
-            err=True,
-        ),
-    )
+    configs = {key: config for key, _, config in plan}
+    merge_runs(runs, [runs_row(r, configs[key]) for key, rows in found.items() for r in rows])
     command = "benchmarks/ividr_factors.py " + " ".join(sys.argv[1:])
     # Every dataset the runs CSV holds, whichever this invocation ran.
     text = report(read_runs(runs), [d[0] for d in DATASETS], command.strip())
