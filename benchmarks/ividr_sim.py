@@ -62,7 +62,9 @@ from benchmarks._gamma_folders import (
     write_runs_csv,
 )
 from ividr.experiments.data_folders import data_sweep_values
-from ividr.experiments.grid import SweepConfig, SweepError, format_value, model_label, row_label
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.variants import model_label, row_label
 from ividr.paper import table5_mcc
 from ividr.registry import DISPLAY_NAMES, MODEL_NAMES, SHUFFLE_SUFFIX
 from simulator.locations import default_dataset_path, display_path
