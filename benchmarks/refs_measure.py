@@ -22,7 +22,8 @@ import numpy as np
 
 from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
 from benchmarks._options import backend_option, sweep_dirs_option
-from ividr.experiments.grid import SweepConfig, format_value, legacy_variants
+from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.variants import legacy_variants
 
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
 

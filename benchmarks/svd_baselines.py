@@ -24,7 +24,8 @@ import click
 
 from benchmarks._gamma_folders import RESULTS_DIR, command_line, num, pick_values
 from ividr.experiments.data_folders import data_sweep_values
-from ividr.experiments.grid import SweepError, format_value
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import format_value
 from simulator.locations import default_dataset_path, display_path
 
 DEFAULT_DATA = default_dataset_path("ividr-sim")

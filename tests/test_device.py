@@ -16,7 +16,8 @@ from click.testing import CliRunner
 from ividr.api import FitConfig, fit_model, load_model, save_model
 from ividr.cli import main
 from ividr.experiments.backends import ray_device
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.runner import run_sweep
 from ividr.training.devices import (
     DeviceError,

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import load_results
 

@@ -18,7 +18,8 @@ import pytest
 from click.testing import CliRunner
 
 from ividr.cli import main
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import finished_runs, load_results
 from ividr.experiments.summaries import summarize

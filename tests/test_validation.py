@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ividr.api import FitConfig
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.runner import run_sweep
 from ividr.reporting.plots import PlotError, plot_sweep
 from ividr.training.protocols import protocol_settings

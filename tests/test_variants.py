@@ -11,15 +11,11 @@ import numpy as np
 import pytest
 
 from ividr.config import FitConfig
-from ividr.experiments.grid import (
-    DEFAULT_STOP_RULE,
-    SweepConfig,
-    SweepError,
-    legacy_variants,
-    model_label,
-)
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.runner import run_sweep
 from ividr.experiments.store import finished_runs, load_results
+from ividr.experiments.variants import DEFAULT_STOP_RULE, legacy_variants, model_label
 from ividr.registry import display_name
 
 VARIANTS = {"shuffle": {"shuffle_aux": True}, "ndcg": {"stop_on": "ndcg"}}

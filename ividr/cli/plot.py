@@ -210,7 +210,7 @@ def sweep_plot(
     SWEEP_DIR is what `ividr sweep --out` writes. MCC plots also show the data's reference
     levels (proxy oracle E[C|W], chance) and the models' prior-only MCC.
     """
-    from ividr.experiments.grid import SweepError
+    from ividr.experiments.errors import SweepError
     from ividr.experiments.store import load_results
     from ividr.paper import TABLE5_GAMMAS, TABLE5_MCC
     from ividr.reporting.plots import display_name, plot_sweep

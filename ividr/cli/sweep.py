@@ -23,18 +23,18 @@ from ividr.cli.common import (
 )
 from ividr.cli.sweep_variants import check_variants, variants_from_options
 from ividr.experiments.data_folders import data_sweep_values
+from ividr.experiments.errors import SweepError
 from ividr.experiments.grid import (
     DEFAULT_KNOB,
     DEFAULT_MODELS,
-    DEFAULT_STOP_RULE,
     SweepConfig,
-    SweepError,
     format_value,
     knob_kind,
     parse_values,
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
+from ividr.experiments.variants import DEFAULT_STOP_RULE
 from ividr.registry import available_models
 from ividr.training.progress import show_bar
 from simulator.cli import preset_default

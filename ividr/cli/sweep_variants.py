@@ -11,10 +11,10 @@ from __future__ import annotations
 import click
 
 from ividr.cli.common import config_choices
-from ividr.experiments.grid import (
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
+from ividr.experiments.variants import (
     DEFAULT_STOP_RULE,
-    SweepConfig,
-    SweepError,
     legacy_variants,
     parse_variant,
     parse_variant_models,

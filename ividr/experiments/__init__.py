@@ -3,6 +3,9 @@
 One module per job; importing this package imports none of them:
 
 - :mod:`~ividr.experiments.grid`: the grid and its config (:class:`SweepConfig`, :class:`RunSpec`);
+- :mod:`~ividr.experiments.variants`: the variant axis's names (``idcf[shuffle]``) and
+  command-line text;
+- :mod:`~ividr.experiments.errors`: :class:`SweepError`;
 - :mod:`~ividr.experiments.run`: one run (dataset, fit, scores), executed in a worker;
 - :mod:`~ividr.experiments.backends`: where runs run (local processes, Ray);
 - :mod:`~ividr.experiments.runner`: the driver, :func:`run_sweep`;

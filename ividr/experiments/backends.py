@@ -30,7 +30,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from ividr.experiments.grid import RunSpec, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import RunSpec
 from ividr.experiments.run import FitFn, execute_run, set_worker_device
 
 #: The backends of :func:`~ividr.experiments.runner.run_sweep`.

@@ -16,7 +16,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ividr.experiments.grid import DATA_VALUE_LABEL, DEFAULT_KNOB, SweepError, format_value
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import DATA_VALUE_LABEL, DEFAULT_KNOB, format_value
 
 __all__ = ["data_folder", "data_folders", "data_sweep_values", "dataset_knobs", "name_knobs"]
 

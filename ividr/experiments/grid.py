@@ -18,9 +18,10 @@ it overrides is one the model uses, :func:`ividr.api.model_fields`; a variant th
 model of the sweep is refused). A run's variant is part of its identity: its run id
 (``...__<model>__variant=<name>...``; the base's is unchanged), its results row (the ``variant``
 column, only in sweeps with variants), the resume key and the summaries, whose tables name a
-(model, variant) by its *label* (:func:`model_label`): ``model`` for the base and
-``model[variant]`` otherwise (``idcf``, ``idcf[shuffle]``). Without variants a sweep writes what it
-wrote before variants existed.
+(model, variant) by its *label* (:func:`~ividr.experiments.variants.model_label`): ``model`` for
+the base and ``model[variant]`` otherwise (``idcf``, ``idcf[shuffle]``). Without variants a sweep
+writes what it wrote before variants existed. The labels, the old suffixes and the command-line
+text of variants live in :mod:`ividr.experiments.variants`.
 
 Limiting a variant to some models. ``variant_models`` (``{name: models}``, on the command line
 ``--variant-models NAME:MODEL[,MODEL...]``) runs variant ``name`` on those models only, each a
@@ -32,8 +33,9 @@ anyway is dropped: two configs that run the same fits are the same sweep (and re
 
 The old model-name suffixes (``idcf+shuffle``, ``idcf@ndcg``) are still understood in a stored
 sweep.json (:meth:`SweepConfig.fit_config`); new sweeps spell them as variants limited to the
-models that carried the suffix (:func:`legacy_variants`): ``mf,idcf,ividr,idcf+shuffle`` runs
-mf, idcf, ividr and idcf[shuffle], as it did before variants existed.
+models that carried the suffix (:func:`~ividr.experiments.variants.legacy_variants`):
+``mf,idcf,ividr,idcf+shuffle`` runs mf, idcf, ividr and idcf[shuffle], as it did before variants
+existed.
 """
 
 from __future__ import annotations
@@ -46,8 +48,10 @@ from typing import Any
 
 import numpy as np
 
+from ividr.experiments.errors import SweepError
+from ividr.experiments.variants import model_label
 from ividr.registry import LATENT_ONLY, MODEL_NAMES, split_model, split_stop
-from metrics.checks import ParameterError, check_choice, check_int
+from metrics.checks import check_choice, check_int
 
 #: Default grid of the paper's Table 5.
 DEFAULT_KNOB = "gamma"
@@ -60,13 +64,6 @@ DATA_VALUE_LABEL = "data"
 #: FitConfig fields a variant may not override: the model and the seed are the sweep's own axes,
 #: and the device is where a run runs, not what it is (docs/design.md §4.3).
 FORBIDDEN_VARIANT_FIELDS = frozenset({"model", "seed", "device"})
-#: The stopping rule of a fit that names none (FitConfig.stop_on's default): an old ``@elbo``
-#: suffix is the base (:func:`legacy_variants`).
-DEFAULT_STOP_RULE = "elbo"
-
-
-class SweepError(ParameterError):
-    """A sweep's configuration or directory is not usable; the message says why."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -143,131 +140,6 @@ def parse_values(text: str | Sequence[Any], kind: type = float) -> tuple[Any, ..
     if len({format_value(v) for v in out}) != len(out):
         raise SweepError(f"values must be distinct, got {text!r}")
     return tuple(out)
-
-
-def model_label(model: str, variant: str = "") -> str:
-    """How tables name a (model, variant): ``model`` for the base (``""``), else
-    ``model[variant]`` (``idcf[shuffle]``)."""
-    return f"{model}[{variant}]" if variant else model
-
-
-def row_label(row: dict[str, Any]) -> str:
-    """The :func:`model_label` of a results row (rows without a ``variant`` are the base's)."""
-    return model_label(row["model"], row.get("variant") or "")
-
-
-def legacy_variants(
-    models: Sequence[str],
-) -> tuple[tuple[str, ...], dict[str, dict[str, Any]], dict[str, tuple[str, ...]]]:
-    """Old model names with suffixes, as plain models, variants and the models each variant is
-    limited to (:attr:`SweepConfig.variant_models`): the models that carried its suffix.
-
-    ``<model>+shuffle`` becomes the variant ``shuffle`` = ``{"shuffle_aux": True}``,
-    ``<model>@<rule>`` the variant ``<rule>`` = ``{"stop_on": rule}``, and both
-    (``idcf+shuffle@ndcg``) the variant ``shuffle_ndcg``; the default rule ``elbo`` is the base's
-    (``idcf@elbo`` is ``idcf``). The models keep the order in which they first appear.
-
-    >>> legacy_variants(["mf", "idcf", "ividr", "idcf+shuffle@ndcg"])
-    (('mf', 'idcf', 'ividr'), {'shuffle_ndcg': {'shuffle_aux': True, 'stop_on': 'ndcg'}}, \
-{'shuffle_ndcg': ('idcf',)})
-    """
-    plain: dict[str, None] = {}
-    variants: dict[str, dict[str, Any]] = {}
-    limits: dict[str, dict[str, None]] = {}
-    for name in models:
-        stem, rule = split_stop(name)
-        base, shuffled = split_model(stem)
-        plain[base] = None
-        overrides: dict[str, Any] = {"shuffle_aux": True} if shuffled else {}
-        if rule is not None and rule != DEFAULT_STOP_RULE:
-            overrides["stop_on"] = rule
-        if overrides:
-            key = "_".join(["shuffle"] * shuffled + [overrides.get("stop_on", "")]).strip("_")
-            variants[key] = overrides
-            limits.setdefault(key, {})[base] = None
-    return tuple(plain), variants, {key: tuple(names) for key, names in limits.items()}
-
-
-def _parse_field(key: str, text: str) -> Any:
-    """The text of a FitConfig field's value as that field's type (``none`` is None)."""
-    from ividr.config import FitConfig
-    from ividr.hyperparams import spec_of
-
-    try:
-        _, spec = spec_of(FitConfig, key)
-    except KeyError:
-        return text  # not a hyperparameter: SweepConfig's own checks name it
-    if text.lower() in ("none", "null") and spec.optional:
-        return None
-    if text in spec.also or spec.kind in ("choice", "device"):
-        return text
-    if spec.kind == "bool":
-        truth = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
-        if text.lower() not in truth:
-            raise SweepError(f"{key}: expected true or false, got {text!r}")
-        return truth[text.lower()]
-    try:
-        number = float(text)
-        if spec.kind == "int":
-            if not number.is_integer():
-                raise ValueError
-            return int(number)
-        return number
-    except ValueError:
-        raise SweepError(
-            f"{key}: expected {'an int' if spec.kind == 'int' else 'a number'}, got {text!r}"
-        ) from None
-
-
-def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
-    """``"NAME:key=value[,key=value...]"`` -> ``(NAME, {field: value})``, each value read as its
-    FitConfig field's type (``true``/``false``, numbers, ``none``); ``-`` in a key reads as
-    ``_``. The name and the fields are checked by :class:`SweepConfig`.
-
-    >>> parse_variant("slow:latent-lr=1e-4,shuffle_aux=true")
-    ('slow', {'latent_lr': 0.0001, 'shuffle_aux': True})
-
-    Raises
-    ------
-    SweepError
-        Without a ``:``, a ``key=value`` pair, or for a value not of its field's type.
-    """
-    name, sep, body = text.partition(":")
-    name = name.strip()
-    if not sep or not name or not body.strip():
-        raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
-    overrides: dict[str, Any] = {}
-    for item in body.split(","):
-        key, eq, value = item.partition("=")
-        key = key.strip().replace("-", "_")
-        if not eq or not key or not value.strip():
-            raise SweepError(f"expected NAME:KEY=VALUE[,KEY=VALUE...], got {text!r}")
-        if key in overrides:
-            raise SweepError(f"variant {name!r} sets {key} twice")
-        overrides[key] = _parse_field(key, value.strip())
-    return name, overrides
-
-
-def parse_variant_models(text: str) -> tuple[str, tuple[str, ...]]:
-    """``"NAME:MODEL[,MODEL...]"`` -> ``(NAME, (MODEL, ...))``, the models a variant is limited to
-    (:attr:`SweepConfig.variant_models`, which checks them against the sweep).
-
-    >>> parse_variant_models("shuffle:idcf,ividr")
-    ('shuffle', ('idcf', 'ividr'))
-
-    Raises
-    ------
-    SweepError
-        Without a ``:``, for an empty model name, or for a model named twice.
-    """
-    name, sep, body = text.partition(":")
-    name = name.strip()
-    models = tuple(m.strip() for m in body.split(","))
-    if not sep or not name or not all(models):
-        raise SweepError(f"expected NAME:MODEL[,MODEL...], got {text!r}")
-    if len(set(models)) != len(models):
-        raise SweepError(f"variant {name!r} names a model twice: {text!r}")
-    return name, models
 
 
 def _canon_value(value: Any) -> Any:

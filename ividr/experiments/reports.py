@@ -305,7 +305,7 @@ def summary_markdown(
     """Markdown: one table per metric, models as rows and knob values as columns.
 
     A row is a (model, variant) label: ``model`` for the base, ``model[variant]`` otherwise
-    (:func:`ividr.experiments.grid.model_label`).
+    (:func:`ividr.experiments.variants.model_label`).
 
     With ``references`` (:func:`summarize_references`), the MCC tables get the proxy-oracle and
     chance rows under the models, and a last table lists every reference level.

@@ -19,7 +19,8 @@ from typing import Any
 
 from ividr.defaults import DEFAULT_THREADS
 from ividr.experiments.backends import BACKENDS, import_ray, run_pool, run_ray
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.run import FitFn, execute_run
 from ividr.experiments.store import (
     check_resumable,

@@ -9,7 +9,7 @@
     DIR/results.csv, DIR/results.json   one row per finished run
     DIR/summary.csv, DIR/summary.md     mean and std over seeds, models x knob values
                                         (the shape of the paper's Table 5); a model with a
-                                        variant reads ``model[variant]`` (grid.model_label)
+                                        variant reads ``model[variant]`` (variants.model_label)
     DIR/summary_tests.csv/.md           paired t-tests between models over seeds
     DIR/failures/<run_id>.txt           why a run failed (redone by the next invocation)
 
@@ -29,7 +29,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from ividr.experiments.grid import SweepConfig, SweepError
+from ividr.experiments.errors import SweepError
+from ividr.experiments.grid import SweepConfig
 from ividr.experiments.layout import ARRAY_FILES, write_run
 from ividr.experiments.reports import (
     paired_tests_csv,

@@ -5,7 +5,7 @@ reference levels (§5), and paired t-tests between models over seeds.
 Every function takes results rows (dicts, one per finished run) and the
 :class:`~ividr.experiments.grid.SweepConfig`, and returns plain dicts; rendering them is
 :mod:`ividr.experiments.reports`' job, plotting them :mod:`ividr.reporting.plots`'. A "model" of
-a summary is a (model, variant) label (:func:`ividr.experiments.grid.model_label`: ``idcf``,
+a summary is a (model, variant) label (:func:`ividr.experiments.variants.model_label`: ``idcf``,
 ``idcf[shuffle]``), in the order of :meth:`SweepConfig.labels`.
 """
 
@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ividr.experiments.grid import SweepConfig, format_value, row_label
+from ividr.experiments.grid import SweepConfig, format_value
+from ividr.experiments.variants import row_label
 from metrics.spread import variance_split
 
 #: Metrics summarised (one table each), in this order.

@@ -302,7 +302,7 @@ def plot_sweep(
     PlotError
         For an unknown metric, a directory that is not a sweep, or one without finished runs.
     """
-    from ividr.experiments.grid import SweepError
+    from ividr.experiments.errors import SweepError
     from ividr.experiments.store import load_results
     from ividr.experiments.summaries import summarize, summarize_references
 
