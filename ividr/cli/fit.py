@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -197,32 +198,12 @@ _FIT_FIELDS: tuple[str, ...] = ()
 def fit(
     ctx: click.Context,
     data_path: Path,
-    model: str,
-    seed: int,
     out: Path,
-    epochs: int | None,
-    lr: float,
-    weight_decay: float,
-    latent_dim: int | None,
-    grid: bool,
-    loss: str,
     threads: int,
-    device: str,
-    shuffle_aux: bool,
     references: bool,
-    stop_on: str,
-    restarts: int,
-    latent_epochs: int | None,
-    protocol: str,
-    split: str,
-    latent_grid: bool,
-    trace_every: int | None,
-    user_treatment: str,
-    estimand: str,
-    latent_shrinkage: str,
-    n_boot: int,
     overwrite: bool,
     quiet: bool,
+    **fields: Any,
 ) -> None:
     """Fit one model on one dataset and write its metrics, latents and weights into --out."""
     check_out(
@@ -232,29 +213,7 @@ def fit(
         command=COMMAND,
         inputs=[Input(data_path, "--data", no_inside=True)],
     )
-    config = FitConfig(
-        model=model,
-        seed=seed,
-        epochs=epochs,
-        lr=lr,
-        weight_decay=weight_decay,
-        latent_dim=latent_dim,
-        grid=grid,
-        loss=loss,
-        shuffle_aux=shuffle_aux,
-        stop_on=stop_on,
-        restarts=restarts,
-        latent_epochs=latent_epochs,
-        protocol=protocol,
-        split=split,
-        latent_grid=latent_grid,
-        trace_every=trace_every,
-        n_boot=n_boot,
-        device=device,
-        user_treatment=user_treatment,
-        estimand=estimand,
-        latent_shrinkage=latent_shrinkage,
-    )
+    config = FitConfig(**fields)  # every other option is a FitConfig field
     _check_config(ctx, config)
     dataset = _load_dataset(data_path)
 
@@ -264,7 +223,7 @@ def fit(
         torch.set_num_threads(threads)
 
     try:  # a bar over epochs and restarts on a terminal, else per-epoch lines (--quiet: none)
-        with fit_progress(quiet, label=model) as progress:
+        with fit_progress(quiet, label=config.model) as progress:
             result = fit_model(dataset, config, progress=progress)
     except ValueError as exc:  # TrainingDivergedError and friends: a runtime failure
         raise click.ClickException(str(exc)) from None
@@ -275,7 +234,7 @@ def fit(
     for line in diagnostic_warnings(result.metrics):
         click.echo(line, err=True)
     if not quiet:
-        click.echo(f"{_summary(model, result.metrics, refs)} -> {out}", err=True)
+        click.echo(f"{_summary(config.model, result.metrics, refs)} -> {out}", err=True)
     sys.stdout.flush()
 
 
