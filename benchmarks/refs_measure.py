@@ -23,7 +23,7 @@ import numpy as np
 from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
 from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.grid import SweepConfig, format_value
-from ividr.experiments.variants import legacy_variants
+from ividr.experiments.variants import legacy_skip_base, legacy_variants
 
 MODELS = ("idcf", "idcf+shuffle", "ividr", "ividr+shuffle")
 
@@ -52,6 +52,7 @@ def sweep_config(
         fit_overrides={} if latent_epochs is None else {"latent_epochs": latent_epochs},
         variants=variants,
         variant_models=limits,
+        skip_base=legacy_skip_base(models),
     )
 
 
@@ -166,7 +167,7 @@ def main(
     for preset, sweep_dir, _ in plan:
         for res in found.get(preset, []):
             row = fit_row(preset, sweep_dir, res)
-            if row["model"] not in names:  # a +shuffle model alone still runs its base
+            if row["model"] not in names:  # a sweep from before skip_base ran such bases
                 continue
             rows.append(row)
             if not only_report:

@@ -285,7 +285,8 @@ def test_cli_the_old_suffix_and_variant_models_limit_the_variant(tmp_path):
     from ividr.cli.sweep_variants import variants_from_options
 
     models = ["idcf", "ividr", "idcf+shuffle"]
-    plain, variants, limits = variants_from_options(models, (), (), "elbo,ndcg")
+    plain, variants, limits, skip = variants_from_options(models, (), (), "elbo,ndcg")
+    assert skip == ()  # idcf is named plain too
     assert plain == "idcf,ividr" and list(variants) == ["ndcg", "shuffle", "shuffle_ndcg"]
     assert limits == {"shuffle": ("idcf",), "shuffle_ndcg": ("idcf",)}
 
@@ -316,3 +317,30 @@ def test_skip_base_runs_a_models_variants_only_and_round_trips(tmp_path):
 def test_bad_skip_base_is_refused(skip, needle):
     with pytest.raises(SweepError, match=re.escape(needle)):
         config(skip_base=skip)
+
+
+def test_cli_skip_base_and_a_model_named_only_with_a_suffix_run_no_base(tmp_path):
+    tiny = ["--preset", "idcf", "--users", "60", "--items", "30", "--values", "0", "--seeds", "1"]
+    tiny += ["--epochs", "1", "--latent-epochs", "2", "--restarts", "1"]
+    out = tmp_path / "s"
+    res = _sweep(*tiny, "--out", str(out), "--models", "mf,idcf+shuffle")
+    assert res.exit_code == 0, res.output
+    runs = ["gamma=0__idcf__variant=shuffle__seed=0", "gamma=0__mf__seed=0"]
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+    # the same sweep spelled with --skip-base: it resumes, nothing to redo
+    spelled = ["--variant", "shuffle:shuffle_aux=true", "--skip-base", "idcf"]
+    again = _sweep(*tiny, "--out", str(out), "--models", "mf,idcf", *spelled)
+    assert again.exit_code == 0, again.output
+    assert sorted(p.name for p in (out / "runs").iterdir()) == runs
+    assert '"skip_base": [\n    "idcf"\n  ]' in (out / "sweep.json").read_text()
+
+
+@pytest.mark.parametrize(
+    "skip, needle", [("mf", "'mf', which runs no variant"), ("ividr", "among the sweep's models")]
+)
+def test_cli_bad_skip_base_is_a_one_line_usage_error(tmp_path, skip, needle):
+    out = tmp_path / "bad"
+    args = ["--out", str(out), "--models", "mf,idcf", "--variant", "w:shuffle_aux=true"]
+    res = _sweep(*args, "--skip-base", skip)
+    assert res.exit_code == 2 and "'--skip-base'" in res.stderr, res.stderr
+    assert needle in res.stderr and res.stderr.count("\n") == 1 and not out.exists()

@@ -190,6 +190,18 @@ def _check_sim_configs(config: SweepConfig, knob: str, preset: str) -> None:
             raise click.BadParameter(str(exc), param_hint="'--values'") from None
 
 
+def _variant_axis(
+    ctx: click.Context, models: str, options: tuple, fit_overrides: dict, epochs: int | None
+) -> tuple[str, dict, dict, tuple[str, ...]]:
+    """The plain models, variants, limits and models without a base run from ``--models`` and
+    ``options`` (``--variant``, ``--variant-models``, ``--stop-on``, ``--skip-base``), checked
+    against the fit options (usage errors, exit 2)."""
+    models, variants, limits, skip = variants_from_options(_check_models(models), *options)
+    _check_fit_options(ctx, models, fit_overrides, epochs, variants)
+    check_variants(models, variants, limits, skip, fit_overrides, epochs)
+    return models, variants, limits, skip
+
+
 def build_config(
     ctx: click.Context,
     *,
@@ -208,6 +220,7 @@ def build_config(
     fit_overrides: dict | None = None,
     variants: dict | None = None,
     variant_models: dict | None = None,
+    skip_base: tuple[str, ...] = (),
 ) -> SweepConfig:
     """Validate the options into a SweepConfig; every problem is a click.BadParameter (exit 2)."""
     # What a sweep over existing data and one that generates its data share.
@@ -220,6 +233,7 @@ def build_config(
         fit_overrides=fit_overrides or {},
         variants=variants or {},
         variant_models=variant_models or {},
+        skip_base=skip_base,
     )
     if data is not None:
         _check_no_generate_options(ctx)
@@ -408,6 +422,15 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     "ividr-released[shuffle]. With --stop-on, NAME_RULE keeps NAME's models.",
 )
 @click.option(
+    "--skip-base",
+    metavar="MODEL[,MODEL...]",
+    default=None,
+    help="Fit these models' variants only, not their base run (the sweep's own fit settings); "
+    "each must be in --models and run a variant. A model named in --models only with old "
+    "suffixes skips its base anyway, as it did before variants existed. E.g. --variant "
+    "slow:latent_lr=1e-4 --skip-base idcf fits idcf[slow] and no plain idcf.",
+)
+@click.option(
     "--seeds",
     type=click.IntRange(min=1),
     default=5,
@@ -486,6 +509,7 @@ def sweep(
     models: str,
     variant_options: tuple[str, ...],
     variant_model_options: tuple[str, ...],
+    skip_base: str | None,
     seeds: int,
     data_seeds: int | None,
     model_seeds: int | None,
@@ -528,11 +552,8 @@ def sweep(
     fit_overrides = _sweep_fit_overrides(
         restarts, protocol, latent_grid, latent_epochs, trace_every
     )
-    models, variants, limits = variants_from_options(
-        _check_models(models), variant_options, variant_model_options, stop_on
-    )
-    _check_fit_options(ctx, models, fit_overrides, epochs, variants)
-    check_variants(models, variants, limits, fit_overrides, epochs)
+    options = (variant_options, variant_model_options, stop_on, skip_base)
+    models, variants, limits, skip = _variant_axis(ctx, models, options, fit_overrides, epochs)
     config = build_config(
         ctx,
         data=data,
@@ -550,6 +571,7 @@ def sweep(
         fit_overrides=fit_overrides,
         variants=variants,
         variant_models=limits,
+        skip_base=skip,
     )
     try:
         check_resumable(out, config)

@@ -1,9 +1,10 @@
 """How ``ividr sweep``'s command line becomes a sweep's fit variants (docs/design.md §6).
 
-``--variant NAME:key=value,...``, ``--variant-models NAME:MODEL,...``, ``--stop-on`` and the old
-model-name suffixes of ``--models`` (``idcf+shuffle``, ``idcf@ndcg``) all end as
-:attr:`SweepConfig.variants` and :attr:`SweepConfig.variant_models`; anything malformed is a
-usage error (exit 2) naming its option.
+``--variant NAME:key=value,...``, ``--variant-models NAME:MODEL,...``, ``--skip-base
+MODEL,...``, ``--stop-on`` and the old model-name suffixes of ``--models`` (``idcf+shuffle``,
+``idcf@ndcg``) all end as :attr:`SweepConfig.variants`, :attr:`SweepConfig.variant_models` and
+:attr:`SweepConfig.skip_base` (a model named only with suffixes runs no base, as before variants
+existed); anything malformed is a usage error (exit 2) naming its option.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ividr.experiments.errors import SweepError
 from ividr.experiments.grid import SweepConfig
 from ividr.experiments.variants import (
     DEFAULT_STOP_RULE,
+    legacy_skip_base,
     legacy_variants,
     parse_variant,
     parse_variant_models,
@@ -76,10 +78,12 @@ def variants_from_options(
     options: tuple[str, ...],
     limit_options: tuple[str, ...],
     stop_on: str | None,
+    skip_base: str | None = None,
 ):
-    """The plain models (comma-separated), the variants and the models each is limited to, from
-    ``--models`` (old suffixes), ``--variant``, ``--variant-models`` and ``--stop-on``; a bad or
-    repeated variant is a usage error (exit 2)."""
+    """The plain models (comma-separated), the variants, the models each is limited to and the
+    models that run no base, from ``--models`` (old suffixes), ``--variant``,
+    ``--variant-models``, ``--stop-on`` and ``--skip-base``; a bad or repeated variant is a
+    usage error (exit 2)."""
     plain, variants, legacy = legacy_variants(models)
     for text in options:
         try:
@@ -95,13 +99,20 @@ def variants_from_options(
     limits = _variant_limits(limit_options, variants, legacy)
     if stop_on is not None:
         variants, limits = _stop_rule_variants(variants, limits, stop_on)
-    return ",".join(plain), variants, limits
+    skip = legacy_skip_base(models)
+    for model in (skip_base or "").split(","):
+        if model.strip() and model.strip() not in skip:
+            skip += (model.strip(),)
+    return ",".join(plain), variants, limits, skip
 
 
-def check_variants(models: str, variants: dict, limits: dict, fit_overrides: dict, epochs) -> None:
-    """The variants and their limits against the models and the fit options (exit 2, naming
-    the problem and the option)."""
-    for hint, variant_models in (("'--variant'", {}), ("'--variant-models'", limits)):
+def check_variants(
+    models: str, variants: dict, limits: dict, skip: tuple, fit_overrides: dict, epochs
+) -> None:
+    """The variants, their limits and the models that skip their base against the models and
+    the fit options (exit 2, naming the problem and the option)."""
+    steps = (("'--variant'", {}, ()), ("'--variant-models'", limits, ()))
+    for hint, variant_models, skip_base in (*steps, ("'--skip-base'", limits, skip)):
         try:
             SweepConfig(
                 models=tuple(models.split(",")),
@@ -109,6 +120,7 @@ def check_variants(models: str, variants: dict, limits: dict, fit_overrides: dic
                 fit_overrides=fit_overrides,
                 variants=variants,
                 variant_models=variant_models,
+                skip_base=skip_base,
             )
         except SweepError as exc:
             raise click.BadParameter(str(exc), param_hint=hint) from None

@@ -13,7 +13,8 @@ the local and the Ray backends give the same results (given the same torch threa
 
 Variants. ``variants`` names fit variants: ``{name: FitConfig overrides}`` (``{"shuffle":
 {"shuffle_aux": True}, "ndcg": {"stop_on": "ndcg"}}``). Every model runs its base (the unnamed
-variant: the sweep's own fit settings), then each named variant that applies to it (every field
+variant: the sweep's own fit settings; not for a model of ``skip_base``, which runs its variants
+only), then each named variant that applies to it (every field
 it overrides is one the model uses, :func:`ividr.api.model_fields`; a variant that applies to no
 model of the sweep is refused). A run's variant is part of its identity: its run id
 (``...__<model>__variant=<name>...``; the base's is unchanged), its results row (the ``variant``
@@ -34,8 +35,9 @@ anyway is dropped: two configs that run the same fits are the same sweep (and re
 The old model-name suffixes (``idcf+shuffle``, ``idcf@ndcg``) are still understood in a stored
 sweep.json (:meth:`SweepConfig.fit_config`); new sweeps spell them as variants limited to the
 models that carried the suffix (:func:`~ividr.experiments.variants.legacy_variants`):
-``mf,idcf,ividr,idcf+shuffle`` runs mf, idcf, ividr and idcf[shuffle], as it did before variants
-existed.
+``mf,idcf,ividr,idcf+shuffle`` runs mf, idcf, ividr and idcf[shuffle], and ``mf,idcf+shuffle``
+runs mf and idcf[shuffle] only (idcf in ``skip_base``,
+:func:`~ividr.experiments.variants.legacy_skip_base`), as they did before variants existed.
 """
 
 from __future__ import annotations

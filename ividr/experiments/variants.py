@@ -2,9 +2,9 @@
 
 What a variant is, which models run it and how it enters a run's identity: the docstring of
 :mod:`ividr.experiments.grid`. Here: how tables name a (model, variant) (:func:`model_label`,
-:func:`row_label`), the old model-name suffixes read as variants (:func:`legacy_variants`), and
-the text of ``--variant`` and ``--variant-models`` read as a variant's overrides and models
-(:func:`parse_variant`, :func:`parse_variant_models`).
+:func:`row_label`), the old model-name suffixes read as variants (:func:`legacy_variants`,
+:func:`legacy_skip_base`), and the text of ``--variant`` and ``--variant-models`` read as a
+variant's overrides and models (:func:`parse_variant`, :func:`parse_variant_models`).
 """
 
 from __future__ import annotations
@@ -62,6 +62,24 @@ def legacy_variants(
             variants[key] = overrides
             limits.setdefault(key, {})[base] = None
     return tuple(plain), variants, {key: tuple(names) for key, names in limits.items()}
+
+
+def legacy_skip_base(models: Sequence[str]) -> tuple[str, ...]:
+    """The models that :func:`legacy_variants` makes plain but that were named only with a
+    suffix: they run their variants, not their base
+    (:attr:`~ividr.experiments.grid.SweepConfig.skip_base`), so that the old names fit what they
+    fitted before variants existed.
+
+    >>> legacy_skip_base(["mf", "idcf+shuffle", "ividr@elbo", "ividr@ndcg"])
+    ('idcf',)
+    """
+    plain: dict[str, bool] = {}
+    for name in models:
+        stem, rule = split_stop(name)
+        base, shuffled = split_model(stem)
+        is_base = not shuffled and rule in (None, DEFAULT_STOP_RULE)
+        plain[base] = plain.get(base, False) or is_base
+    return tuple(model for model, named in plain.items() if not named)
 
 
 def _parse_field(key: str, text: str) -> Any:
