@@ -451,7 +451,9 @@ def main(**options) -> None:
         found = run_plan_or_fail(
             [("main", sweep_dir, config)], jobs=args.jobs, backend=args.backend, name="coat"
         )
-        new_rows = [runs_row(row, sweep_dir, setting) for row in found["main"]]
+        # model-major, as the table reads (the sweep hands its rows back seed-major)
+        ordered = sorted(found["main"], key=lambda r: (models.index(r["model"]), r["seed"]))
+        new_rows = [runs_row(row, sweep_dir, setting) for row in ordered]
         done = merge_runs(runs_csv, new_rows, setting)
     rows = [r for r in done if int(r["seed"]) < args.seeds]
     print(write_reports(rows, args.seeds, args.data, results))
