@@ -66,7 +66,8 @@ from benchmarks._ividr_sim_report import (
 from ividr.experiments.data_folders import data_sweep_values
 from ividr.experiments.errors import SweepError
 from ividr.experiments.grid import SweepConfig, format_value
-from ividr.registry import MODEL_NAMES, SHUFFLE_SUFFIX
+from ividr.experiments.variants import SHUFFLE_SUFFIX
+from ividr.registry import MODEL_NAMES
 from simulator.locations import default_dataset_path
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,8 @@
 
 Each row says what a model name means: its display name, the estimator class (by name, so that
 reading the table imports no torch) with its fixed keyword arguments, whether it has a latent
-stage (and so takes a stopping rule, ``<model>@<rule>``), whether that latent stage has a learned
-prior mu_w(W) (and so takes the W-shuffled ablation, ``<model>+shuffle``), whether it is a
+stage (and so takes a stopping rule, ``stop_on``), whether that latent stage has a learned
+prior mu_w(W) (and so takes the W-shuffled ablation, ``shuffle_aux``), whether it is a
 latent model only (ranks by its decoder; reported for its latents), and whether it is a
 closed-form baseline without training (the truncated SVDs: latents, but no stopping rule). To
 add a model, add a row here and its estimator under ``ividr/models/<family>/``.
@@ -11,7 +11,6 @@ add a model, add a row here and its estimator under ``ividr/models/<family>/``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,14 +21,8 @@ __all__ = [
     "MODELS",
     "MODEL_NAMES",
     "SHUFFLE_MODELS",
-    "SHUFFLE_SUFFIX",
-    "STOP_SEPARATOR",
     "ModelEntry",
-    "available_models",
     "display_name",
-    "split_model",
-    "split_stop",
-    "with_stop_rules",
 ]
 
 
@@ -113,22 +106,15 @@ _BY_NAME = {m.name: m for m in MODELS}
 
 #: Every model name, in the table's order.
 MODEL_NAMES: tuple[str, ...] = tuple(m.name for m in MODELS)
-#: Models with a trained latent stage, which take the ``@<rule>`` suffix.
+#: Models with a trained latent stage, which take a stopping rule (``FitConfig.stop_on``).
 LATENT_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.latent and not m.closed_form)
-#: Models whose latent stage has a learned prior mu_w(W), which take ``+shuffle``.
+#: Models whose latent stage has a learned prior mu_w(W), which take the W-shuffled ablation
+#: (``FitConfig.shuffle_aux``).
 SHUFFLE_MODELS: tuple[str, ...] = tuple(m.name for m in MODELS if m.learned_prior)
 #: Latent models without a recommender head (the SVDs too).
 LATENT_ONLY: tuple[str, ...] = tuple(m.name for m in MODELS if m.latent_only)
 #: How models are named in titles and legends ("iv4r" is an old name of "iv4r-mf").
 DISPLAY_NAMES: dict[str, str] = {m.name: m.display for m in MODELS} | {"iv4r": "IV4R-MF"}
-
-#: A model name ending in this suffix (``idcf+shuffle``) runs that model with ``shuffle_aux``:
-#: the proxy W permuted across users before training (the reference levels of §5).
-SHUFFLE_SUFFIX = "+shuffle"
-#: A model name ending in ``@<rule>`` (``idcf@ndcg``, ``idcf+shuffle@epochs``) runs that model
-#: with ``FitConfig.stop_on = <rule>`` (§4.3): a sweep over stopping rules is a sweep over these
-#: names, so every summary table (MCC, stopping regret, paired tests) compares the rules.
-STOP_SEPARATOR = "@"
 
 
 def entry(name: str) -> ModelEntry:
@@ -150,44 +136,3 @@ def display_name(model: str) -> str:
     if plus and suffix == "shuffle":
         return f"{DISPLAY_NAMES.get(base, base)} (W shuffled)"
     return DISPLAY_NAMES.get(model.lower(), model)
-
-
-def split_stop(name: str) -> tuple[str, str | None]:
-    """``"idcf@ndcg"`` -> ``("idcf", "ndcg")``; ``"idcf"`` -> ``("idcf", None)``."""
-    base, sep, rule = name.partition(STOP_SEPARATOR)
-    return (base, rule) if sep else (name, None)
-
-
-def split_model(name: str) -> tuple[str, bool]:
-    """``"idcf+shuffle"`` -> ``("idcf", True)``; ``"idcf"`` -> ``("idcf", False)``."""
-    if name.endswith(SHUFFLE_SUFFIX):
-        return name[: -len(SHUFFLE_SUFFIX)], True
-    return name, False
-
-
-def with_stop_rules(models: Sequence[str], rules: Sequence[str]) -> tuple[str, ...]:
-    """Every latent model once per stopping rule (``m@rule``); other models once, unchanged."""
-    out: list[str] = []
-    for m in models:
-        base, _ = split_model(split_stop(m)[0])
-        if base in LATENT_MODELS and STOP_SEPARATOR not in m:
-            out += [f"{m}{STOP_SEPARATOR}{r}" for r in rules]
-        else:
-            out.append(m)
-    return tuple(dict.fromkeys(out))
-
-
-def available_models(stop_rules: Sequence[str] | None = None) -> tuple[str, ...]:
-    """Names a sweep can run: :data:`MODEL_NAMES`, then the W-shuffled ablations
-    ``<model>+shuffle`` of :data:`SHUFFLE_MODELS`, then every latent model with a stopping rule,
-    ``<model>@<rule>`` (rules: ``ividr.defaults.STOP_RULES`` unless given)."""
-    if stop_rules is None:
-        from ividr.defaults import STOP_RULES as stop_rules
-    plain = MODEL_NAMES + tuple(m + SHUFFLE_SUFFIX for m in MODEL_NAMES if m in SHUFFLE_MODELS)
-    stopped = tuple(
-        f"{m}{STOP_SEPARATOR}{r}"
-        for m in plain
-        if split_model(m)[0] in LATENT_MODELS
-        for r in stop_rules
-    )
-    return plain + stopped

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ividr import models, registry
 from ividr.api import _ESTIMATORS, MODEL_NAMES, FitConfig, build_estimator
 from ividr.cli import main
+from ividr.experiments.variants import legacy_names
 
 
 def test_registry_agrees_with_the_estimator_classes():
@@ -21,7 +22,7 @@ def test_registry_agrees_with_the_estimator_classes():
 def test_every_reader_offers_the_registry_names():
     fit_model = next(p for p in main.commands["fit"].params if p.name == "model")
     assert tuple(fit_model.type.choices) == registry.MODEL_NAMES
-    names = registry.available_models(("elbo",))
+    names = legacy_names(("elbo",))
     assert "idcf+shuffle@elbo" in names and "mf+shuffle" not in names and "mf@elbo" not in names
     assert registry.display_name("idcf+shuffle") == "iDCF (W shuffled)"
     assert registry.display_name("unknown") == "unknown"

@@ -129,11 +129,7 @@ def test_restarts_validated():
 
 def test_restart_choice_replay_matches_the_rules():
     """benchmarks/restart_choice.py replays R' < R restarts and successive halving exactly."""
-    import sys
-    from pathlib import Path
-
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from restart_choice import choose
+    from benchmarks.restart_choice import choose
 
     def restart(r, trajectory, mcc):
         kept = int(np.argmin(trajectory))

@@ -34,8 +34,7 @@ from ividr.experiments.grid import (
 )
 from ividr.experiments.runner import SweepOutcome, run_sweep
 from ividr.experiments.store import check_resumable, finished_runs
-from ividr.experiments.variants import DEFAULT_STOP_RULE
-from ividr.registry import available_models
+from ividr.experiments.variants import DEFAULT_STOP_RULE, legacy_names
 from ividr.training.progress import show_bar
 from simulator.cli import preset_default
 from simulator.command import spec_option
@@ -86,7 +85,7 @@ def _parse_set(items: tuple[str, ...]) -> dict[str, str]:
 def _check_models(models: str) -> list[str]:
     """The model names of ``--models``; a usage error unless distinct and known."""
     try:
-        names = available_models()
+        names = legacy_names()
     except Exception as exc:
         raise click.ClickException(f"the models cannot be imported: {exc}") from exc
     model_list = [m.strip() for m in models.split(",")]

@@ -51,8 +51,8 @@ from typing import Any
 import numpy as np
 
 from ividr.experiments.errors import SweepError
-from ividr.experiments.variants import model_label
-from ividr.registry import LATENT_ONLY, MODEL_NAMES, split_model, split_stop
+from ividr.experiments.variants import model_label, split_model, split_stop
+from ividr.registry import LATENT_ONLY, MODEL_NAMES
 from metrics.checks import check_choice, check_int
 
 #: Default grid of the paper's Table 5.

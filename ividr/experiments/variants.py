@@ -2,9 +2,10 @@
 
 What a variant is, which models run it and how it enters a run's identity: the docstring of
 :mod:`ividr.experiments.grid`. Here: how tables name a (model, variant) (:func:`model_label`,
-:func:`row_label`), the old model-name suffixes read as variants (:func:`legacy_variants`,
-:func:`legacy_skip_base`), and the text of ``--variant`` and ``--variant-models`` read as a
-variant's overrides and models (:func:`parse_variant`, :func:`parse_variant_models`).
+:func:`row_label`), the old model-name suffixes (``+shuffle``, ``@<rule>``; :func:`legacy_names`)
+read as variants (:func:`legacy_variants`, :func:`legacy_skip_base`), and the text of
+``--variant`` and ``--variant-models`` read as a variant's overrides and models
+(:func:`parse_variant`, :func:`parse_variant_models`).
 """
 
 from __future__ import annotations
@@ -13,11 +14,47 @@ from collections.abc import Sequence
 from typing import Any
 
 from ividr.experiments.errors import SweepError
-from ividr.registry import split_model, split_stop
+from ividr.registry import LATENT_MODELS, MODEL_NAMES, SHUFFLE_MODELS
 
 #: The stopping rule of a fit that names none (FitConfig.stop_on's default): an old ``@elbo``
 #: suffix is the base (:func:`legacy_variants`).
 DEFAULT_STOP_RULE = "elbo"
+#: The old suffix of a W-shuffled fit (``idcf+shuffle``), the variant ``{"shuffle_aux": True}``
+#: now: the proxy W permuted across users before training (the reference levels of §5).
+SHUFFLE_SUFFIX = "+shuffle"
+#: The old separator of a stopping rule (``idcf@ndcg``, ``idcf+shuffle@epochs``), the variant
+#: ``{"stop_on": rule}`` now (§4.3).
+STOP_SEPARATOR = "@"
+
+
+def split_stop(name: str) -> tuple[str, str | None]:
+    """``"idcf@ndcg"`` -> ``("idcf", "ndcg")``; ``"idcf"`` -> ``("idcf", None)``."""
+    base, sep, rule = name.partition(STOP_SEPARATOR)
+    return (base, rule) if sep else (name, None)
+
+
+def split_model(name: str) -> tuple[str, bool]:
+    """``"idcf+shuffle"`` -> ``("idcf", True)``; ``"idcf"`` -> ``("idcf", False)``."""
+    if name.endswith(SHUFFLE_SUFFIX):
+        return name[: -len(SHUFFLE_SUFFIX)], True
+    return name, False
+
+
+def legacy_names(stop_rules: Sequence[str] | None = None) -> tuple[str, ...]:
+    """The model names ``--models`` and a stored sweep.json may hold: :data:`MODEL_NAMES`, then
+    the old W-shuffled names ``<model>+shuffle`` of the models with a learned prior, then every
+    latent model with an old stopping-rule suffix ``<model>@<rule>`` (rules:
+    ``ividr.defaults.STOP_RULES`` unless given); :func:`legacy_variants` reads them."""
+    if stop_rules is None:
+        from ividr.defaults import STOP_RULES as stop_rules
+    plain = MODEL_NAMES + tuple(m + SHUFFLE_SUFFIX for m in MODEL_NAMES if m in SHUFFLE_MODELS)
+    stopped = tuple(
+        f"{m}{STOP_SEPARATOR}{r}"
+        for m in plain
+        if split_model(m)[0] in LATENT_MODELS
+        for r in stop_rules
+    )
+    return plain + stopped
 
 
 def model_label(model: str, variant: str = "") -> str:
