@@ -291,6 +291,25 @@ def test_cli_the_old_suffix_and_variant_models_limit_the_variant(tmp_path):
     assert limits == {"shuffle": ("idcf",), "shuffle_ndcg": ("idcf",)}
 
 
+def test_stop_on_without_elbo_runs_the_latent_models_rules_only():
+    """--stop-on ndcg asks for ndcg only: the latent models skip their base (elbo); mf, which
+    takes no rule, keeps its base; with elbo listed every base runs."""
+    from ividr.cli.sweep_variants import variants_from_options
+
+    plain, variants, _, skip = variants_from_options(["mf", "idcf", "ividr"], (), (), "ndcg")
+    assert plain == "mf,idcf,ividr" and variants == {"ndcg": {"stop_on": "ndcg"}}
+    assert skip == ("idcf", "ividr")
+    c = SweepConfig(models=tuple(plain.split(",")), variants=variants, skip_base=skip)
+    assert c.labels() == ["mf", "idcf[ndcg]", "ividr[ndcg]"]
+    assert variants_from_options(["mf", "idcf"], (), (), "elbo,ndcg")[3] == ()
+    # a variant of its own is crossed with the rules too, and keeps its limit
+    plain, variants, limits, skip = variants_from_options(
+        ["idcf", "ividr"], ("w:shuffle_aux=true",), ("w:idcf",), "ndcg"
+    )
+    assert list(variants) == ["ndcg", "w_ndcg"] and limits == {"w_ndcg": ("idcf",)}
+    assert skip == ("idcf", "ividr")
+
+
 def test_skip_base_runs_a_models_variants_only_and_round_trips(tmp_path):
     c = config(skip_base=("idcf",))
     assert c.model_variants("idcf") == ("shuffle", "ndcg")

@@ -460,7 +460,8 @@ def _report(outcome: SweepOutcome, out: Path, total: int, quiet: bool) -> None:
     f"Comma-separated stopping rules of the latent stage: each rule but {DEFAULT_STOP_RULE} (the "
     "base's) is a variant RULE (stop_on=RULE), crossed with the --variant ones (NAME_RULE), so "
     f"every latent model runs once per rule (e.g. --stop-on {DEFAULT_STOP_RULE},ndcg runs idcf "
-    f"and idcf[ndcg]); the base always runs. Default: each model's own ({DEFAULT_STOP_RULE}).",
+    f"and idcf[ndcg]; --stop-on ndcg runs idcf[ndcg] only: a latent model's base runs when "
+    f"{DEFAULT_STOP_RULE} is listed). Default: each model's own ({DEFAULT_STOP_RULE}).",
     metavar="RULES",
 )
 @config_option("trace_every")

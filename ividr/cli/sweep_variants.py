@@ -4,7 +4,8 @@
 MODEL,...``, ``--stop-on`` and the old model-name suffixes of ``--models`` (``idcf+shuffle``,
 ``idcf@ndcg``) all end as :attr:`SweepConfig.variants`, :attr:`SweepConfig.variant_models` and
 :attr:`SweepConfig.skip_base` (a model named only with suffixes runs no base, as before variants
-existed); anything malformed is a usage error (exit 2) naming its option.
+existed, and so does a latent model under ``--stop-on`` rules without elbo, the base's rule);
+anything malformed is a usage error (exit 2) naming its option.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from ividr.experiments.variants import (
     parse_variant,
     parse_variant_models,
 )
+from ividr.registry import LATENT_MODELS
 
 __all__ = ["check_variants", "variants_from_options"]
 
@@ -97,9 +99,12 @@ def variants_from_options(
             )
         variants[name] = overrides
     limits = _variant_limits(limit_options, variants, legacy)
+    skip = legacy_skip_base(models)
     if stop_on is not None:
         variants, limits = _stop_rule_variants(variants, limits, stop_on)
-    skip = legacy_skip_base(models)
+        if DEFAULT_STOP_RULE not in (r.strip() for r in stop_on.split(",")):
+            # the rules asked for only: a latent model's base (elbo) is not one of them
+            skip += tuple(m for m in plain if m in LATENT_MODELS and m not in skip)
     for model in (skip_base or "").split(","):
         if model.strip() and model.strip() not in skip:
             skip += (model.strip(),)
