@@ -29,7 +29,7 @@ from ividr.hyperparams import hyperparameters
 from ividr.models.base import BaseRecommender, TrainingDivergedError
 from ividr.persistence import ModelFileError, load_model, save_model
 from ividr.registry import LATENT_MODELS, LATENT_ONLY, MODEL_NAMES, SHUFFLE_MODELS
-from ividr.reporting import diagnostics, trace
+from ividr.reporting import diagnostics, selection, trace
 from ividr.reporting.scoring import latent_metrics
 from ividr.training.devices import cuda_determinism, resolve_device
 from ividr.training.loops import ranking_metrics
@@ -85,9 +85,9 @@ class FitResult:
         "identifiability" ({"aux", "prior_matrix"}, models with a learned prior);
         "instrument" (first-stage F / partial R^2 of t_u on Z, IV4R-MF and IViDR); "mcc_ci",
         "ndcg@5_ci" ([low, high], 95% bootstrap over users) and "n_boot" (``n_boot`` > 0);
-        "restarts" (:func:`ividr.reporting.diagnostics.restart_report`); "latent_grid",
+        "restarts" (:func:`ividr.reporting.selection.restart_report`); "latent_grid",
         "latent_grid_lr", "latent_grid_l2" (``latent_grid``,
-        :func:`ividr.reporting.diagnostics.latent_grid_report`); "protocol" and "protocol_settings"
+        :func:`ividr.reporting.selection.latent_grid_report`); "protocol" and "protocol_settings"
         (the settings a protocol other than "ours" set, :func:`protocol_overrides`).
     latents, latents_std : ndarray of shape (n_users, d) or None
         Posterior mean (the declared representation) and std of the learned confounder.
@@ -328,10 +328,10 @@ def _diagnostic_metrics(
     if getattr(est, "latent_reliability_", None):
         metrics["latent_reliability"] = est.latent_reliability_
     if getattr(est, "restarts_", None):
-        metrics.update(diagnostics.restart_report(est.restarts_, est.restart_latents_, truth))
+        metrics.update(selection.restart_report(est.restarts_, est.restart_latents_, truth))
     if getattr(est, "latent_grid_", None):
         metrics.update(
-            diagnostics.latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth)
+            selection.latent_grid_report(est.latent_grid_, est.latent_grid_latents_, truth)
         )
     if config.protocol != "ours":
         metrics["protocol"] = config.protocol

@@ -1,6 +1,7 @@
 """Identifiability diagnostics of one fit (docs/design.md §4.3, §5): identifiability
-preconditions, instrument strength, bootstrap intervals, the restarts' and the latent grid's
-reports, and the console warnings (the MCC over training: :mod:`ividr.reporting.trace`).
+preconditions, instrument strength, bootstrap intervals and the console warnings (the MCC over
+training: :mod:`ividr.reporting.trace`; the restarts' and the latent grid's reports:
+:mod:`ividr.reporting.selection`).
 
 Everything here is called by :func:`ividr.api.fit_model`; the functions are public so that a
 notebook can run them on a :class:`~ividr.api.FitResult` again.
@@ -30,8 +31,6 @@ __all__ = [
     "diagnostic_warnings",
     "identifiability_checks",
     "instrument_checks",
-    "latent_grid_report",
-    "restart_report",
 ]
 
 
@@ -162,53 +161,3 @@ def diagnostic_warnings(metrics: dict[str, Any]) -> list[str]:
             f"(median over treatment columns {iv['f_median']:.3g})."
         )
     return lines
-
-
-def restart_report(
-    restarts: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
-) -> dict[str, Any]:
-    """metrics.json's view of a latent stage's restarts (chosen without the truth).
-
-    Returns ``{"restarts": [...]}``: each restart's seed, epochs, kept epoch, held-out negative
-    ELBO at it, the epoch it was pruned at (None: trained to its end) and whether it was kept;
-    with the truth also its strong ``mcc``, and ``restart_choice_best_mcc``: whether the kept
-    restart (lowest held-out negative ELBO) also has the highest MCC, i.e. whether the ELBO
-    tracked the MCC on this fit.
-    """
-    rows = [dict(r) for r in restarts]
-    out: dict[str, Any] = {"restarts": rows}
-    if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        best = max(r["mcc"] for r in rows)
-        out["restart_choice_best_mcc"] = bool(next(r for r in rows if r["kept"])["mcc"] >= best)
-    return out
-
-
-def latent_grid_report(
-    points: list[dict[str, Any]], latents: list[np.ndarray], truth: np.ndarray | None
-) -> dict[str, Any]:
-    """metrics.json's view of the ``latent_grid`` search (chosen without the truth).
-
-    Returns ``latent_grid`` (each point's latent_lr, l2_penalty, held-out negative ELBO at its
-    kept checkpoint ``val_loss``, epochs, kept epoch, ``kept``; with the truth also its strong
-    ``mcc``), the kept point's ``latent_grid_lr`` and ``latent_grid_l2`` (flat, for the sweep's
-    results table) and, with the truth, ``latent_grid_choice_best_mcc``: whether the kept point
-    also has the highest MCC.
-    """
-    rows = [dict(p) for p in points]
-    kept = next(r for r in rows if r["kept"])
-    out: dict[str, Any] = {
-        "latent_grid": rows,
-        "latent_grid_lr": kept["latent_lr"],
-        "latent_grid_l2": kept["l2_penalty"],
-    }
-    if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        out["latent_grid_choice_best_mcc"] = bool(kept["mcc"] >= max(r["mcc"] for r in rows))
-    return out
