@@ -11,21 +11,33 @@ seconds per gamma, most of it the supervised ceiling.
     .venv/bin/python benchmarks/svd_baselines.py                      # gamma 0, 10, 20
     .venv/bin/python benchmarks/svd_baselines.py --values 0 --results-dir /tmp/r
 
-Writes ``svd_baselines.md`` (the table) and ``svd_baselines_runs.csv`` (one row per gamma and
-model) into ``--results-dir``.
+The fits run through :func:`ividr.experiments.runner.run_sweep`, one sweep over the gamma folders
+of ``--data`` (run seed 0, the bootstrap's too) in ``--out``/``svd-<hash of its config>``
+(resumable, ``--jobs``, ``--backend``); the scores are the runs' own metrics.json (the same
+:func:`ividr.reporting.scoring.latent_metrics` that ``score_latents`` runs) and the references
+their dataset's (:func:`simulator.references.references_for`). Writes ``svd_baselines.md`` (the
+table) and ``svd_baselines_runs.csv`` (one row per gamma and model) into ``--results-dir``.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import click
 
-from benchmarks._gamma_folders import RESULTS_DIR, command_line, num, pick_values
+from benchmarks._gamma_folders import (
+    RESULTS_DIR,
+    command_line,
+    config_dir,
+    num,
+    pick_values,
+    run_file,
+    run_plan_or_fail,
+)
+from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.data_folders import data_sweep_values
 from ividr.experiments.errors import SweepError
-from ividr.experiments.grid import format_value
+from ividr.experiments.grid import SweepConfig, format_value
 from simulator.locations import default_dataset_path, display_path
 
 DEFAULT_DATA = default_dataset_path("ividr-sim")
@@ -50,35 +62,36 @@ COLUMNS = (
 )
 
 
-def measure(path: Path, *, n_boot: int, seed: int) -> list[dict]:
-    """One row per model of :data:`MODELS` on the dataset at ``path`` (see :data:`COLUMNS`)."""
-    from ividr.api import FitConfig, fit_model
-    from ividr.reporting.scoring import score_latents
-    from simulator.loaders import load_dataset
-    from simulator.references import flat_references, references_for
+def sweep_config(data: Path, values: tuple, n_boot: int) -> SweepConfig:
+    """The sweep of :data:`MODELS` over the chosen gamma folders of ``data``, run seed 0."""
+    return SweepConfig(
+        data=str(data),
+        knob="gamma",
+        values=tuple(values),
+        models=MODELS,
+        seeds=1,
+        fit_overrides={"n_boot": n_boot},
+    )
 
-    dataset = load_dataset(path)
-    refs = references_for(path, dataset, write=False)
-    rows = []
-    for model in MODELS:
-        start = time.perf_counter()
-        fit = fit_model(dataset, FitConfig(model=model, seed=seed, n_boot=0))
-        score = score_latents(dataset, fit.latents, n_boot=n_boot, seed=seed, references=refs)
-        low, high = score.get("mcc_ci") or (None, None)
-        rows.append(
-            {
-                "model": model,
-                "mcc": score["mcc"],
-                "mcc_ci_low": low,
-                "mcc_ci_high": high,
-                "mcc_weak": score["mcc_weak"],
-                "ndcg@5": fit.metrics["ndcg@5"],
-                "explained_variance": fit.history[0]["explained_variance"],
-                **flat_references(refs),
-                "seconds": time.perf_counter() - start,
-            }
-        )
-    return rows
+
+def measure_row(sweep_dir: Path, res: dict) -> dict:
+    """One row of :data:`COLUMNS` (but ``gamma``) from a finished run: its results row, its
+    metrics.json (the MCC's interval) and history.json (the SVD's explained variance)."""
+    from simulator.references import flat_references
+
+    metrics = run_file(sweep_dir, res, "metrics.json")
+    low, high = metrics.get("mcc_ci") or (None, None)
+    return {
+        "model": res["model"],
+        "mcc": metrics["mcc"],
+        "mcc_ci_low": low,
+        "mcc_ci_high": high,
+        "mcc_weak": metrics["mcc_weak"],
+        "ndcg@5": metrics["ndcg@5"],
+        "explained_variance": run_file(sweep_dir, res, "history.json")[0]["explained_variance"],
+        **flat_references(metrics.get("references")),
+        "seconds": float(res["run_seconds"]),
+    }
 
 
 def markdown(rows: list[dict], *, command: str, data: str, seconds: float) -> str:
@@ -124,7 +137,15 @@ def markdown(rows: list[dict], *, command: str, data: str, seconds: float) -> st
     show_default=True,
     help="Bootstrap replicates of the MCC's CI (0 = none).",
 )
-@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Fits side by side (each takes seconds; most of a run is the supervised ceiling).",
+)
+@backend_option()
+@sweep_dirs_option("sweep-out/svd")
 @click.option(
     "--results-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -132,11 +153,10 @@ def markdown(rows: list[dict], *, command: str, data: str, seconds: float) -> st
     show_default=True,
     help="Where svd_baselines.md and svd_baselines_runs.csv go.",
 )
-@click.option("--quiet", is_flag=True, help="No progress on stderr.")
-def main(data: Path, values: str, n_boot: int, seed: int, results_dir: Path, quiet: bool) -> None:
+def main(
+    data: Path, values: str, n_boot: int, jobs: int, backend: str, out: Path, results_dir: Path
+) -> None:
     """Score the SVD baselines on every chosen gamma folder of --data and write the table."""
-    import csv
-
     if n_boot == 1:
         raise click.BadParameter("must be 0 or >= 2.", param_hint="'--n-boot'")
     try:
@@ -145,15 +165,22 @@ def main(data: Path, values: str, n_boot: int, seed: int, results_dir: Path, qui
         raise click.BadParameter(str(exc), param_hint="'--data'") from None
     if knob != "gamma":
         raise click.BadParameter(f"{data}: expected gamma_<v> folders", param_hint="'--data'")
-    chosen = pick_values(found, values, "--values")
-    start = time.perf_counter()
-    rows = []
-    for value in chosen:
-        if not quiet:
-            click.echo(f"gamma {format_value(value)} ...", err=True)
-        for row in measure(data / f"gamma_{format_value(value)}", n_boot=n_boot, seed=seed):
-            rows.append({"gamma": format_value(value), **row})
-    seconds = time.perf_counter() - start
+    config = sweep_config(data, pick_values(found, values, "--values"), n_boot)
+    sweep_dir = config_dir(out, config, "svd")
+    done = run_plan_or_fail([("main", sweep_dir, config)], jobs=jobs, backend=backend, name="svd")
+    order = {format_value(v): i for i, v in enumerate(config.values)}
+    runs = sorted(
+        done["main"], key=lambda r: (order[format_value(r["value"])], MODELS.index(r["model"]))
+    )
+    rows = [{"gamma": format_value(r["value"]), **measure_row(sweep_dir, r)} for r in runs]
+    seconds = sum(r["seconds"] for r in rows)
+    write_outputs(rows, results_dir, data=data, seconds=seconds)
+
+
+def write_outputs(rows: list[dict], results_dir: Path, *, data: Path, seconds: float) -> None:
+    """svd_baselines.md (printed too) and svd_baselines_runs.csv into ``results_dir``."""
+    import csv
+
     results_dir.mkdir(parents=True, exist_ok=True)
     text = markdown(
         rows, command=command_line("svd_baselines.py"), data=display_path(data), seconds=seconds

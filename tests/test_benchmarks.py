@@ -223,8 +223,9 @@ def test_svd_baselines_writes_its_table(tmp_path):
         config = SimConfig.from_preset("ividr", n_users=120, n_items=40, gamma=float(gamma))
         write_dataset(generate(config), data / f"gamma_{gamma}")
     main = _script("svd_baselines.py").main
-    args = ["--data", str(data), "--values", "0,10", "--n-boot", "10", "--quiet"]
-    res = CliRunner().invoke(main, [*args, "--results-dir", str(tmp_path / "results")])
+    args = ["--data", str(data), "--values", "0,10", "--n-boot", "10"]
+    args += ["--out", str(tmp_path / "sweeps"), "--results-dir", str(tmp_path / "results")]
+    res = CliRunner().invoke(main, args)
     assert res.exit_code == 0, res.output
     md = (tmp_path / "results" / "svd_baselines.md").read_text(encoding="utf-8")
     assert md.startswith("# Linear baselines on the paper's draw")
@@ -238,5 +239,12 @@ def test_svd_baselines_writes_its_table(tmp_path):
     ]
     assert all(0.0 <= float(r["mcc"]) <= 1.0 and float(r["ref_oracle"]) > 0.5 for r in rows)
     assert all(float(r["mcc_ci_low"]) <= float(r["mcc"]) + 1e-9 for r in rows)
+    # one resumable sweep of the four fits: the same command again fits nothing, same figures
+    (sweep,) = (tmp_path / "sweeps").iterdir()
+    assert len(list((sweep / "runs").iterdir())) == 4
+    again = CliRunner().invoke(main, args)
+    assert again.exit_code == 0 and "] gamma=" not in again.output, again.output  # no fit
+    with open(tmp_path / "results" / "svd_baselines_runs.csv", newline="") as fh:
+        assert [r["mcc"] for r in csv.DictReader(fh)] == [r["mcc"] for r in rows]
     bad = CliRunner().invoke(main, [*args, "--values", "7"])
     assert bad.exit_code == 2 and "'--values'" in bad.output
