@@ -118,7 +118,7 @@ _RUN_FIELDS: dict[str, tuple[str, ...] | None] = {
     "protocol": None,
     "split": None,
     "n_boot": None,
-    # W is permuted for what a learned prior mu_w(W) makes of it (the registry's +shuffle).
+    # W is permuted for what a learned prior mu_w(W) makes of it (the registry's SHUFFLE_MODELS).
     "shuffle_aux": SHUFFLE_MODELS,
     # The MCC trace follows a latent stage.
     "trace_every": LATENT_MODELS,
