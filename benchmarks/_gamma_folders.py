@@ -336,6 +336,32 @@ def write_runs_csv(
             writer.writerow(cells)
 
 
+def read_runs_csv(path: Path) -> list[dict[str, str]]:
+    """The rows of a benchmark's runs CSV as strings ([] when it does not exist yet)."""
+    if not Path(path).is_file():
+        return []
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def merge_runs_csv(
+    path: Path, new_rows: list[dict], fields: Sequence[str], key: Callable[[dict], tuple]
+) -> list[dict[str, str]]:
+    """Rewrite the runs CSV at ``path`` (atomically) with ``new_rows`` in place of the rows
+    with the same ``key``; every other row is kept as it was, first. ``key`` sees the rows as
+    the CSV holds them (strings). Returns all rows, as strings."""
+    new = [{k: str(v) for k, v in r.items()} for r in new_rows]
+    replaced = {key(r) for r in new}
+    rows = [r for r in read_runs_csv(path) if key(r) not in replaced] + new
+    tmp = Path(path).with_suffix(".tmp")
+    with open(tmp, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(fields))
+        writer.writeheader()
+        writer.writerows(rows)
+    os.replace(tmp, path)
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # Figures from results rows
 # --------------------------------------------------------------------------------------------

@@ -34,14 +34,19 @@ Usage: ``python -m benchmarks.coat_table [--protocol ours|released] [--released-
 from __future__ import annotations
 
 import csv
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
 import click
 import numpy as np
 
-from benchmarks._gamma_folders import config_dir, run_file, run_plan_or_fail
+from benchmarks._gamma_folders import (
+    config_dir,
+    merge_runs_csv,
+    read_runs_csv,
+    run_file,
+    run_plan_or_fail,
+)
 from benchmarks._options import (
     backend_option,
     results_dir_option,
@@ -136,14 +141,6 @@ def setting_of(row: dict) -> str:
     return "released-grid" if str(row["grid"]) == "True" else "released"
 
 
-def read_runs(path: Path) -> list[dict[str, str]]:
-    """The rows of a runs CSV as strings ([] when it does not exist yet)."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
-
-
 def sweep_config(
     setting: str, models: list[str], seeds: int, restarts: int | None, data: str
 ) -> SweepConfig:
@@ -198,20 +195,9 @@ def merge_runs(path: Path, new_rows: list[dict], setting: str) -> list[dict[str,
     """Write coat_runs.csv with ``new_rows`` (of section ``setting``) in place of the rows of
     the same section, model and seed; every other row is kept as it was. Returns all rows, as
     strings."""
-    new_keys = {(r["model"], str(r["seed"])) for r in new_rows}
-    kept = [
-        r
-        for r in read_runs(path)
-        if not (setting_of(r) == setting and (r["model"], r["seed"]) in new_keys)
-    ]
-    rows = kept + [{k: str(v) for k, v in r.items()} for r in new_rows]
-    tmp = Path(path).with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=FIELDS)
-        writer.writeheader()
-        writer.writerows(rows)
-    os.replace(tmp, path)
-    return rows
+    return merge_runs_csv(
+        path, new_rows, FIELDS, key=lambda r: (setting_of(r), r["model"], r["seed"])
+    )
 
 
 def _sel(rows: list[dict], model: str, setting: str) -> dict[int, dict]:
@@ -444,7 +430,7 @@ def main(**options) -> None:
     results.mkdir(parents=True, exist_ok=True)
     runs_csv = results / "coat_runs.csv"
     setting = section_of(args.protocol, args.released_grid, args.released_split)
-    done = read_runs(runs_csv)
+    done = read_runs_csv(runs_csv)
     if not args.report_only:
         config = sweep_config(setting, models, args.seeds, args.restarts, args.data)
         sweep_dir = config_dir(args.out, config, f"coat-{setting}")

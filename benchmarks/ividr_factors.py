@@ -60,7 +60,13 @@ from pathlib import Path
 import click
 import numpy as np
 
-from benchmarks._gamma_folders import config_dir, run_plan_or_fail, subsample_users
+from benchmarks._gamma_folders import (
+    config_dir,
+    merge_runs_csv,
+    read_runs_csv,
+    run_plan_or_fail,
+    subsample_users,
+)
 from benchmarks._options import RESULTS_DIR, backend_option, results_dir_option
 from ividr.experiments.grid import SweepConfig, format_value
 from ividr.experiments.reports import format_values
@@ -127,14 +133,6 @@ FIELDS = (
     "seconds",
     "mcc_shrunk",
 )
-
-
-def read_runs(path: Path) -> list[dict[str, str]]:
-    """The rows of a runs CSV as strings ([] when it does not exist yet)."""
-    if not Path(path).is_file():
-        return []
-    with open(path, newline="") as fh:
-        return list(csv.DictReader(fh))
 
 
 def factor_of(model: str, variant: str) -> str:
@@ -319,24 +317,15 @@ def runs_row(row: dict, config: SweepConfig) -> dict:
 def merge_runs(path: Path, new_rows: list[dict]) -> None:
     """Write the runs CSV with ``new_rows`` in place of the rows of the same (data, seed,
     factor); every other row is kept as it was."""
-    keys = {(r["data"], str(r["seed"]), r["factor"]) for r in new_rows}
-    kept = [r for r in read_runs(path) if (r["data"], r["seed"], r["factor"]) not in keys]
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(FIELDS))
-        writer.writeheader()
-        writer.writerows(kept + new_rows)
-    os.replace(tmp, path)
+    merge_runs_csv(path, new_rows, FIELDS, key=lambda r: (r["data"], r["seed"], r["factor"]))
 
 
 def add_columns(path: Path, fields: Sequence[str]) -> None:
     """Give a runs CSV written before a column existed that column, empty in its old rows (read
     as nan), so that new rows can be appended under one header; values are left as they are."""
-    rows = read_runs(path)
+    rows = read_runs_csv(path)
     if not rows or list(rows[0]) == list(fields):
         return
-    import csv
-
     missing = [f for f in fields if f not in rows[0]]
     if [f for f in fields if f in rows[0]] != list(rows[0]) or not missing:
         raise click.ClickException(f"{path}: its columns are not a prefix of {list(fields)}")
@@ -462,7 +451,7 @@ def main(
     merge_runs(runs, [runs_row(r, configs[key]) for key, rows in found.items() for r in rows])
     command = "benchmarks/ividr_factors.py " + " ".join(sys.argv[1:])
     # Every dataset the runs CSV holds, whichever this invocation ran.
-    text = report(read_runs(runs), [d[0] for d in DATASETS], command.strip())
+    text = report(read_runs_csv(runs), [d[0] for d in DATASETS], command.strip())
     (results_dir / "ividr_factors.md").write_text(text)
     click.echo(text)
 
