@@ -33,6 +33,7 @@ from benchmarks._gamma_folders import (
     pick_values,
     run_file,
     run_plan_or_fail,
+    write_runs_csv,
 )
 from benchmarks._options import backend_option, sweep_dirs_option
 from ividr.experiments.data_folders import data_sweep_values
@@ -172,27 +173,22 @@ def main(
     runs = sorted(
         done["main"], key=lambda r: (order[format_value(r["value"])], MODELS.index(r["model"]))
     )
-    rows = [{"gamma": format_value(r["value"]), **measure_row(sweep_dir, r)} for r in runs]
+    rows = [
+        {"value": r["value"], "gamma": format_value(r["value"]), **measure_row(sweep_dir, r)}
+        for r in runs
+    ]
     seconds = sum(r["seconds"] for r in rows)
     write_outputs(rows, results_dir, data=data, seconds=seconds)
 
 
 def write_outputs(rows: list[dict], results_dir: Path, *, data: Path, seconds: float) -> None:
     """svd_baselines.md (printed too) and svd_baselines_runs.csv into ``results_dir``."""
-    import csv
-
     results_dir.mkdir(parents=True, exist_ok=True)
     text = markdown(
         rows, command=command_line("svd_baselines.py"), data=display_path(data), seconds=seconds
     )
     (results_dir / "svd_baselines.md").write_text(text, encoding="utf-8")
-    with open(results_dir / "svd_baselines_runs.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
-        writer.writeheader()
-        for r in rows:
-            writer.writerow(
-                {k: f"{r[k]:.6g}" if isinstance(r[k], float) else r[k] for k in COLUMNS}
-            )
+    write_runs_csv(results_dir / "svd_baselines_runs.csv", rows, COLUMNS)
     click.echo(text)
 
 
