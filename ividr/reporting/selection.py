@@ -29,12 +29,7 @@ def restart_report(
     rows = [dict(r) for r in restarts]
     out: dict[str, Any] = {"restarts": rows}
     if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        best = max(r["mcc"] for r in rows)
-        out["restart_choice_best_mcc"] = bool(next(r for r in rows if r["kept"])["mcc"] >= best)
+        out["restart_choice_best_mcc"] = _score_candidates(rows, latents, truth)
     return out
 
 
@@ -57,9 +52,16 @@ def latent_grid_report(
         "latent_grid_l2": kept["l2_penalty"],
     }
     if truth is not None:
-        from metrics.mcc import mcc
-
-        for row, z in zip(rows, latents, strict=True):
-            row["mcc"] = float(mcc(truth, z))
-        out["latent_grid_choice_best_mcc"] = bool(kept["mcc"] >= max(r["mcc"] for r in rows))
+        out["latent_grid_choice_best_mcc"] = _score_candidates(rows, latents, truth)
     return out
+
+
+def _score_candidates(rows: list[dict[str, Any]], latents: list[np.ndarray], truth) -> bool:
+    """Give each candidate row its strong ``mcc`` (of its latents); whether the kept one has
+    the highest."""
+    from metrics.mcc import mcc
+
+    for row, z in zip(rows, latents, strict=True):
+        row["mcc"] = float(mcc(truth, z))
+    kept = next(r for r in rows if r["kept"])
+    return bool(kept["mcc"] >= max(r["mcc"] for r in rows))
