@@ -99,16 +99,14 @@ def variants_from_options(
             )
         variants[name] = overrides
     limits = _variant_limits(limit_options, variants, legacy)
-    skip = legacy_skip_base(models)
+    skip = list(legacy_skip_base(models))
     if stop_on is not None:
         variants, limits = _stop_rule_variants(variants, limits, stop_on)
         if DEFAULT_STOP_RULE not in (r.strip() for r in stop_on.split(",")):
             # the rules asked for only: a latent model's base (elbo) is not one of them
-            skip += tuple(m for m in plain if m in LATENT_MODELS and m not in skip)
-    for model in (skip_base or "").split(","):
-        if model.strip() and model.strip() not in skip:
-            skip += (model.strip(),)
-    return ",".join(plain), variants, limits, skip
+            skip += [m for m in plain if m in LATENT_MODELS]
+    skip += [m.strip() for m in (skip_base or "").split(",") if m.strip()]
+    return ",".join(plain), variants, limits, tuple(dict.fromkeys(skip))
 
 
 def check_variants(
